@@ -1,0 +1,270 @@
+"""LayoutIndex on Qdrant Edge: the Qdrant engine in-process, its data in one directory we own."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import qdrant_edge as qe
+
+from vectors.index import (
+    INDEXED_FIELDS,
+    TENANT_FIELD,
+    LayoutFilter,
+    LayoutHit,
+    LayoutPoint,
+    Payload,
+    Vector,
+    VectorIndexUnavailable,
+    canonical_point_id,
+    vector_as_list,
+)
+
+LOCK_FILE = "pageforge.lock"
+CONFIG_FILE = "edge_config.json"
+SCROLL_PAGE = 512
+
+
+def _match(key: str, values: Sequence[str]) -> Any:
+    return qe.FieldCondition(key, match=qe.MatchAny(list(values)))
+
+
+def _tenant_filter(tenant: str | None, extra: LayoutFilter | None = None, ids: Sequence[str] = ()) -> Any:
+    must: list[Any] = []
+    must_not: list[Any] = []
+    if tenant is not None:
+        must.append(qe.FieldCondition(TENANT_FIELD, match=qe.MatchValue(tenant)))
+    if ids:
+        must.append(qe.HasIdCondition({canonical_point_id(point_id) for point_id in ids}))
+    if extra is not None:
+        must.extend(_match(key, values) for key, values in extra.must.items())
+        must_not.extend(_match(key, values) for key, values in extra.must_not.items())
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+def _hits(scored: Sequence[Any]) -> list[LayoutHit]:
+    return [
+        LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
+    ]
+
+
+class EdgeLayoutIndex:
+    """Layouts in a Qdrant Edge shard under `path`: cosine distance, keyword payload indexes.
+
+    One process owns the directory: `ensure()` takes an exclusive lock file, and a second owner gets
+    VectorIndexUnavailable instead of a corrupted shard. HNSW graphs are built by `optimize()`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        dimension: int,
+        *,
+        indexing_threshold_kb: int | None = None,
+        max_search_threads: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.dimension = dimension
+        self._indexing_threshold_kb = indexing_threshold_kb
+        self._max_search_threads = max_search_threads
+        self._shard: Any = None
+        self._lock_file: IO[str] | None = None
+
+    def _config(self) -> Any:
+        optimizers = None
+        if self._indexing_threshold_kb is not None:
+            optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
+            optimizers=optimizers,
+            max_search_threads=self._max_search_threads,
+        )
+
+    def _acquire_lock(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_FILE
+        lock_file = lock_path.open("a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            lock_file.seek(0)
+            owner = lock_file.read().strip() or "unknown"
+            lock_file.close()
+            raise VectorIndexUnavailable(
+                f"vector index {self.path} is in use by another process or index (owner pid {owner})"
+            ) from exc
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(str(os.getpid()))
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    @contextmanager
+    def _engine(self, action: str) -> Iterator[Any]:
+        shard = self._shard
+        if shard is None:
+            raise VectorIndexUnavailable(f"vector index {self.path} is not open (call ensure())")
+        try:
+            yield shard
+        except VectorIndexUnavailable:
+            raise
+        except Exception as exc:
+            raise VectorIndexUnavailable(f"vector index {self.path}: {action} failed: {exc}") from exc
+
+    def ensure(self) -> None:
+        """Open (or create) the shard under the path and its payload indexes; safe to call again."""
+        if self._shard is None:
+            self._acquire_lock()
+            try:
+                if (self.path / CONFIG_FILE).exists():
+                    self._shard = qe.EdgeShard.load(str(self.path), self._config())
+                else:
+                    self._shard = qe.EdgeShard.create(str(self.path), self._config())
+            except Exception as exc:
+                self._release_lock()
+                raise VectorIndexUnavailable(f"vector index {self.path} cannot be opened: {exc}") from exc
+        with self._engine("creating payload indexes") as shard:
+            existing = shard.info().payload_schema
+            for name in INDEXED_FIELDS:
+                if name not in existing:
+                    params = qe.KeywordIndexParams(is_tenant=name == TENANT_FIELD)
+                    shard.update(qe.UpdateOperation.create_field_index(name, params))
+
+    def upsert(self, points: Sequence[LayoutPoint]) -> None:
+        """Insert or replace points; they are durable (WAL) and visible once this returns."""
+        by_tenant: dict[str, list[Any]] = {}
+        for point in points:
+            vector = vector_as_list(point.vector, self.dimension)
+            by_tenant.setdefault(point.tenant, []).append(qe.Point(point.id, vector, point.stored_payload()))
+        with self._engine("upsert") as shard:
+            for tenant, tenant_points in by_tenant.items():
+                # The condition keeps an id that already belongs to another tenant from being overwritten.
+                only_own = _tenant_filter(tenant)
+                shard.update(qe.UpdateOperation.upsert_points(tenant_points, condition=only_own))
+
+    def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
+        """The tenant's points with these ids, in the order asked; ids not found are left out."""
+        if not ids:
+            return []
+        request = qe.ScrollRequest(
+            limit=len(ids),
+            filter=_tenant_filter(tenant, ids=ids),
+            with_payload=True,
+            with_vector=with_vectors,
+        )
+        with self._engine("get") as shard:
+            records, _ = shard.scroll(request)
+        found = {
+            str(record.id): LayoutPoint(
+                id=str(record.id),
+                tenant=tenant,
+                vector=record.vector if with_vectors else None,
+                payload=record.payload or {},
+            )
+            for record in records
+        }
+        wanted = dict.fromkeys(canonical_point_id(point_id) for point_id in ids)
+        return [found[point_id] for point_id in wanted if point_id in found]
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> None:
+        """Delete the tenant's points with these ids; other tenants' points are never touched."""
+        if not ids:
+            return
+        with self._engine("delete") as shard:
+            shard.update(qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant, ids=ids)))
+
+    def search(
+        self,
+        tenant: str,
+        vector: Vector,
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+        exact: bool = False,
+    ) -> list[LayoutHit]:
+        """The k nearest points of the tenant that pass the filter, closest first."""
+        request = qe.QueryRequest(
+            limit=k,
+            query=qe.Query.Nearest(vector_as_list(vector, self.dimension)),
+            filter=_tenant_filter(tenant, filter),
+            with_payload=True,
+            params=qe.SearchParams(exact=exact),
+        )
+        with self._engine("search") as shard:
+            return _hits(shard.query(request))
+
+    def recommend(
+        self,
+        tenant: str,
+        positive_vectors: Sequence[Vector],
+        negative_vectors: Sequence[Vector] = (),
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+    ) -> list[LayoutHit]:
+        """The k points of the tenant closest to the positives and furthest from the negatives."""
+        if not positive_vectors:
+            raise ValueError("recommend needs at least one positive vector")
+        query = qe.RecommendQuery(
+            positives=[vector_as_list(vector, self.dimension) for vector in positive_vectors],
+            negatives=[vector_as_list(vector, self.dimension) for vector in negative_vectors],
+        )
+        request = qe.QueryRequest(
+            limit=k,
+            query=qe.Query.RecommendBestScore(query),
+            filter=_tenant_filter(tenant, filter),
+            with_payload=True,
+        )
+        with self._engine("recommend") as shard:
+            return _hits(shard.query(request))
+
+    def scroll_ids(self, tenant: str | None = None) -> Iterator[tuple[str, Payload]]:
+        """Every (id, payload) stored, of one tenant or of all, for reconciling against the graph."""
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, filter=_tenant_filter(tenant), with_payload=True
+            )
+            with self._engine("scroll") as shard:
+                records, offset = shard.scroll(request)
+            for record in records:
+                yield str(record.id), record.payload or {}
+            if offset is None:
+                return
+
+    def count(self, tenant: str | None = None) -> int:
+        """The exact number of points, of one tenant or of all."""
+        with self._engine("count") as shard:
+            return int(shard.count(qe.CountRequest(exact=True, filter=_tenant_filter(tenant))))
+
+    def optimize(self) -> None:
+        """Run the segment optimizers to completion: HNSW built where large enough, deletions vacuumed."""
+        with self._engine("optimize") as shard:
+            shard.optimize()
+
+    def health(self) -> None:
+        """Return if the shard is open and readable; raise VectorIndexUnavailable with the reason if not."""
+        with self._engine("health check") as shard:
+            shard.info()
+
+    def close(self) -> None:
+        """Flush and close the shard and release the directory lock; later calls raise."""
+        shard, self._shard = self._shard, None
+        try:
+            if shard is not None:
+                shard.flush()
+                shard.close()
+        finally:
+            self._release_lock()

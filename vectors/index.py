@@ -1,0 +1,160 @@
+"""The layout index port: what PageForge needs from a vector store, whichever engine serves it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+Vector = Sequence[float] | NDArray[np.floating[Any]]
+Payload = dict[str, Any]
+
+# Payload fields with a keyword index: the ones filters and tenant isolation run on.
+INDEXED_FIELDS: tuple[str, ...] = ("tenant", "version_id", "form_key", "content_hash")
+TENANT_FIELD = "tenant"
+
+
+class VectorIndexUnavailable(RuntimeError):
+    """The vector index cannot serve requests right now; the message says why."""
+
+    status_code = 503
+
+
+def canonical_point_id(point_id: str) -> str:
+    """The canonical lowercase, hyphenated form of a UUID point id; ValueError if it is not a UUID."""
+    try:
+        return str(uuid.UUID(point_id))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"point id {point_id!r} is not a UUID string") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutPoint:
+    """One embedded layout: a UUID id, its tenant, its vector (None when not fetched) and payload."""
+
+    id: str
+    tenant: str
+    vector: Vector | None
+    payload: Payload = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", canonical_point_id(self.id))
+        if not self.tenant:
+            raise ValueError("a layout point needs a tenant")
+        stored_tenant = self.payload.get(TENANT_FIELD, self.tenant)
+        if stored_tenant != self.tenant:
+            raise ValueError(f"point {self.id}: payload tenant {stored_tenant!r} != tenant {self.tenant!r}")
+
+    def stored_payload(self) -> Payload:
+        """The payload as stored: the caller's fields plus the tenant."""
+        return {**self.payload, TENANT_FIELD: self.tenant}
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutFilter:
+    """Payload conditions: every `must` field has one of its values, no `must_not` field has any."""
+
+    must: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    must_not: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for clause in (self.must, self.must_not):
+            for key, values in clause.items():
+                if isinstance(values, str):
+                    raise TypeError(f"filter field {key!r} takes a list of values, not a string")
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutHit:
+    """One search result: the point id, its similarity score (higher is closer) and its payload."""
+
+    id: str
+    score: float
+    payload: Payload
+
+
+def vector_as_list(vector: Vector | None, dimension: int) -> list[float]:
+    """The vector as a plain list of floats, after checking it is present and of the right length."""
+    if vector is None:
+        raise ValueError("a vector is required here")
+    values = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if values.shape[0] != dimension:
+        raise ValueError(f"vector has {values.shape[0]} dimensions, the index expects {dimension}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("vector contains NaN or infinite values")
+    result: list[float] = values.tolist()
+    return result
+
+
+@runtime_checkable
+class LayoutIndex(Protocol):
+    """Stores layout vectors per tenant and finds similar ones; the tenant is always a query filter."""
+
+    dimension: int
+
+    def ensure(self) -> None:
+        """Create the collection and its payload indexes if missing; safe to call again."""
+        ...
+
+    def upsert(self, points: Sequence[LayoutPoint]) -> None:
+        """Insert or replace points, returning once they are visible to reads.
+
+        A point whose id already belongs to another tenant is left untouched.
+        """
+        ...
+
+    def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
+        """The tenant's points with these ids, in the order asked; ids not found are left out."""
+        ...
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> None:
+        """Delete the tenant's points with these ids; other tenants' points are never touched."""
+        ...
+
+    def search(
+        self,
+        tenant: str,
+        vector: Vector,
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+        exact: bool = False,
+    ) -> list[LayoutHit]:
+        """The k nearest points of the tenant that pass the filter, closest first."""
+        ...
+
+    def recommend(
+        self,
+        tenant: str,
+        positive_vectors: Sequence[Vector],
+        negative_vectors: Sequence[Vector] = (),
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+    ) -> list[LayoutHit]:
+        """The k points of the tenant closest to the positives and furthest from the negatives."""
+        ...
+
+    def scroll_ids(self, tenant: str | None = None) -> Iterator[tuple[str, Payload]]:
+        """Every (id, payload) stored, of one tenant or of all, for reconciling against the graph."""
+        ...
+
+    def count(self, tenant: str | None = None) -> int:
+        """The exact number of points, of one tenant or of all."""
+        ...
+
+    def optimize(self) -> None:
+        """Bring the index to its optimised state (HNSW built, deletions vacuumed) before returning."""
+        ...
+
+    def health(self) -> None:
+        """Return if the index can serve requests; raise VectorIndexUnavailable with the reason if not."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine; later calls raise VectorIndexUnavailable."""
+        ...

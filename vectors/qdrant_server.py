@@ -1,0 +1,279 @@
+"""LayoutIndex on qdrant-client: a Qdrant server by URL, or the client's own local mode in tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, cast
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from vectors.index import (
+    INDEXED_FIELDS,
+    TENANT_FIELD,
+    LayoutFilter,
+    LayoutHit,
+    LayoutPoint,
+    Payload,
+    Vector,
+    VectorIndexUnavailable,
+    canonical_point_id,
+    vector_as_list,
+)
+
+SCROLL_PAGE = 512
+OPTIMIZE_POLL_SECONDS = 0.2
+
+
+def _match(key: str, values: Sequence[str]) -> qm.FieldCondition:
+    return qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values)))
+
+
+def _tenant_filter(
+    tenant: str | None, extra: LayoutFilter | None = None, ids: Sequence[str] = ()
+) -> qm.Filter | None:
+    must: list[qm.Condition] = []
+    must_not: list[qm.Condition] = []
+    if tenant is not None:
+        must.append(qm.FieldCondition(key=TENANT_FIELD, match=qm.MatchValue(value=tenant)))
+    if ids:
+        must.append(qm.HasIdCondition(has_id=[canonical_point_id(point_id) for point_id in ids]))
+    if extra is not None:
+        must.extend(_match(key, values) for key, values in extra.must.items())
+        must_not.extend(_match(key, values) for key, values in extra.must_not.items())
+    if not must and not must_not:
+        return None
+    return qm.Filter(must=must or None, must_not=must_not or None)
+
+
+def _hits(scored: Sequence[qm.ScoredPoint]) -> list[LayoutHit]:
+    return [
+        LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
+    ]
+
+
+def connect(url: str, *, api_key: str | None = None, timeout: int = 10) -> QdrantClient:
+    """A client for the Qdrant server at `url` (no request is made until first use)."""
+    return QdrantClient(url=url, api_key=api_key, timeout=timeout)
+
+
+class QdrantServerLayoutIndex:
+    """Layouts in one collection reached through qdrant-client: a Qdrant server, or local mode."""
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        dimension: int,
+        *,
+        optimize_timeout: float = 300.0,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self._owns_client = owns_client
+        self.collection = collection
+        self.dimension = dimension
+        self._optimize_timeout = optimize_timeout
+        options = client.init_options
+        self._local_mode = options.get("location") == ":memory:" or options.get("path") is not None
+        # Local mode keeps plain Python structures that are not safe to share between threads.
+        self._guard: AbstractContextManager[Any] = threading.Lock() if self._local_mode else nullcontext()
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls, url: str, collection: str, dimension: int, *, api_key: str | None = None
+    ) -> QdrantServerLayoutIndex:
+        """An index on `collection` of the Qdrant server at `url`."""
+        return cls(connect(url, api_key=api_key), collection, dimension, owns_client=True)
+
+    @contextmanager
+    def _engine(self, action: str) -> Iterator[QdrantClient]:
+        if self._closed:
+            raise VectorIndexUnavailable(f"vector index {self.collection!r} is closed")
+        try:
+            with self._guard:
+                yield self.client
+        except VectorIndexUnavailable:
+            raise
+        except Exception as exc:
+            raise VectorIndexUnavailable(f"vector index {self.collection!r}: {action} failed: {exc}") from exc
+
+    def ensure(self) -> None:
+        """Create the collection (cosine) and keyword payload indexes if missing; safe to call again."""
+        with self._engine("creating the collection") as client:
+            if not client.collection_exists(self.collection):
+                client.create_collection(
+                    self.collection,
+                    vectors_config=qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE),
+                )
+            self._check_dimension(client)
+            # Local mode ignores payload indexes (and warns); a server needs them for fast filters.
+            if self._local_mode:
+                return
+            existing = client.get_collection(self.collection).payload_schema
+            for name in INDEXED_FIELDS:
+                if name not in existing:
+                    schema = qm.KeywordIndexParams(
+                        type=qm.KeywordIndexType.KEYWORD, is_tenant=name == TENANT_FIELD
+                    )
+                    client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+
+    def _check_dimension(self, client: QdrantClient) -> None:
+        params = client.get_collection(self.collection).config.params.vectors
+        size = params.size if isinstance(params, qm.VectorParams) else None
+        if size != self.dimension:
+            raise VectorIndexUnavailable(
+                f"collection {self.collection!r} holds vectors of size {size}, not {self.dimension}"
+            )
+
+    def upsert(self, points: Sequence[LayoutPoint]) -> None:
+        """Insert or replace points, waiting until the server has applied them."""
+        by_tenant: dict[str, list[qm.PointStruct]] = {}
+        for point in points:
+            vector = vector_as_list(point.vector, self.dimension)
+            struct = qm.PointStruct(id=point.id, vector=vector, payload=point.stored_payload())
+            by_tenant.setdefault(point.tenant, []).append(struct)
+        with self._engine("upsert") as client:
+            for tenant, structs in by_tenant.items():
+                # update_filter keeps an id that already belongs to another tenant from being overwritten.
+                client.upsert(self.collection, structs, wait=True, update_filter=_tenant_filter(tenant))
+
+    def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
+        """The tenant's points with these ids, in the order asked; ids not found are left out."""
+        if not ids:
+            return []
+        with self._engine("get") as client:
+            records, _ = client.scroll(
+                self.collection,
+                scroll_filter=_tenant_filter(tenant, ids=ids),
+                limit=len(ids),
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        found = {
+            str(record.id): LayoutPoint(
+                id=str(record.id),
+                tenant=tenant,
+                vector=cast(list[float], record.vector) if with_vectors else None,
+                payload=record.payload or {},
+            )
+            for record in records
+        }
+        wanted = dict.fromkeys(canonical_point_id(point_id) for point_id in ids)
+        return [found[point_id] for point_id in wanted if point_id in found]
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> None:
+        """Delete the tenant's points with these ids; other tenants' points are never touched."""
+        if not ids:
+            return
+        selector = qm.FilterSelector(filter=_tenant_filter(tenant, ids=ids))
+        with self._engine("delete") as client:
+            client.delete(self.collection, points_selector=selector, wait=True)
+
+    def _query(
+        self, query: qm.Query | list[float], tenant: str, k: int, filter: LayoutFilter | None, exact: bool
+    ) -> list[LayoutHit]:
+        params = None if self._local_mode else qm.SearchParams(exact=exact)
+        with self._engine("search") as client:
+            response = client.query_points(
+                self.collection,
+                query=query,
+                query_filter=_tenant_filter(tenant, filter),
+                limit=k,
+                with_payload=True,
+                search_params=params,
+            )
+        return _hits(response.points)
+
+    def search(
+        self,
+        tenant: str,
+        vector: Vector,
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+        exact: bool = False,
+    ) -> list[LayoutHit]:
+        """The k nearest points of the tenant that pass the filter, closest first."""
+        return self._query(vector_as_list(vector, self.dimension), tenant, k, filter, exact)
+
+    def recommend(
+        self,
+        tenant: str,
+        positive_vectors: Sequence[Vector],
+        negative_vectors: Sequence[Vector] = (),
+        *,
+        k: int,
+        filter: LayoutFilter | None = None,
+    ) -> list[LayoutHit]:
+        """The k points of the tenant closest to the positives and furthest from the negatives."""
+        if not positive_vectors:
+            raise ValueError("recommend needs at least one positive vector")
+        query = qm.RecommendQuery(
+            recommend=qm.RecommendInput(
+                positive=[vector_as_list(vector, self.dimension) for vector in positive_vectors],
+                negative=[vector_as_list(vector, self.dimension) for vector in negative_vectors],
+                strategy=qm.RecommendStrategy.BEST_SCORE,
+            )
+        )
+        return self._query(query, tenant, k, filter, exact=False)
+
+    def scroll_ids(self, tenant: str | None = None) -> Iterator[tuple[str, Payload]]:
+        """Every (id, payload) stored, of one tenant or of all, for reconciling against the graph."""
+        offset: Any = None
+        while True:
+            with self._engine("scroll") as client:
+                records, offset = client.scroll(
+                    self.collection,
+                    scroll_filter=_tenant_filter(tenant),
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            for record in records:
+                yield str(record.id), record.payload or {}
+            if offset is None:
+                return
+
+    def count(self, tenant: str | None = None) -> int:
+        """The exact number of points, of one tenant or of all."""
+        with self._engine("count") as client:
+            return client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
+
+    def optimize(self) -> None:
+        """Wait until the server's background optimizers are done (status green); local mode has none."""
+        deadline = time.monotonic() + self._optimize_timeout
+        while True:
+            with self._engine("optimize") as client:
+                status = client.get_collection(self.collection).status
+            if status == qm.CollectionStatus.GREEN:
+                return
+            if status == qm.CollectionStatus.GREY:
+                # Grey: optimizations are pending but paused (e.g. after a restart); an update resumes them.
+                with self._engine("optimize") as client:
+                    client.update_collection(self.collection, optimizers_config=qm.OptimizersConfigDiff())
+            elif status == qm.CollectionStatus.RED:
+                raise VectorIndexUnavailable(f"collection {self.collection!r} reports status red")
+            if time.monotonic() > deadline:
+                raise VectorIndexUnavailable(
+                    f"collection {self.collection!r} still optimizing after {self._optimize_timeout:.0f}s"
+                )
+            time.sleep(OPTIMIZE_POLL_SECONDS)
+
+    def health(self) -> None:
+        """Return if the collection is reachable with the right size; raise VectorIndexUnavailable if not."""
+        with self._engine("health check") as client:
+            if not client.collection_exists(self.collection):
+                raise VectorIndexUnavailable(f"collection {self.collection!r} does not exist (call ensure())")
+            self._check_dimension(client)
+
+    def close(self) -> None:
+        """Stop serving (closing the client if this index created it); later calls raise."""
+        self._closed = True
+        if self._owns_client:
+            self.client.close()
