@@ -1,0 +1,158 @@
+"""The `pageforge` command line: serve, manage the local Neo4j, tenants, conversions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from graph.server import LocalNeo4jServer, Neo4jServerError
+
+from app import __version__
+from app.observability import configure_logging
+from app.resources import open_graph
+from app.settings import Settings
+from graph.errors import GraphError
+from graph.tenants import TenantRepository
+from ingest.errors import DefinitionError
+
+T = TypeVar("T")
+
+cli = typer.Typer(help="PageForge: form lineage, similar layouts and renders.", no_args_is_help=True)
+neo4j_cli = typer.Typer(help="The PageForge-managed local Neo4j server.", no_args_is_help=True)
+tenant_cli = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
+cli.add_typer(neo4j_cli, name="neo4j")
+cli.add_typer(tenant_cli, name="tenant")
+
+
+def managed_server(settings: Settings) -> LocalNeo4jServer:
+    neo4j = settings.neo4j
+    return LocalNeo4jServer(
+        data_dir=neo4j.data_dir, bolt_port=neo4j.bolt_port, heap=neo4j.heap, page_cache=neo4j.page_cache
+    )
+
+
+def _require_managed(settings: Settings) -> LocalNeo4jServer:
+    if not settings.neo4j.managed:
+        typer.echo(
+            f"PAGEFORGE_NEO4J__URI is set ({settings.neo4j.uri}): PageForge manages no Neo4j.", err=True
+        )
+        raise typer.Exit(2)
+    return managed_server(settings)
+
+
+def _with_graph(settings: Settings, work: Callable[[TenantRepository], Awaitable[T]]) -> T:
+    async def run() -> T:
+        graph = open_graph(settings)
+        try:
+            await graph.apply_schema()
+            return await work(TenantRepository(graph))
+        finally:
+            await graph.close()
+
+    return asyncio.run(run())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
+) -> None:
+    """Run the API; on the embedded default, start the managed Neo4j first (and stop it after)."""
+    from app.main import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    server = managed_server(settings) if settings.neo4j.managed else None
+    started_here = server is not None and not server.status().running
+    if server is not None:
+        server.start(timeout=settings.neo4j.start_timeout_s)
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if server is not None and started_here:
+            server.stop()
+
+
+@neo4j_cli.command("build")
+def neo4j_build() -> None:
+    """Fetch Neo4j from Maven Central and build the launcher (once)."""
+    managed_server(Settings()).build()
+
+
+@neo4j_cli.command("start")
+def neo4j_start() -> None:
+    """Start the managed Neo4j; returns once Bolt answers."""
+    settings = Settings()
+    server = _require_managed(settings)
+    server.start(timeout=settings.neo4j.start_timeout_s)
+    typer.echo(f"neo4j running at {server.bolt_uri} (data: {settings.neo4j.data_dir})")
+
+
+@neo4j_cli.command("stop")
+def neo4j_stop() -> None:
+    """Shut the managed Neo4j down cleanly."""
+    _require_managed(Settings()).stop()
+    typer.echo("neo4j stopped")
+
+
+@neo4j_cli.command("status")
+def neo4j_status() -> None:
+    """Whether the managed Neo4j is running; exit code 1 when it is not."""
+    status = _require_managed(Settings()).status()
+    typer.echo(f"neo4j {'running' if status.running else 'stopped'} at {status.bolt_uri} (pid {status.pid})")
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@tenant_cli.command("create")
+def tenant_create(name: str) -> None:
+    """Create a tenant and print its first API key."""
+    settings = Settings()
+
+    async def work(tenants: TenantRepository) -> str:
+        await tenants.create(name)
+        return await tenants.issue_key(name)
+
+    typer.echo(_with_graph(settings, work))
+
+
+@tenant_cli.command("key")
+def tenant_key(
+    name: str,
+    create: Annotated[bool, typer.Option("--create", help="Create the tenant if it does not exist.")] = False,
+) -> None:
+    """Issue another API key for a tenant and print it."""
+    from graph.errors import TenantExists
+
+    async def work(tenants: TenantRepository) -> str:
+        if create:
+            with contextlib.suppress(TenantExists):
+                await tenants.create(name)
+        return await tenants.issue_key(name)
+
+    typer.echo(_with_graph(Settings(), work))
+
+
+@cli.command()
+def version() -> None:
+    """Print the PageForge version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: known failures print one clear line and exit 1, never a traceback."""
+    try:
+        cli()
+    except (GraphError, DefinitionError, Neo4jServerError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from exc

@@ -1,0 +1,136 @@
+"""The error tree of the API and the one handler that turns every error into problem+json."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.observability import request_id_var
+from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
+from ingest.errors import DefinitionError
+from vectors.embedder import EmbedderUnavailable
+from vectors.index import VectorIndexUnavailable
+
+logger = logging.getLogger("pageforge.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class PageForgeError(Exception):
+    """Base of API errors; each subclass carries its HTTP status and problem title."""
+
+    status_code = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class Unauthorized(PageForgeError):
+    status_code = 401
+    title = "Unauthorized"
+
+
+class NotFound(PageForgeError):
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(PageForgeError):
+    status_code = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(PageForgeError):
+    status_code = 413
+    title = "Payload too large"
+
+
+class Invalid(PageForgeError):
+    status_code = 422
+    title = "Invalid request"
+
+
+class DependencyUnavailable(PageForgeError):
+    status_code = 503
+    title = "Dependency unavailable"
+
+
+# Errors raised below the API (graph, vectors, ingest) and what they mean to a client.
+FOREIGN_ERRORS: dict[type[Exception], type[PageForgeError]] = {
+    GraphUnavailable: DependencyUnavailable,
+    VectorIndexUnavailable: DependencyUnavailable,
+    EmbedderUnavailable: DependencyUnavailable,
+    DefinitionError: Invalid,
+    TenantExists: Conflict,
+    TenantNotFound: NotFound,
+}
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    request: Request,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json (RFC 9457) response carrying the request id."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_var.get(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, ours or the framework's, leaves as problem+json."""
+
+    async def handle_pageforge(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PageForgeError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return problem_response(exc.status_code, exc.title, exc.detail, request, headers, **exc.extra)
+
+    async def handle_foreign(request: Request, exc: Exception) -> JSONResponse:
+        error_class = next(cls for base, cls in FOREIGN_ERRORS.items() if isinstance(exc, base))
+        if error_class.status_code >= 500:
+            logger.warning("dependency error: %s", exc)
+        return problem_response(error_class.status_code, error_class.title, str(exc), request)
+
+    async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem_response(422, Invalid.title, detail, request, errors=errors)
+
+    async def handle_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        title = HTTPStatus(exc.status_code).phrase
+        return problem_response(exc.status_code, title, str(exc.detail), request, exc.headers)
+
+    async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return problem_response(500, "Internal error", "an unexpected error occurred", request)
+
+    app.add_exception_handler(PageForgeError, handle_pageforge)
+    for foreign in FOREIGN_ERRORS:
+        app.add_exception_handler(foreign, handle_foreign)
+    app.add_exception_handler(RequestValidationError, handle_validation)
+    app.add_exception_handler(StarletteHTTPException, handle_http)
+    app.add_exception_handler(Exception, handle_unexpected)

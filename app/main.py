@@ -1,0 +1,36 @@
+"""create_app(settings): the gateway that mounts every service's router under /api/v1."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from app import __version__
+from app.auth import current_tenant
+from app.errors import install_error_handlers
+from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.platform.router import health_router
+from app.platform.router import router as platform_router
+from app.resources import lifespan
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The PageForge API for the given settings (read from the environment when omitted)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="PageForge",
+        version=__version__,
+        summary="Form versions and releases in a lineage graph, similar layouts, renders.",
+        lifespan=partial(lifespan, settings),
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_tenant)])
+    api.include_router(platform_router)
+    app.include_router(health_router)
+    app.include_router(api)
+    return app

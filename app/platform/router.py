@@ -1,0 +1,68 @@
+"""Health (no auth) and the caller's own tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.auth import ResourcesDep, TenantDep
+from app.platform.schemas import DependencyHealth, HealthRead, TenantRead
+from app.resources import Resources
+
+health_router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"])
+
+
+async def _probe(check: Callable[[], Awaitable[None]], timeout_s: float) -> DependencyHealth:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout_s)
+    except TimeoutError:
+        return DependencyHealth(status="down", detail=f"no answer within {timeout_s:g}s")
+    except Exception as exc:
+        return DependencyHealth(status="down", detail=str(exc) or type(exc).__name__)
+    return DependencyHealth(status="up", latency_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+async def _check_neo4j(resources: Resources) -> None:
+    await resources.graph.ping()
+    if not resources.graph.schema_applied:
+        await resources.graph.apply_schema()
+
+
+async def _check_vectors(resources: Resources) -> None:
+    index = resources.require_index()
+    await anyio.to_thread.run_sync(index.health)
+
+
+async def _check_embedder(resources: Resources) -> None:
+    resources.require_embedder()
+
+
+@health_router.get("/health", response_model=HealthRead, responses={503: {"model": HealthRead}})
+async def get_health(resources: ResourcesDep) -> JSONResponse:
+    """Status of PageForge and each dependency; 503 naming whichever is down."""
+    timeout_s = resources.settings.api.health_timeout_s
+    neo4j, vectors, embedder = await asyncio.gather(
+        _probe(lambda: _check_neo4j(resources), timeout_s),
+        _probe(lambda: _check_vectors(resources), timeout_s),
+        _probe(lambda: _check_embedder(resources), timeout_s),
+    )
+    dependencies = {"neo4j": neo4j, "vectors": vectors, "embedder": embedder}
+    healthy = all(dep.status == "up" for dep in dependencies.values())
+    body = HealthRead(
+        status="ok" if healthy else "unavailable", version=__version__, dependencies=dependencies
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+@router.get("/tenant", response_model=TenantRead)
+async def get_tenant(tenant: TenantDep) -> TenantRead:
+    """The tenant the API key belongs to."""
+    return TenantRead(id=tenant.id, name=tenant.name)

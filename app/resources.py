@@ -1,0 +1,117 @@
+"""Process-wide resources (Neo4j driver, layout index, embedding model) and the lifespan owning them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+from fastapi import FastAPI
+
+from app.settings import Settings
+from graph.database import Graph
+from graph.errors import GraphUnavailable
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder, EmbedderUnavailable
+from vectors.index import LayoutIndex, VectorIndexUnavailable
+from vectors.qdrant_server import QdrantServerLayoutIndex
+
+logger = logging.getLogger("pageforge.resources")
+
+
+@dataclass
+class Resources:
+    """What every request may need; a dependency that failed to open is None with its reason kept."""
+
+    settings: Settings
+    graph: Graph
+    embedder: Embedder | None = None
+    index: LayoutIndex | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def require_embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise EmbedderUnavailable(self.failures.get("embedder", "embedding model not loaded"))
+        return self.embedder
+
+    def require_index(self) -> LayoutIndex:
+        if self.index is None:
+            raise VectorIndexUnavailable(self.failures.get("vectors", "layout index not open"))
+        return self.index
+
+
+def open_graph(settings: Settings) -> Graph:
+    """The driver for the configured Neo4j (no connection is made until first use)."""
+    neo4j = settings.neo4j
+    auth = (neo4j.user, neo4j.password.get_secret_value()) if neo4j.password else None
+    return Graph(
+        uri=neo4j.bolt_uri,
+        auth=auth,
+        database=neo4j.database,
+        connection_timeout_s=neo4j.connection_timeout_s,
+    )
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured model, refused when its vectors would not fit the index."""
+    embedder = Embedder(settings.embedder.model, torch_threads=settings.embedder.torch_threads)
+    if embedder.dimension != settings.vectors.dimension:
+        raise EmbedderUnavailable(
+            f"model {settings.embedder.model!r} makes {embedder.dimension}-d vectors, "
+            f"the layout index holds {settings.vectors.dimension}-d (PAGEFORGE_VECTORS__DIMENSION)"
+        )
+    return embedder
+
+
+def open_index(settings: Settings) -> LayoutIndex:
+    """Qdrant server when a URL is configured, otherwise Qdrant Edge in-process."""
+    vectors = settings.vectors
+    index: LayoutIndex
+    if vectors.qdrant_url:
+        api_key = vectors.qdrant_api_key.get_secret_value() if vectors.qdrant_api_key else None
+        index = QdrantServerLayoutIndex.from_url(
+            vectors.qdrant_url, api_key=api_key, collection=vectors.collection, dimension=vectors.dimension
+        )
+    else:
+        index = EdgeLayoutIndex(vectors.path / vectors.collection, dimension=vectors.dimension)
+    index.ensure()
+    return index
+
+
+async def open_resources(settings: Settings) -> Resources:
+    """Open everything; a dependency that is down is recorded, so /health can name it."""
+    resources = Resources(settings=settings, graph=open_graph(settings))
+    try:
+        await resources.graph.apply_schema()
+    except GraphUnavailable as exc:
+        logger.warning("neo4j not reachable at start-up; schema will be applied when it is: %s", exc)
+    try:
+        resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
+    except EmbedderUnavailable as exc:
+        resources.failures["embedder"] = str(exc)
+        logger.error("embedding model unavailable: %s", exc)
+    try:
+        resources.index = await anyio.to_thread.run_sync(lambda: open_index(settings))
+    except VectorIndexUnavailable as exc:
+        resources.failures["vectors"] = str(exc)
+        logger.error("layout index unavailable: %s", exc)
+    return resources
+
+
+async def close_resources(resources: Resources) -> None:
+    if resources.index is not None:
+        resources.index.close()
+    await resources.graph.close()
+
+
+@asynccontextmanager
+async def lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
+    """Create the driver, index and model once per process; close them on shutdown."""
+    resources = await open_resources(settings)
+    app.state.resources = resources
+    try:
+        yield
+    finally:
+        await close_resources(resources)

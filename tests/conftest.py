@@ -1,0 +1,52 @@
+"""Shared fixtures: one real Neo4j server per test run, started on a free port in a throwaway dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from graph.server import LocalNeo4jServer, free_port
+
+from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def start_test_neo4j(data_dir: Path) -> LocalNeo4jServer:
+    server = LocalNeo4jServer(data_dir=data_dir, bolt_port=free_port(), heap="768m", page_cache="128m")
+    server.start(timeout=240)
+    return server
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
+    """The Neo4j server of this test run; stopped when the run ends."""
+    server = start_test_neo4j(tmp_path_factory.mktemp("neo4j"))
+    yield server
+    server.stop()
+
+
+def settings_for(neo4j_uri: str, var_dir: Path, **overrides: object) -> Settings:
+    """Settings for an app that uses the given Neo4j and keeps its vectors under var_dir."""
+    return Settings(
+        neo4j=Neo4jSettings(uri=neo4j_uri),
+        vectors=VectorSettings(path=var_dir / "vectors"),
+        api=ApiSettings(max_body_bytes=1_000_000),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def settings(neo4j_server: LocalNeo4jServer, tmp_path: Path) -> Settings:
+    return settings_for(neo4j_server.bolt_uri, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    assert CORPORA.is_dir(), f"the real corpora are expected at {CORPORA}"
+    return CORPORA

@@ -1,0 +1,140 @@
+"""Health, authentication, request ids and problem+json errors, through HTTP on the real stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.observability import JsonLogFormatter
+from app.settings import EmbedderSettings, Settings
+from tests.conftest import settings_for, start_test_neo4j
+from tests.e2e.conftest import TenantKey, create_tenant
+
+
+def test_health_is_ok_with_every_dependency_up(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {name: dep["status"] for name, dep in body["dependencies"].items()} == {
+        "neo4j": "up",
+        "vectors": "up",
+        "embedder": "up",
+    }
+
+
+def test_health_names_neo4j_while_it_is_down_and_recovers_without_restart(tmp_path: Path) -> None:
+    server = start_test_neo4j(tmp_path / "neo4j")
+    try:
+        with TestClient(create_app(settings_for(server.bolt_uri, tmp_path))) as client:
+            assert client.get("/health").status_code == 200
+            server.stop()
+            started = time.monotonic()
+            response = client.get("/health")
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503
+            assert elapsed < 5, f"/health took {elapsed:.1f}s with neo4j down"
+            dependencies = response.json()["dependencies"]
+            assert dependencies["neo4j"]["status"] == "down"
+            assert dependencies["vectors"]["status"] == "up"
+
+            server.start(timeout=240)
+            deadline = time.monotonic() + 30
+            while (response := client.get("/health")).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert response.status_code == 200, response.text
+    finally:
+        server.stop()
+
+
+def test_health_names_the_embedder_when_the_model_cannot_load(settings: Settings, tmp_path: Path) -> None:
+    broken = settings.model_copy(update={"embedder": EmbedderSettings(model=str(tmp_path / "no-such-model"))})
+    with TestClient(create_app(broken)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    dependencies = response.json()["dependencies"]
+    assert dependencies["embedder"]["status"] == "down"
+    assert "no-such-model" in dependencies["embedder"]["detail"]
+    assert dependencies["neo4j"]["status"] == "up"
+
+
+def test_api_rejects_a_missing_key(client: TestClient) -> None:
+    response = client.get("/api/v1/tenant")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "missing API key" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("header", ["Bearer pf_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer "])
+def test_api_rejects_a_wrong_key(client: TestClient, header: str) -> None:
+    response = client.get("/api/v1/tenant", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
+
+
+def test_each_key_is_scoped_to_its_own_tenant(client: TestClient, settings: Settings) -> None:
+    first, second = create_tenant(settings), create_tenant(settings)
+    seen = {t.name: client.get("/api/v1/tenant", headers=t.headers).json() for t in (first, second)}
+    assert seen[first.name]["name"] == first.name
+    assert seen[second.name]["name"] == second.name
+    assert seen[first.name]["id"] != seen[second.name]["id"]
+
+
+def test_request_id_is_echoed_and_appears_in_json_logs(client: TestClient, tenant: TenantKey) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        response = client.get("/api/v1/tenant", headers={**tenant.headers, "X-Request-ID": "trace-42.a"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+    assert response.headers["x-request-id"] == "trace-42.a"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "pageforge.access"]
+    assert access, stream.getvalue()
+    assert access[-1]["request_id"] == "trace-42.a"
+    assert access[-1]["status"] == 200
+
+
+def test_a_request_id_is_generated_when_missing_or_unsafe(client: TestClient) -> None:
+    generated = client.get("/health").headers["x-request-id"]
+    replaced = client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"}).headers["x-request-id"]
+    assert len(generated) == 32
+    assert replaced != "bad id\twith spaces"
+    assert len(replaced) == 32
+
+
+def test_errors_are_problem_json(client: TestClient, tenant: TenantKey) -> None:
+    response = client.get("/api/v1/no-such-thing", headers=tenant.headers)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 404
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+def test_an_oversize_body_is_refused_with_413(client: TestClient, tenant: TenantKey) -> None:
+    response = client.post("/api/v1/tenant", headers=tenant.headers, content=b"x" * 1_000_001)
+    assert response.status_code == 413
+    assert response.json()["title"] == "Payload too large"
+
+
+def test_openapi_documents_the_api_and_its_bearer_auth(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/tenant" in spec["paths"]
+    assert "/health" in spec["paths"]
+    assert any(scheme["scheme"] == "bearer" for scheme in spec["components"]["securitySchemes"].values())

@@ -1,0 +1,110 @@
+"""Tenants and API keys in the real Neo4j of the test run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from graph.server import LocalNeo4jServer, free_port
+from neo4j import AsyncGraphDatabase
+
+from graph.database import Graph
+from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
+from graph.tenants import TenantRepository, hash_api_key
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
+    graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
+    await graph.apply_schema()
+    yield graph
+    await graph.close()
+
+
+def unique_name() -> str:
+    return f"acme-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_key_resolves_to_its_tenant_and_only_its_hash_is_stored(
+    graph: Graph, neo4j_server: LocalNeo4jServer
+) -> None:
+    tenants = TenantRepository(graph)
+    name = unique_name()
+    created = await tenants.create(name)
+    key = await tenants.issue_key(name)
+
+    assert await tenants.for_key(key) == created
+    assert await tenants.for_key(key + "x") is None
+    async with AsyncGraphDatabase.driver(neo4j_server.bolt_uri, auth=None) as driver:
+        records, _, _ = await driver.execute_query(
+            "MATCH (k:ApiKey)-[:AUTHENTICATES]->(:Tenant {name: $name}) RETURN properties(k) AS k", name=name
+        )
+    stored = records[0]["k"]
+    assert stored["hash"] == hash_api_key(key)
+    assert key not in stored.values()
+
+
+async def test_two_tenants_cannot_share_a_name(graph: Graph) -> None:
+    tenants = TenantRepository(graph)
+    name = unique_name()
+    await tenants.create(name)
+    with pytest.raises(TenantExists):
+        await tenants.create(name)
+
+
+async def test_keys_are_issued_only_for_existing_tenants(graph: Graph) -> None:
+    with pytest.raises(TenantNotFound):
+        await TenantRepository(graph).issue_key(unique_name())
+
+
+async def test_an_unreachable_neo4j_is_reported_as_unavailable() -> None:
+    graph = Graph(uri=f"bolt://127.0.0.1:{free_port()}", auth=None, connection_timeout_s=0.5)
+    try:
+        with pytest.raises(GraphUnavailable):
+            await graph.ping()
+    finally:
+        await graph.close()
+
+
+def test_cli_creates_a_tenant_and_prints_a_working_key(
+    neo4j_server: LocalNeo4jServer, tmp_path: Path
+) -> None:
+    cli = Path(sys.executable).with_name("pageforge")
+    env = {**os.environ, "PAGEFORGE_NEO4J__URI": neo4j_server.bolt_uri}
+    name = unique_name()
+    created = subprocess.run(
+        [str(cli), "tenant", "create", name], env=env, capture_output=True, text=True, check=False
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("pf_")
+
+    again = subprocess.run(
+        [str(cli), "tenant", "create", name], env=env, capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    async def resolve() -> str | None:
+        graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
+        try:
+            tenant = await TenantRepository(graph).for_key(key)
+            return tenant.name if tenant else None
+        finally:
+            await graph.close()
+
+    assert asyncio.run(resolve()) == name
