@@ -1,0 +1,365 @@
+"""One contract for every LayoutIndex adapter: Qdrant Edge and qdrant-client (local mode), real embeddings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from qdrant_client import QdrantClient
+
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder
+from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
+from vectors.qdrant_server import QdrantServerLayoutIndex
+
+# Layout descriptions in the shape layout-to-text produces: a page title, then "widget label" items.
+LAYOUTS: dict[str, str] = {
+    "personal": "Page Personal details: text First name, text Last name, date Date of birth, "
+    "text National identity number",
+    "address": "Page Address: text Street address, text Postal code, text City, select Country",
+    "payment": "Page Payment: text Bank account number, text IBAN, text SWIFT code, select Currency",
+    "children": "Page Children: datagrid Child, text Child's full name, date Child's date of birth, "
+    "radio Does the child live with you",
+    "employment": "Page Employment: text Employer name, date Start date, currency Monthly salary, "
+    "number Hours worked per week",
+    "attachments": "Page Attachments: file Upload medical certificate, file Upload proof of income, "
+    "checkbox I confirm the documents are correct",
+    "court": "Page Court order: text Court file number, date Date the order was made, "
+    "textarea Describe the change you want to the order",
+}
+# Which form each layout belongs to: filters run on form_key.
+FORM_OF: dict[str, str] = {
+    "personal": "benefit-application",
+    "address": "benefit-application",
+    "payment": "benefit-application",
+    "children": "child-benefit",
+    "employment": "child-benefit",
+    "attachments": "child-benefit",
+    "court": "court-form",
+}
+# A user's free-text question and the layout it is about.
+QUERIES: dict[str, str] = {
+    "personal": "What is your given name, surname and birthday?",
+    "address": "Where do you live: street, zip code and town",
+    "payment": "Which bank account should we pay the money into?",
+    "employment": "Who is your employer and how much do you earn?",
+    "court": "Court registry file number and the order to vary",
+}
+DIMENSION = 384
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TENANT_A = "tenant-a"
+TENANT_B = "tenant-b"
+
+Vectors = dict[str, NDArray[np.float32]]
+
+
+def point_id(tenant: str, version_id: str) -> str:
+    """The point id the caller derives from tenant and version id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pageforge:{tenant}:{version_id}"))
+
+
+def layout_point(tenant: str, name: str, vectors: Vectors, **extra: str) -> LayoutPoint:
+    payload = {
+        "version_id": f"v-{name}",
+        "form_key": FORM_OF[name],
+        "content_hash": f"sha256:{name}",
+        "title": name.title(),
+        **extra,
+    }
+    return LayoutPoint(id=point_id(tenant, f"v-{name}"), tenant=tenant, vector=vectors[name], payload=payload)
+
+
+def all_points(tenant: str, vectors: Vectors) -> list[LayoutPoint]:
+    return [layout_point(tenant, name, vectors) for name in LAYOUTS]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def vectors(embedder: Embedder) -> Vectors:
+    names = list(LAYOUTS) + [f"query:{name}" for name in QUERIES]
+    texts = list(LAYOUTS.values()) + list(QUERIES.values())
+    return dict(zip(names, embedder.encode(texts), strict=True))
+
+
+@pytest.fixture(params=["edge", "qdrant-client-local"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LayoutIndex]:
+    adapter: LayoutIndex
+    if request.param == "edge":
+        # A tiny indexing threshold so optimize() really builds HNSW on a handful of points.
+        adapter = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1)
+    else:
+        adapter = QdrantServerLayoutIndex(QdrantClient(location=":memory:"), "layouts", DIMENSION)
+    adapter.ensure()
+    yield adapter
+    adapter.close()
+
+
+def test_upsert_then_get_returns_payload_and_vector(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal, court = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-court")
+    missing = str(uuid.uuid4())
+
+    got = index.get(TENANT_A, [court, missing, personal], with_vectors=True)
+
+    assert [point.id for point in got] == [court, personal]
+    assert got[0].tenant == TENANT_A
+    assert got[0].payload == {
+        "tenant": TENANT_A,
+        "version_id": "v-court",
+        "form_key": "court-form",
+        "content_hash": "sha256:court",
+        "title": "Court",
+    }
+    assert got[0].vector is not None
+    np.testing.assert_allclose(np.asarray(got[0].vector), vectors["court"], atol=1e-5)
+    assert index.get(TENANT_A, [court])[0].vector is None
+
+
+def test_count_is_per_tenant_and_total(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    index.upsert([layout_point(TENANT_B, "court", vectors)])
+
+    assert index.count(TENANT_A) == len(LAYOUTS)
+    assert index.count(TENANT_B) == 1
+    assert index.count() == len(LAYOUTS) + 1
+    assert index.count("nobody") == 0
+
+
+def test_delete_removes_only_the_named_points(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    doomed = [point_id(TENANT_A, "v-payment"), point_id(TENANT_A, "v-court")]
+
+    index.delete(TENANT_A, doomed)
+
+    assert index.count(TENANT_A) == len(LAYOUTS) - 2
+    assert index.get(TENANT_A, doomed) == []
+    hits = index.search(TENANT_A, vectors["query:court"], k=len(LAYOUTS))
+    assert {hit.payload["version_id"] for hit in hits} == {f"v-{n}" for n in LAYOUTS} - {
+        "v-payment",
+        "v-court",
+    }
+
+
+@pytest.mark.parametrize("layout", sorted(QUERIES))
+def test_search_finds_the_layout_a_question_is_about(
+    index: LayoutIndex, vectors: Vectors, layout: str
+) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+
+    hits = index.search(TENANT_A, vectors[f"query:{layout}"], k=3)
+
+    assert hits[0].id == point_id(TENANT_A, f"v-{layout}")
+    assert hits[0].payload["version_id"] == f"v-{layout}"
+    assert hits[0].score > hits[1].score >= hits[2].score
+
+
+def test_filtered_search_returns_only_matching_points(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    # The personal-details question, restricted to child-benefit: the nearest there is the children page.
+    only_child_benefit = LayoutFilter(must={"form_key": ["child-benefit"]})
+
+    hits = index.search(TENANT_A, vectors["query:personal"], k=10, filter=only_child_benefit)
+
+    assert {hit.payload["form_key"] for hit in hits} == {"child-benefit"}
+    assert len(hits) == 3
+    assert hits[0].payload["version_id"] == "v-children"
+
+
+def test_must_not_filter_excludes_values(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    not_own = LayoutFilter(
+        must={"form_key": ["benefit-application", "court-form"]}, must_not={"version_id": ["v-personal"]}
+    )
+
+    hits = index.search(TENANT_A, vectors["query:personal"], k=10, filter=not_own)
+
+    assert {hit.payload["version_id"] for hit in hits} == {"v-address", "v-payment", "v-court"}
+
+
+def test_tenants_never_see_or_touch_each_other(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    index.upsert(all_points(TENANT_B, vectors))
+    ids_b = [point_id(TENANT_B, f"v-{name}") for name in LAYOUTS]
+
+    hits = index.search(TENANT_A, vectors["query:personal"], k=100)
+    assert len(hits) == len(LAYOUTS)
+    assert {hit.payload["tenant"] for hit in hits} == {TENANT_A}
+    assert index.get(TENANT_A, ids_b) == []
+
+    index.delete(TENANT_A, ids_b)
+    assert index.count(TENANT_B) == len(LAYOUTS)
+
+    # An upsert by A that reuses an id of B must not overwrite B's point.
+    hijack = LayoutPoint(
+        id=ids_b[0], tenant=TENANT_A, vector=vectors["court"], payload={"version_id": "stolen"}
+    )
+    index.upsert([hijack])
+    kept = index.get(TENANT_B, [ids_b[0]])
+    assert kept[0].payload["tenant"] == TENANT_B
+    assert kept[0].payload["version_id"] == "v-personal"
+    assert index.get(TENANT_A, [ids_b[0]]) == []
+
+
+def test_upsert_of_the_same_id_replaces_the_point(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal = point_id(TENANT_A, "v-personal")
+    # The same id now carries the address layout and a new content hash.
+    replacement = LayoutPoint(
+        id=personal,
+        tenant=TENANT_A,
+        vector=vectors["address"],
+        payload={"version_id": "v-personal", "form_key": "benefit-application", "content_hash": "sha256:new"},
+    )
+
+    index.upsert([replacement])
+
+    assert index.count(TENANT_A) == len(LAYOUTS)
+    assert index.get(TENANT_A, [personal])[0].payload["content_hash"] == "sha256:new"
+    assert "title" not in index.get(TENANT_A, [personal])[0].payload
+    top_two = {hit.id for hit in index.search(TENANT_A, vectors["query:address"], k=2)}
+    assert top_two == {personal, point_id(TENANT_A, "v-address")}
+
+
+def test_search_after_optimize_matches_exact_search(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    index.upsert(all_points(TENANT_B, vectors))
+    index.delete(TENANT_A, [point_id(TENANT_A, "v-payment")])
+
+    index.optimize()
+
+    for layout in QUERIES:
+        approximate = index.search(TENANT_A, vectors[f"query:{layout}"], k=4)
+        exact = index.search(TENANT_A, vectors[f"query:{layout}"], k=4, exact=True)
+        assert [hit.id for hit in approximate] == [hit.id for hit in exact]
+        if layout != "payment":
+            assert approximate[0].payload["version_id"] == f"v-{layout}"
+    assert index.count(TENANT_A) == len(LAYOUTS) - 1
+
+
+def test_recommend_follows_positives_away_from_negatives(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    index.upsert(all_points(TENANT_B, vectors))
+
+    like_address = index.recommend(TENANT_A, [vectors["address"]], k=3)
+    not_personal = index.recommend(TENANT_A, [vectors["address"]], [vectors["personal"]], k=len(LAYOUTS))
+
+    assert [hit.payload["version_id"] for hit in like_address][:2] == ["v-address", "v-personal"]
+    # The negative example drops personal details from second place to last.
+    assert [hit.payload["version_id"] for hit in not_personal][:2] == ["v-address", "v-payment"]
+    assert not_personal[-1].payload["version_id"] == "v-personal"
+    assert len(not_personal) == len(LAYOUTS)
+    assert {hit.payload["tenant"] for hit in not_personal} == {TENANT_A}
+
+
+def test_scroll_ids_lists_every_point_once(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    index.upsert(all_points(TENANT_B, vectors)[:2])
+
+    of_a = dict(index.scroll_ids(TENANT_A))
+    everything = list(index.scroll_ids())
+
+    assert set(of_a) == {point_id(TENANT_A, f"v-{name}") for name in LAYOUTS}
+    assert of_a[point_id(TENANT_A, "v-court")]["content_hash"] == "sha256:court"
+    assert len(everything) == len(LAYOUTS) + 2
+    assert len({point for point, _ in everything}) == len(everything)
+
+
+def test_a_vector_of_the_wrong_size_is_refused(index: LayoutIndex, vectors: Vectors) -> None:
+    short = LayoutPoint(id=point_id(TENANT_A, "v-short"), tenant=TENANT_A, vector=[0.1] * 10, payload={})
+
+    with pytest.raises(ValueError, match="10 dimensions"):
+        index.upsert([short])
+    with pytest.raises(ValueError, match="10 dimensions"):
+        index.search(TENANT_A, [0.1] * 10, k=1)
+    assert index.count() == 0
+
+
+def test_health_passes_when_open_and_fails_with_a_reason_after_close(index: LayoutIndex) -> None:
+    index.health()
+    index.close()
+
+    with pytest.raises(VectorIndexUnavailable, match=r"closed|not open"):
+        index.health()
+    with pytest.raises(VectorIndexUnavailable):
+        index.count()
+
+
+def test_edge_reopened_from_the_same_path_keeps_its_points(tmp_path: Path, vectors: Vectors) -> None:
+    first = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    first.ensure()
+    first.upsert(all_points(TENANT_A, vectors))
+    first.delete(TENANT_A, [point_id(TENANT_A, "v-court")])
+    first.close()
+
+    reopened = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    reopened.ensure()
+    try:
+        assert reopened.count(TENANT_A) == len(LAYOUTS) - 1
+        assert reopened.get(TENANT_A, [point_id(TENANT_A, "v-court")]) == []
+        hits = reopened.search(TENANT_A, vectors["query:payment"], k=1)
+        assert hits[0].payload["version_id"] == "v-payment"
+    finally:
+        reopened.close()
+
+
+def test_edge_refuses_a_second_owner_of_its_directory(tmp_path: Path) -> None:
+    owner = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    owner.ensure()
+    try:
+        second = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+        with pytest.raises(VectorIndexUnavailable, match="in use by another process"):
+            second.ensure()
+        other_process = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from vectors.edge import EdgeLayoutIndex;"
+                "EdgeLayoutIndex(Path(sys.argv[1]), 384).ensure()",
+                str(tmp_path / "vectors"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            check=False,
+        )
+        assert other_process.returncode != 0
+        assert "VectorIndexUnavailable" in other_process.stderr
+        assert "in use by another process" in other_process.stderr
+    finally:
+        owner.close()
+    # Once the owner has closed, the directory can be opened again.
+    successor = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    successor.ensure()
+    successor.close()
+
+
+def test_edge_refuses_to_open_a_shard_of_another_dimension(tmp_path: Path) -> None:
+    created = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    created.ensure()
+    created.close()
+
+    with pytest.raises(VectorIndexUnavailable, match=r"cannot be opened.*size"):
+        EdgeLayoutIndex(tmp_path / "vectors", 768).ensure()
+    # The failed open released the directory again.
+    EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
+
+
+def test_qdrant_client_refuses_a_collection_of_another_dimension() -> None:
+    client = QdrantClient(location=":memory:")
+    QdrantServerLayoutIndex(client, "layouts", DIMENSION).ensure()
+
+    with pytest.raises(VectorIndexUnavailable, match="size 384, not 768"):
+        QdrantServerLayoutIndex(client, "layouts", 768).ensure()
+    with pytest.raises(VectorIndexUnavailable, match="does not exist"):
+        QdrantServerLayoutIndex(client, "missing", DIMENSION).health()
