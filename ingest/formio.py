@@ -69,6 +69,14 @@ SECTION_TYPES = frozenset({"panel", "fieldset", "navSkjemagruppe", "well"})
 GROUP_TYPES = frozenset({"container", "row"})
 REPEAT_TYPES = frozenset({"datagrid", "editgrid"})
 CONTENT_TYPES = frozenset({"htmlelement", "content", "alertstripe", "image", "accordion"})
+KNOWN_TYPES = (
+    FIELD_KINDS.keys()
+    | SECTION_TYPES
+    | GROUP_TYPES
+    | REPEAT_TYPES
+    | CONTENT_TYPES
+    | {"columns", "table", "tabs"}
+)
 
 # Form-level export bookkeeping: ids, timestamps, access lists, editor state (NAV redacts the names).
 FORM_METADATA_KEYS = frozenset(
@@ -103,7 +111,9 @@ _BUILDER_DEFAULTS: dict[str, tuple[Any, ...]] = {
 _EMPTY_VALIDATE: dict[str, tuple[Any, ...]] = {
     "required": (False,), "custom": ("",), "customPrivate": (False,), "strictDateValidation": (False,),
     "multiple": (False,), "unique": (False,), "minLength": ("",), "maxLength": ("",), "pattern": ("",),
-    "customMessage": ("",), "json": ("",), "min": ("",), "max": ("",),
+    "customMessage": ("",), "json": ("",), "min": ("",), "max": ("",), "onlyAvailableItems": (False,),
+    "minWords": ("",), "maxWords": ("",), "digitsOnly": (False,), "step": ("any",), "integer": ("",),
+    "minYear": ("",), "maxYear": ("",), "minSelectedCount": ("",), "maxSelectedCount": ("",),
 }  # fmt: skip
 _JS_DATA_REFERENCE = re.compile(r"\b(?:data|row)\.([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)")
 _JS_BRACKET_REFERENCE = re.compile(r"\b(?:data|row)\[['\"]([^'\"]+)['\"]\]")
@@ -169,6 +179,12 @@ def _node(component: Any, path: str, *, page: bool = False) -> LayoutNode:
     source_type = component.get("type")
     if not isinstance(source_type, str) or not source_type:
         raise DefinitionError("component has no type", path=path)
+    if source_type not in KNOWN_TYPES:
+        # Unknown types keep every property as written: their defaults are not Form.io's to judge.
+        rest = {name: value for name, value in component.items() if name != "type"}
+        if isinstance(rest.get("components"), list):
+            return _container(rest, source_type, path, page=page)
+        return _field(rest, source_type, WidgetKind.CUSTOM, path)
     rest = _without_defaults(component)
     rest.pop("type")
     if source_type in CONTENT_TYPES:
@@ -181,11 +197,7 @@ def _node(component: Any, path: str, *, page: bool = False) -> LayoutNode:
         return _table(rest, source_type, path)
     if source_type == "tabs" and isinstance(rest.get("components"), list):
         return _tabs(rest, source_type, path)
-    if source_type in REPEAT_TYPES or source_type in GROUP_TYPES or source_type in SECTION_TYPES:
-        return _container(rest, source_type, path, page=page)
-    if isinstance(rest.get("components"), list):
-        return _container(rest, source_type, path, page=page)
-    return _field(rest, source_type, WidgetKind.CUSTOM, path)
+    return _container(rest, source_type, path, page=page)
 
 
 def _without_defaults(component: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ def parse_document(
     except RecursionError:
         raise _too_deep(max_depth) from None
     except json.JSONDecodeError as json_error:
+        _check_flow_depth(text, max_depth)
         doc = _parse_yaml_or_explain(text, json_error)
     check_depth(doc, max_depth=max_depth)
     return doc
@@ -112,6 +114,19 @@ def _decode(raw: bytes) -> str:
         ) from None
 
 
+_QUOTED = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*'")
+_FLOW_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_flow_depth(text: str, max_depth: int) -> None:
+    """Refuse deep YAML flow nesting before the recursive YAML composer meets it."""
+    depth = 0
+    for bracket in _FLOW_BRACKET.findall(_QUOTED.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > max_depth:
+            raise _too_deep(max_depth)
+
+
 def _reject_constant(name: str) -> Any:
     raise DefinitionError(f"{name} is not valid JSON")
 
@@ -130,16 +145,16 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def _parse_yaml_or_explain(text: str, json_error: json.JSONDecodeError) -> Any:
-    looks_like_json = text.lstrip()[:1] in ("{", "[")
+    # A document that opens like JSON is JSON: its error is the useful one, and YAML would only be slow.
+    if text.lstrip()[:1] in ("{", "["):
+        raise DefinitionError(
+            f"invalid JSON: {json_error.msg} at line {json_error.lineno}, column {json_error.colno}"
+        ) from None
     try:
         return yaml.load(text, Loader=_NoAliasLoader)
     except RecursionError:
         raise _too_deep(DEFAULT_MAX_DEPTH) from None
     except yaml.YAMLError as yaml_error:
-        if looks_like_json:
-            raise DefinitionError(
-                f"invalid JSON: {json_error.msg} at line {json_error.lineno}, column {json_error.colno}"
-            ) from None
         mark = getattr(yaml_error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(yaml_error, "problem", None) or str(yaml_error)
