@@ -31,7 +31,7 @@ from ingest.model import (
 LANGUAGE = "jsonschema"
 _MISSING = object()
 MAX_DEPTH = 100
-MAX_NODES = 100_000
+MAX_NODES = 10_000
 RADIO_MAX_OPTIONS = 4
 TEXTAREA_MIN_LENGTH = 256
 
@@ -143,15 +143,16 @@ class _SchemaImporter:
             raise DefinitionError(f"a schema must be an object, got {type(schema).__name__}", path=path)
         siblings: dict[str, Any] = {}
         refs: list[str] = []
+        where = path
         current: Any = schema
         while isinstance(current, dict) and "$ref" in current:
             ref = current["$ref"]
             if not isinstance(ref, str):
-                raise DefinitionError("`$ref` must be a string", path=path)
+                raise DefinitionError("`$ref` must be a string", path=where)
             siblings = {**{k: v for k, v in current.items() if k != "$ref"}, **siblings}
             if ref in refs:
                 raise DefinitionError(
-                    f"cyclic $ref: {' -> '.join([*refs, ref])} never reaches a schema", path=path
+                    f"cyclic $ref: {' -> '.join([*refs, ref])} never reaches a schema", path=where
                 )
             if ref in active:
                 return _Resolved(siblings, path, active, [*refs, ref], cyclic_ref=ref)

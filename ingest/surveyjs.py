@@ -25,6 +25,8 @@ from ingest.model import (
 
 LANGUAGE = "surveyjs"
 MAX_DEPTH = 100
+MAX_ELEMENTS = 20_000
+ELEMENT_LISTS = ("pages", "elements", "questions", "templateElements")
 
 # Question types that hold no data: static text, images, help boxes (BC custom types included).
 CONTENT_TYPES = frozenset({"html", "image", "infotext", "helptext", "infotexttitle"})
@@ -110,6 +112,7 @@ def import_surveyjs(doc: dict[str, Any], *, key: str | None = None) -> FormDefin
         raise DefinitionError("a SurveyJS survey must be a JSON object")
     if not any(name in doc for name in ("pages", "elements", "questions")):
         raise DefinitionError("not a SurveyJS survey: no `pages`, `elements` or `questions`")
+    _check_size(doc)
     extras: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     texts: dict[str, str] = {}
@@ -169,6 +172,23 @@ def parse_expression(effect: ConditionEffect, expression: Any, *, raw: Any = Non
         condition.when = match["when"].strip()
         condition.operator = "falsy"
     return condition
+
+
+def _check_size(doc: dict[str, Any]) -> None:
+    """Refuse absurd surveys before building anything: too many elements or too deep."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DefinitionError(f"elements nested deeper than {MAX_DEPTH} levels")
+        for name in ELEMENT_LISTS:
+            children = node.get(name)
+            if isinstance(children, list):
+                count += len(children)
+                stack.extend((child, depth + 1) for child in children if isinstance(child, dict))
+        if count > MAX_ELEMENTS:
+            raise DefinitionError(f"more than {MAX_ELEMENTS} elements")
 
 
 def _page(page: Any, path: str) -> PageNode:

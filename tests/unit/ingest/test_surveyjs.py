@@ -317,3 +317,9 @@ def test_deep_nesting_is_refused_without_recursion_error() -> None:
         element = {"type": "panel", "name": "p", "elements": [element]}
     with pytest.raises(DefinitionError, match="nested deeper"):
         import_surveyjs({"elements": [element]})
+
+
+def test_huge_survey_is_refused_quickly() -> None:
+    elements = [{"type": "text", "name": f"q{index}"} for index in range(100_000)]
+    with pytest.raises(DefinitionError, match="more than"):
+        import_surveyjs({"pages": [{"name": "p", "elements": elements}]})
