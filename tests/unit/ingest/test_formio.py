@@ -360,7 +360,7 @@ def test_builder_defaults_say_nothing_so_verbose_and_compact_exports_hash_the_sa
     ("doc", "path", "message"),
     [
         ({"components": {"a": 1}}, "$.components", "array of components"),
-        (form("textfield"), "$.components[0]", "component object"),
+        ({"path": "p", "components": ["textfield"]}, "$.components[0]", "component object"),
         (form({"key": "x"}), "$.components[0]", "no type"),
         (form(panel("p", {"type": "textfield", "label": "Navn"})), "$.components[0].components[0]", "key"),
         (form(panel("p"), title=["x"]), "$.title", "string"),
