@@ -186,6 +186,18 @@ def test_must_not_filter_excludes_values(index: LayoutIndex, vectors: Vectors) -
     assert {hit.payload["version_id"] for hit in hits} == {"v-address", "v-payment", "v-court"}
 
 
+def test_a_filter_with_no_allowed_values_matches_nothing(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+
+    nothing = index.search(TENANT_A, vectors["query:court"], k=10, filter=LayoutFilter(must={"form_key": []}))
+    everything = index.search(
+        TENANT_A, vectors["query:court"], k=10, filter=LayoutFilter(must_not={"form_key": []})
+    )
+
+    assert nothing == []
+    assert len(everything) == len(LAYOUTS)
+
+
 def test_tenants_never_see_or_touch_each_other(index: LayoutIndex, vectors: Vectors) -> None:
     index.upsert(all_points(TENANT_A, vectors))
     index.upsert(all_points(TENANT_B, vectors))
