@@ -1,0 +1,311 @@
+"""The PageForge-managed local Neo4j server: builds and runs the embedded-Neo4j launcher in graph/server."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from neo4j import GraphDatabase
+from neo4j.exceptions import DriverError, Neo4jError
+
+SERVER_PROJECT_DIR = Path(__file__).resolve().parent / "server"
+LAUNCHER_CLASS = "pageforge.neo4j.LocalNeo4jLauncher"
+READY_PREFIX = "PAGEFORGE_NEO4J_READY"
+LOOPBACK = "127.0.0.1"
+PID_FILE_NAME = "pageforge-neo4j.pid"
+LOG_FILE_NAME = "pageforge-neo4j.log"
+# The JVM options the Neo4j 5 server ships with that matter for an embedded DBMS of this size.
+JVM_FLAGS = (
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dlog4j2.disable.jmx=true",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+)
+_POLL_S = 0.2
+_KILL_GRACE_S = 10.0
+_LOG_TAIL_LINES = 40
+
+
+class Neo4jServerError(RuntimeError):
+    """The local Neo4j server could not be built, started or stopped."""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What `LocalNeo4jServer.status()` found."""
+
+    running: bool
+    pid: int | None
+    bolt_uri: str
+    data_dir: Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalNeo4jServer:
+    """A Neo4j 5.26 Community DBMS in its own JVM, Bolt on 127.0.0.1, data under `data_dir`."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        bolt_port: int,
+        heap: str = "512m",
+        page_cache: str = "128m",
+        java: str = "java",
+        mvn: str = "mvn",
+        log_file: Path | None = None,
+        project_dir: Path = SERVER_PROJECT_DIR,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.bolt_port = bolt_port
+        self.heap = heap
+        self.page_cache = page_cache
+        self.java = java
+        self.mvn = mvn
+        self.log_file = Path(log_file).resolve() if log_file else self.data_dir / LOG_FILE_NAME
+        self.project_dir = project_dir
+        self.pid_file = self.data_dir / PID_FILE_NAME
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bolt_uri(self) -> str:
+        """The Bolt URI clients connect to."""
+        return f"bolt://{LOOPBACK}:{self.bolt_port}"
+
+    @property
+    def _target_dir(self) -> Path:
+        return self.project_dir / "target"
+
+    @property
+    def _build_stamp(self) -> Path:
+        return self._target_dir / "pageforge-build.stamp"
+
+    @property
+    def classpath(self) -> str:
+        """The launcher's classpath: compiled classes plus every runtime jar Maven copied."""
+        return os.pathsep.join([str(self._target_dir / "classes"), str(self._target_dir / "lib" / "*")])
+
+    def jvm_command(self) -> list[str]:
+        """The full command line that runs the launcher."""
+        heap_flags = [f"-Xms{self.heap}", f"-Xmx{self.heap}"]
+        return [
+            self.java,
+            *heap_flags,
+            *JVM_FLAGS,
+            "-cp",
+            self.classpath,
+            LAUNCHER_CLASS,
+            str(self.data_dir),
+            str(self.bolt_port),
+            self.page_cache,
+        ]
+
+    def is_built(self) -> bool:
+        """Whether the built classpath exists and is newer than the pom and every source file."""
+        stamp = self._build_stamp
+        launcher = self._target_dir / "classes" / Path(*LAUNCHER_CLASS.split(".")).with_suffix(".class")
+        lib = self._target_dir / "lib"
+        if not (stamp.is_file() and launcher.is_file() and lib.is_dir() and any(lib.glob("*.jar"))):
+            return False
+        sources = [
+            self.project_dir / "pom.xml",
+            *(p for p in (self.project_dir / "src").rglob("*") if p.is_file()),
+        ]
+        return stamp.stat().st_mtime >= max(p.stat().st_mtime for p in sources)
+
+    def build(self) -> None:
+        """Run Maven (fetching Neo4j from Maven Central once) unless the classpath is already fresh."""
+        if self.is_built():
+            return
+        mvn = shutil.which(self.mvn)
+        if mvn is None:
+            raise Neo4jServerError(
+                f"Maven ('{self.mvn}') is not on PATH; it is needed once to fetch Neo4j and build "
+                f"the launcher in {self.project_dir}"
+            )
+        self._target_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self._target_dir / ".build.lock"):
+            if self.is_built():  # another process built it while we waited
+                return
+            # Jars of an older pinned version would otherwise sit on the classpath beside the new ones.
+            shutil.rmtree(self._target_dir / "lib", ignore_errors=True)
+            result = subprocess.run(
+                [mvn, "-q", "-B", "package"],
+                cwd=self.project_dir,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                output = (result.stdout + result.stderr).strip().splitlines()
+                raise Neo4jServerError(
+                    f"Maven build of the Neo4j launcher failed (exit {result.returncode}) in "
+                    f"{self.project_dir}:\n" + "\n".join(output[-_LOG_TAIL_LINES:])
+                )
+            self._build_stamp.touch()
+
+    def start(self, timeout: float = 120) -> None:
+        """Start the server detached from this process; return once Bolt answers."""
+        deadline = time.monotonic() + timeout
+        pid = self._running_pid()
+        if pid is not None:
+            if self._bolt_answers():
+                return
+            self._wait_for_bolt(pid, deadline, log_offset=None)
+            return
+        self.pid_file.unlink(missing_ok=True)
+        self.build()
+        if shutil.which(self.java) is None:
+            raise Neo4jServerError(f"Java ('{self.java}') is not on PATH; Neo4j 5.26 needs Java 17 or 21")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with self.log_file.open("ab") as log:
+            log.write(f"--- starting: {' '.join(self.jvm_command())}\n".encode())
+            log.flush()
+            # A new session keeps the server alive after the CLI that started it exits or gets Ctrl-C.
+            self._process = subprocess.Popen(
+                self.jvm_command(),
+                cwd=self.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{self._process.pid}\n")
+        self._wait_for_bolt(self._process.pid, deadline, log_offset=log_offset)
+
+    def stop(self, timeout: float = 60) -> None:
+        """Stop the server cleanly (SIGTERM), killing it only if it is still alive after `timeout`."""
+        pid = self._running_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            if not self._wait_for_exit(pid, timeout):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                if not self._wait_for_exit(pid, _KILL_GRACE_S):
+                    raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL")
+        self.pid_file.unlink(missing_ok=True)
+        self._process = None
+
+    def status(self) -> ServerStatus:
+        """Running means the launcher process is alive and Bolt answers."""
+        pid = self._running_pid()
+        running = pid is not None and self._bolt_answers()
+        return ServerStatus(running=running, pid=pid, bolt_uri=self.bolt_uri, data_dir=self.data_dir)
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last lines of the server's log, for error messages."""
+        if not self.log_file.exists():
+            return "(no log written)"
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def _wait_for_bolt(self, pid: int, deadline: float, *, log_offset: int | None) -> None:
+        ready = log_offset is None
+        while time.monotonic() < deadline:
+            if not self._process_alive(pid):
+                self.pid_file.unlink(missing_ok=True)
+                raise Neo4jServerError(
+                    f"Neo4j (pid {pid}) exited during start-up; log {self.log_file}:\n{self.log_tail()}"
+                )
+            ready = ready or self._log_says_ready(log_offset or 0)
+            if ready and self._bolt_answers():
+                return
+            time.sleep(_POLL_S)
+        self.stop()
+        raise Neo4jServerError(
+            f"Neo4j did not answer on {self.bolt_uri} in time; stopped it. Log {self.log_file}:\n"
+            f"{self.log_tail()}"
+        )
+
+    def _log_says_ready(self, offset: int) -> bool:
+        with self.log_file.open("rb") as log:
+            log.seek(offset)
+            return READY_PREFIX.encode() in log.read()
+
+    def _bolt_answers(self) -> bool:
+        try:
+            with GraphDatabase.driver(self.bolt_uri, auth=None, connection_timeout=2.0) as driver:
+                driver.verify_connectivity()
+        except (DriverError, Neo4jError, OSError):
+            return False
+        return True
+
+    def _running_pid(self) -> int | None:
+        """The pid in the pid file, if that process is alive and is this data dir's launcher."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if self._process_alive(pid) and self._is_our_launcher(pid) else None
+
+    def _is_our_launcher(self, pid: int) -> bool:
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if not cmdline.parent.parent.joinpath("self").exists():
+            return True  # no procfs: trust the pid file
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return LAUNCHER_CLASS.encode() in args and str(self.data_dir).encode() in args
+
+    def _process_alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _is_zombie(pid)
+
+    def _wait_for_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._process_alive(pid):
+                return True
+            time.sleep(_POLL_S)
+        return not self._process_alive(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may itself contain spaces.
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,120 @@
+"""The PageForge-managed local Neo4j server: a real Neo4j 5.26 JVM started, used, stopped and restarted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import ConstraintError, ServiceUnavailable
+
+from graph.server import LocalNeo4jServer, Neo4jServerError, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
+    server = LocalNeo4jServer(
+        data_dir=tmp_path_factory.mktemp("managed-neo4j"), bolt_port=free_port(), page_cache="64m"
+    )
+    server.start(timeout=240)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def driver(server: LocalNeo4jServer) -> Iterator[Driver]:
+    with GraphDatabase.driver(server.bolt_uri, auth=None) as driver:
+        yield driver
+
+
+def test_nodes_written_over_bolt_are_read_back(driver: Driver) -> None:
+    driver.execute_query("UNWIND range(1, 3) AS i CREATE (:Probe {n: i})")
+    records, _, _ = driver.execute_query("MATCH (p:Probe) RETURN p.n AS n ORDER BY n")
+    assert [r["n"] for r in records] == [1, 2, 3]
+
+
+def test_uniqueness_constraint_rejects_a_duplicate(driver: Driver) -> None:
+    driver.execute_query("CREATE CONSTRAINT probe_key IF NOT EXISTS FOR (p:Keyed) REQUIRE p.key IS UNIQUE")
+    driver.execute_query("CREATE (:Keyed {key: 'a'})")
+    with pytest.raises(ConstraintError):
+        driver.execute_query("CREATE (:Keyed {key: 'a'})")
+    records, _, _ = driver.execute_query("MATCH (k:Keyed {key: 'a'}) RETURN count(k) AS c")
+    assert records[0]["c"] == 1
+
+
+def test_status_reports_the_running_server(server: LocalNeo4jServer) -> None:
+    status = server.status()
+    assert status.running
+    assert status.pid == int(server.pid_file.read_text())
+    assert status.bolt_uri == f"bolt://127.0.0.1:{server.bolt_port}"
+    assert status.data_dir == server.data_dir
+
+
+def test_start_while_running_returns_at_once_with_the_same_process(server: LocalNeo4jServer) -> None:
+    pid_before = server.status().pid
+    began = time.monotonic()
+    server.start()
+    assert time.monotonic() - began < 5
+    assert server.status().pid == pid_before
+
+
+def test_a_taken_port_fails_fast_with_a_clear_error(server: LocalNeo4jServer, tmp_path: Path) -> None:
+    rival = LocalNeo4jServer(data_dir=tmp_path / "rival", bolt_port=server.bolt_port)
+    with pytest.raises(Neo4jServerError, match="already in use"):
+        rival.start(timeout=60)
+    assert not rival.pid_file.exists()
+    assert server.status().running
+
+
+def test_stop_then_a_detached_restart_finds_the_data_written_before(server: LocalNeo4jServer) -> None:
+    with GraphDatabase.driver(server.bolt_uri, auth=None) as driver:
+        driver.execute_query("MERGE (:Survivor {name: 'kept across restarts'})")
+
+    server.stop()
+
+    assert not server.status().running
+    assert server.status().pid is None
+    assert not server.pid_file.exists()
+    with GraphDatabase.driver(server.bolt_uri, auth=None) as driver, pytest.raises(ServiceUnavailable):
+        driver.verify_connectivity()
+
+    # Started from a separate process that then exits, as the CLI does: the server must outlive it.
+    starter = (
+        "import sys; from pathlib import Path; from graph.server import LocalNeo4jServer; "
+        "LocalNeo4jServer(data_dir=Path(sys.argv[1]), bolt_port=int(sys.argv[2]), page_cache='64m')"
+        ".start(timeout=240)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", starter, str(server.data_dir), str(server.bolt_port)],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+    )
+
+    assert server.status().running
+    with GraphDatabase.driver(server.bolt_uri, auth=None) as driver:
+        records, _, _ = driver.execute_query("MATCH (s:Survivor) RETURN s.name AS name")
+    assert [r["name"] for r in records] == ["kept across restarts"]
+
+
+def test_build_does_not_need_maven_once_the_classpath_is_fresh(server: LocalNeo4jServer) -> None:
+    built = LocalNeo4jServer(data_dir=server.data_dir, bolt_port=server.bolt_port, mvn="no-such-mvn")
+    assert built.is_built()
+    built.build()
+
+
+def test_build_without_maven_names_the_missing_tool(tmp_path: Path) -> None:
+    project = tmp_path / "server"
+    project.mkdir()
+    (project / "pom.xml").write_text("<project/>")
+    unbuilt = LocalNeo4jServer(
+        data_dir=tmp_path / "data", bolt_port=free_port(), mvn="no-such-mvn", project_dir=project
+    )
+    with pytest.raises(Neo4jServerError, match=r"Maven \('no-such-mvn'\) is not on PATH"):
+        unbuilt.build()
