@@ -396,8 +396,24 @@ def _property_changes(old: dict[str, JsonValue], new: dict[str, JsonValue]) -> d
     return {
         name: PropertyChange(old=old.get(name), new=new.get(name))
         for name in names
-        if old.get(name) != new.get(name)
+        if not _same_json(old.get(name), new.get(name))
     }
+
+
+def _same_model(old: FieldNode, new: FieldNode) -> bool:
+    # Serialising in pydantic-core is far cheaper than dumping to dicts and comparing property by property.
+    return old.model_dump_json() == new.model_dump_json()
+
+
+def _same_json(old: JsonValue, new: JsonValue) -> bool:
+    """Equal as JSON: unlike ==, 1 is not true and 1 is not 1.0."""
+    if old is new:
+        return True
+    if old != new:
+        return False
+    if isinstance(old, str):
+        return True
+    return json.dumps(old, sort_keys=True, default=str) == json.dumps(new, sort_keys=True, default=str)
 
 
 def _matched_field_changes(old: _PlacedField, new: _PlacedField, mapping: _ContainerMap) -> list[Change]:
@@ -413,7 +429,12 @@ def _matched_field_changes(old: _PlacedField, new: _PlacedField, mapping: _Conta
                 new_path=_container_path(new),
             )
         )
-    properties = _property_changes(_field_properties(old.node), _field_properties(new.node))
+    # Equal models have equal properties; comparing is much cheaper than dumping both.
+    properties = (
+        {}
+        if _same_model(old.node, new.node)
+        else _property_changes(_field_properties(old.node), _field_properties(new.node))
+    )
     if properties:
         changes.append(
             Change(

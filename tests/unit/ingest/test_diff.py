@@ -435,3 +435,18 @@ def test_empty_definitions_and_everything_added() -> None:
     assert built.added == len(base_form().fields()) == torn_down.removed
     assert built.removed == torn_down.added == 0
     assert built.renamed == torn_down.renamed == 0
+
+
+def test_values_equal_in_python_but_not_in_json_are_changes() -> None:
+    old, new = base_form(), base_form()
+    for defn, default, rows in ((old, 1, 1), (new, True, 1.0)):
+        first = page(defn, 0).children[0]
+        assert isinstance(first, FieldNode)
+        first.default = default
+        first.extras = {"rows": rows}
+
+    diff = diff_definitions(old, new)
+
+    [change] = diff.changes
+    assert change.properties["default"].new is True
+    assert change.properties["extras.rows"].new == 1.0
