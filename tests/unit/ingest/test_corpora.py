@@ -6,7 +6,6 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from ingest import content_hash, import_definition, parse_document
 from ingest.model import ContentNode, FieldNode, FormDefinition, GroupNode, RepeatNode, SourceFormat
 
-from .conftest import corpus_root
+from .conftest import corpus_root, imported, raw_document
 
 FORMAT_OF_FOLDER = {
     "nav-formio": SourceFormat.FORMIO,
@@ -31,16 +30,6 @@ FORMIO_DISPLAY_TYPES = {"htmlelement", "content", "alertstripe", "image", "accor
 
 def corpus_files(folder: str) -> list[Path]:
     return sorted((corpus_root() / folder).rglob("*.json"))
-
-
-@cache
-def raw_document(path: Path) -> Any:
-    return json.loads(path.read_bytes())
-
-
-@cache
-def imported(path: Path) -> FormDefinition:
-    return import_definition(parse_document(path.read_bytes()))
 
 
 def failures_message(failures: list[str]) -> str:
