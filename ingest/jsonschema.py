@@ -1,5 +1,8 @@
 """Import a JSON Schema (draft-04 and later) into the model, deriving the layout from object nesting.
 
+JSON objects are unordered, so properties are laid out in name order (a shuffled key order is the
+same form, and hashes the same).
+
 Objects become groups (they hold data: a child's data path runs through them), arrays of objects
 become repeats, everything else a field keyed by its property name. `$ref`s are resolved inside the
 document; a reference back to a definition that is already being expanded (a recursive tree) stops
@@ -196,10 +199,16 @@ class _SchemaImporter:
             resolved = self.resolve(schema, path, active)
             if resolved.cyclic_ref is None:
                 self.collect(resolved, view, conditional=index > 0)
+        # JSON object members are unordered, so the layout is in name order: a key shuffle is no change.
         children = [
-            self.property_node(name, occurrences, required=name in view.required, active=active, depth=depth)
-            for name, occurrences in view.properties.items()
+            self.property_node(
+                name, view.properties[name], required=name in view.required, active=active, depth=depth
+            )
+            for name in sorted(view.properties)
         ]
+        if undeclared := sorted(view.required - set(view.properties)):
+            # Required names with no property schema still constrain the data.
+            view.rules.append(_rule(ConditionEffect.REQUIRE, undeclared, {"required": undeclared}))
         return children, view.rules
 
     def collect(self, resolved: _Resolved, view: _ObjectView, *, conditional: bool) -> None:
@@ -232,7 +241,7 @@ class _SchemaImporter:
             dependencies = schema.get(keyword)
             if not isinstance(dependencies, dict):
                 continue
-            for name, dependency in dependencies.items():
+            for name, dependency in sorted(dependencies.items()):
                 if isinstance(dependency, dict | bool):
                     self.collect_member(
                         dependency, f"{path}.{keyword}.{name}", active, view, conditional=True
@@ -471,7 +480,7 @@ class _SchemaImporter:
             required = member.get("required")
             if isinstance(required, list):
                 names.update(dict.fromkeys(name for name in required if isinstance(name, str)))
-        return list(names)
+        return sorted(names)
 
 
 def _rule(effect: ConditionEffect, depends_on: list[str], raw: dict[str, Any]) -> Condition:

@@ -155,7 +155,7 @@ def test_recursive_definition_stops_at_the_cycle() -> None:
         },
     )
     definition = import_jsonschema(doc)
-    assert definition.data_keys() == ["root", "label", "children"]
+    assert definition.data_keys() == ["root", "children", "label"]
     children = only(definition, "children")
     assert isinstance(children, FieldNode)
     assert children.kind is WidgetKind.CUSTOM
@@ -181,11 +181,11 @@ def test_one_of_alternatives_contribute_fields_and_a_condition() -> None:
         ],
     )
     definition = import_jsonschema(doc)
-    assert definition.data_keys() == ["country", "state", "province"]
+    assert definition.data_keys() == ["country", "province", "state"]
     assert only(definition, "country").kind is WidgetKind.COUNTRY
     (rule,) = definition.logic
     assert rule.effect is ConditionEffect.OTHER
-    assert rule.depends_on == ["country", "state", "province"]
+    assert rule.depends_on == ["country", "province", "state"]
     assert rule.raw == {"oneOf": doc["oneOf"]}
 
 
@@ -343,3 +343,19 @@ def test_exponential_ref_fan_out_is_bounded() -> None:
         definitions[f"d{level}"] = {"type": "object", "properties": {"a": below, "b": below}}
     with pytest.raises(DefinitionError, match="more than"):
         import_jsonschema(schema({"top": {"$ref": "#/definitions/d29"}}, definitions=definitions))
+
+
+def test_property_order_does_not_change_the_layout() -> None:
+    """JSON objects are unordered: the same schema with shuffled keys is the same form."""
+    properties = {"zip": {"type": "string"}, "age": {"type": "integer"}, "name": {"type": "string"}}
+    reordered = dict(reversed(list(properties.items())))
+    first, second = import_jsonschema(schema(properties)), import_jsonschema(schema(reordered))
+    assert first.data_keys() == second.data_keys() == ["age", "name", "zip"]
+    assert first == second
+
+
+def test_required_names_without_a_property_are_kept_as_a_rule() -> None:
+    definition = import_jsonschema(schema({"name": {"type": "string"}}, required=["name", "privacyAccepted"]))
+    assert only(definition, "name").required
+    (rule,) = definition.logic
+    assert (rule.effect, rule.depends_on) == (ConditionEffect.REQUIRE, ["privacyAccepted"])
