@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ingest import content_hash, import_definition, parse_document
+from ingest.model import FieldNode, FormDefinition, GroupNode, SectionNode
 
 BASE: dict[str, Any] = {
     "title": "Søknad om barnetrygd",
@@ -121,3 +122,26 @@ def test_metadata_never_reaches_the_hash() -> None:
     defn = import_definition(BASE)
     assert defn.metadata
     assert content_hash(defn.model_copy(update={"metadata": {}})) == content_hash(defn)
+
+
+class FieldNodeWithTooltip(FieldNode):
+    """A later model version: one more optional field, still at its default here."""
+
+    tooltip: str | None = None
+
+
+def test_a_new_optional_model_field_keeps_existing_hashes() -> None:
+    plain = FormDefinition(key="k", layout=[SectionNode(children=[FieldNode(key="f", label="F")])])
+    later = FormDefinition(key="k", layout=[SectionNode(children=[FieldNodeWithTooltip(key="f", label="F")])])
+    assert content_hash(later) == content_hash(plain)
+    with_tooltip = FieldNodeWithTooltip(key="f", label="F", tooltip="Hjelp")
+    assert content_hash(
+        FormDefinition(key="k", layout=[SectionNode(children=[with_tooltip])])
+    ) != content_hash(plain)
+
+
+def test_the_kind_of_container_is_part_of_the_content() -> None:
+    child = FieldNode(key="f", label="F")
+    section = FormDefinition(key="k", layout=[SectionNode(key="s", children=[child])])
+    group = FormDefinition(key="k", layout=[GroupNode(key="s", children=[child])])
+    assert content_hash(section) != content_hash(group)
