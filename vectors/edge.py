@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +76,7 @@ class EdgeLayoutIndex:
         self._max_search_threads = max_search_threads
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
+        self._open_close = threading.Lock()
 
     def _config(self) -> Any:
         optimizers = None
@@ -125,22 +127,26 @@ class EdgeLayoutIndex:
 
     def ensure(self) -> None:
         """Open (or create) the shard under the path and its payload indexes; safe to call again."""
-        if self._shard is None:
-            self._acquire_lock()
-            try:
-                if (self.path / CONFIG_FILE).exists():
-                    self._shard = qe.EdgeShard.load(str(self.path), self._config())
-                else:
-                    self._shard = qe.EdgeShard.create(str(self.path), self._config())
-            except Exception as exc:
-                self._release_lock()
-                raise VectorIndexUnavailable(f"vector index {self.path} cannot be opened: {exc}") from exc
+        with self._open_close:
+            if self._shard is None:
+                self._open()
         with self._engine("creating payload indexes") as shard:
             existing = shard.info().payload_schema
             for name in INDEXED_FIELDS:
                 if name not in existing:
                     params = qe.KeywordIndexParams(is_tenant=name == TENANT_FIELD)
                     shard.update(qe.UpdateOperation.create_field_index(name, params))
+
+    def _open(self) -> None:
+        self._acquire_lock()
+        try:
+            if (self.path / CONFIG_FILE).exists():
+                self._shard = qe.EdgeShard.load(str(self.path), self._config())
+            else:
+                self._shard = qe.EdgeShard.create(str(self.path), self._config())
+        except Exception as exc:
+            self._release_lock()
+            raise VectorIndexUnavailable(f"vector index {self.path} cannot be opened: {exc}") from exc
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points; they are durable (WAL) and visible once this returns."""
@@ -261,10 +267,11 @@ class EdgeLayoutIndex:
 
     def close(self) -> None:
         """Flush and close the shard and release the directory lock; later calls raise."""
-        shard, self._shard = self._shard, None
-        try:
-            if shard is not None:
-                shard.flush()
-                shard.close()
-        finally:
-            self._release_lock()
+        with self._open_close:
+            shard, self._shard = self._shard, None
+            try:
+                if shard is not None:
+                    shard.flush()
+                    shard.close()
+            finally:
+                self._release_lock()
