@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from ingest.errors import DefinitionError
 from ingest.model import (
@@ -571,8 +571,29 @@ def _simple_conditional(conditional: dict[str, Any]) -> Condition | None:
         depends_on = [
             r["component"] for r in rules if isinstance(r, dict) and isinstance(r.get("component"), str)
         ]
+        single = rules[0] if len(rules) == 1 and isinstance(rules[0], dict) else {}
+        operator = _RULE_OPERATORS.get(single.get("operator"))
+        when = single.get("component") if isinstance(single.get("component"), str) else None
+        if operator is not None and when:
+            return Condition(
+                effect=effect,
+                depends_on=[when],
+                when=when,
+                operator=operator,
+                value=single.get("value") if operator in ("eq", "neq") else None,
+                raw=conditional,
+            )
         return Condition(effect=effect, depends_on=_unique(depends_on), raw=conditional)
     return None
+
+
+# Form.io 5 `conditional.conditions` operators that a browser can evaluate as a simple comparison.
+_RULE_OPERATORS: dict[Any, Literal["eq", "neq", "truthy", "falsy"]] = {
+    "isEqual": "eq",
+    "isNotEqual": "neq",
+    "isNotEmpty": "truthy",
+    "isEmpty": "falsy",
+}
 
 
 def _javascript(effect: ConditionEffect, expression: str) -> Condition:

@@ -390,3 +390,36 @@ def test_real_nav_form_reads_as_its_author_built_it(corpora: Path) -> None:
     repeats = [node for _, node in defn.walk() if isinstance(node, RepeatNode)]
     assert repeats
     assert all(node.source_type == "datagrid" for node in repeats)
+
+
+def test_formio5_condition_list_with_one_comparison_is_evaluable() -> None:
+    single = {
+        "show": False,
+        "conjunction": "all",
+        "conditions": [{"component": "gift", "operator": "isEmpty"}],
+    }
+    several = {
+        "show": True,
+        "conjunction": "any",
+        "conditions": [
+            {"component": "a", "operator": "isEqual", "value": "ja"},
+            {"component": "b", "operator": "lessThan", "value": 3},
+        ],
+    }
+    first, second = import_formio(
+        form(field("textfield", "x", conditional=single), field("textfield", "y", conditional=several))
+    ).fields()
+    [rule] = first.conditions
+    assert (rule.effect, rule.when, rule.operator, rule.raw) == (
+        ConditionEffect.HIDE,
+        "gift",
+        "falsy",
+        single,
+    )
+    [rule] = second.conditions
+    assert (rule.effect, rule.operator, rule.depends_on, rule.raw) == (
+        ConditionEffect.SHOW,
+        None,
+        ["a", "b"],
+        several,
+    )

@@ -207,3 +207,8 @@ def test_yaml_native_document_imports() -> None:
     text = yaml.safe_dump({**NATIVE, "title": "Fra YAML"})
     defn = import_definition(parse_document(text))
     assert (defn.key, defn.title, defn.source_format) == ("k", "Fra YAML", SourceFormat.NATIVE)
+
+
+def test_plain_text_parses_as_a_yaml_string_and_is_refused_as_a_definition() -> None:
+    with pytest.raises(DefinitionError, match="expected an object at the top level, got a string"):
+        import_definition(parse_document("just some words"))
