@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
@@ -241,7 +241,14 @@ def _match_containers(old: _Tree, new: _Tree) -> _ContainerMap:
                 claimed.add(candidate)
         unmatched_old = [p for p in olds if p.ident not in mapping.pairs]
         unmatched_new = [p for i, p in new.containers.items() if len(i) == depth and i not in claimed]
-        for old_placed, new_placed in _one_to_one(unmatched_old, unmatched_new, _same_container(mapping)):
+        paired = _one_to_one(
+            unmatched_old,
+            unmatched_new,
+            _same_container(mapping),
+            lambda o: [(o.node.node, mapping.translate(o.parent))],
+            lambda n: [(n.node.node, n.parent)],
+        )
+        for old_placed, new_placed in paired:
             mapping.pairs[old_placed.ident] = new_placed.ident
             claimed.add(new_placed.ident)
     return mapping
@@ -258,12 +265,19 @@ def _unique_by_key(placed: Iterable[_Placed]) -> dict[str, _Placed]:
 def _same_container(mapping: _ContainerMap) -> Callable[[_Placed, _Placed], bool]:
     """Same type under the same parent, and the same title or at least one keyed descendant in common."""
 
+    descendants: dict[int, set[str]] = {}
+
+    def keys_below(placed: _Placed) -> set[str]:
+        if id(placed) not in descendants:
+            descendants[id(placed)] = _descendant_keys(placed.node)
+        return descendants[id(placed)]
+
     def same(old: _Placed, new: _Placed) -> bool:
         if old.node.node != new.node.node or mapping.translate(old.parent) != new.parent:
             return False
         if old.node.title and old.node.title == new.node.title:
             return True
-        return not _descendant_keys(old.node).isdisjoint(_descendant_keys(new.node))
+        return not keys_below(old).isdisjoint(keys_below(new))
 
     return same
 
@@ -280,9 +294,29 @@ def _descendant_keys(node: LayoutNode) -> set[str]:
     return keys
 
 
-def _one_to_one(olds: list[_T], news: list[_T], similar: Callable[[_T, _T], bool]) -> list[tuple[_T, _T]]:
-    """Pairs that are each other's only candidate; anything ambiguous stays unpaired."""
-    old_candidates = {id(o): [n for n in news if similar(o, n)] for o in olds}
+def _one_to_one(
+    olds: list[_T],
+    news: list[_T],
+    similar: Callable[[_T, _T], bool],
+    old_buckets: Callable[[_T], Iterable[Hashable]],
+    new_buckets: Callable[[_T], Iterable[Hashable]] | None = None,
+) -> list[tuple[_T, _T]]:
+    """Pairs that are each other's only candidate; anything ambiguous stays unpaired.
+
+    Only items sharing a bucket are compared, which keeps large diffs near linear.
+    """
+    by_bucket: dict[Hashable, list[_T]] = defaultdict(list)
+    for new in news:
+        for bucket in (new_buckets or old_buckets)(new):
+            by_bucket[bucket].append(new)
+    old_candidates: dict[int, list[_T]] = {}
+    for old in olds:
+        seen: dict[int, _T] = {}
+        for bucket in old_buckets(old):
+            seen.update(
+                (id(n), n) for n in by_bucket.get(bucket, ()) if id(n) not in seen and similar(old, n)
+            )
+        old_candidates[id(old)] = list(seen.values())
     new_candidate_count: dict[int, int] = defaultdict(int)
     for candidates in old_candidates.values():
         for candidate in candidates:
@@ -332,7 +366,7 @@ def _detect_renames(
     removed: list[_PlacedField], added: list[_PlacedField], new: _Tree, mapping: _ContainerMap
 ) -> list[_FieldPair]:
     """A removed and an added field that are clearly the same field under a new key."""
-    pairs = _one_to_one(removed, added, _same_field)
+    pairs = _one_to_one(removed, added, _same_field, _field_buckets)
     paired = {id(o) for o, _ in pairs} | {id(n) for _, n in pairs}
     # Among several look-alikes, the one in the same container is the same field.
     rest_old = [o for o in removed if id(o) not in paired]
@@ -342,10 +376,23 @@ def _detect_renames(
             rest_old,
             rest_new,
             lambda o, n: _same_field(o, n) and mapping.translate(o.parent) == n.parent,
+            _field_buckets,
         )
     )
     new_order = {id(n): i for i, n in enumerate(new.fields)}
     return sorted(pairs, key=lambda pair: new_order[id(pair[1])])
+
+
+def _field_buckets(placed: _PlacedField) -> list[Hashable]:
+    """Rename candidates share a bucket: the same kind and label, or the same kind and options."""
+    node = placed.node
+    label = _norm(node.label)
+    if not label:
+        return [("blank", node.kind, json.dumps(_field_properties(node), sort_keys=True, default=str))]
+    buckets: list[Hashable] = [("label", node.kind, label)]
+    if node.options:
+        buckets.append(("options", node.kind, json.dumps([o.model_dump(mode="json") for o in node.options])))
+    return buckets
 
 
 def _same_field(old: _PlacedField, new: _PlacedField) -> bool:
