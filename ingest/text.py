@@ -68,20 +68,30 @@ def _describe(defn: FormDefinition, detail: _Detail) -> str:
     for node in defn.layout:
         if isinstance(node, PageNode):
             if loose:
-                sentences.append(_sentence(", ".join(loose)))
+                sentences.append(_sentence(_join(loose)))
                 loose = []
             sentences.append(_container_sentence(node, detail))
         else:
             loose.extend(_describe_node(node, detail))
     if loose:
-        sentences.append(_sentence(", ".join(loose)))
+        sentences.append(_sentence(_join(loose)))
     return " ".join(sentence for sentence in sentences if sentence)
 
 
-def _container_sentence(node: ContainerNode, detail: _Detail) -> str:
+def _container_sentence(node: ContainerNode, detail: _Detail, *, end: str = ".") -> str:
     heading = _heading(node)
     parts = [part for child in node.children for part in _describe_node(child, detail)]
-    return f"{heading}: {', '.join(parts)}." if parts else f"{heading}."
+    return f"{heading}: {_join(parts)}{end}" if parts else f"{heading}{end}"
+
+
+def _join(parts: list[str]) -> str:
+    """Comma-separated, except that a nested section ends with a semicolon."""
+    text = ""
+    for part in parts:
+        if text:
+            text += " " if text.endswith(";") else ", "
+        text += part
+    return text.removesuffix(";")
 
 
 def _describe_node(node: LayoutNode, detail: _Detail) -> list[str]:
@@ -93,7 +103,7 @@ def _describe_node(node: LayoutNode, detail: _Detail) -> list[str]:
     if not _title(node) and not isinstance(node, PageNode | RepeatNode):
         # Columns and untitled groups only arrange their children.
         return [part for child in node.children for part in _describe_node(child, detail)]
-    return [_container_sentence(node, detail).removesuffix(".")]
+    return [_container_sentence(node, detail, end=";")]
 
 
 def _title(node: ContainerNode) -> str:

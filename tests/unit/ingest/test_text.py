@@ -91,7 +91,7 @@ def test_describes_title_headings_labels_and_kinds_in_layout_order() -> None:
         "Form: Application for child benefit. "
         "Page Personal details: First name (text), Last name (text), Date of birth (date), "
         "Marital status (radio: Married, Single, Divorced, Widowed, Partner). "
-        "Page Family: About your family, Section Children (repeatable): Child's name (text), "
+        "Page Family: About your family, Section Children (repeatable): Child's name (text); "
         "Section Payment: Account for payment (navBankAccountPicker)."
     )
 
