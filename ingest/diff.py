@@ -439,12 +439,19 @@ def _jsonable(value: Any) -> JsonValue:
 
 
 def _property_changes(old: dict[str, JsonValue], new: dict[str, JsonValue]) -> dict[str, PropertyChange]:
-    names = sorted(set(old) | set(new))
-    return {
-        name: PropertyChange(old=old.get(name), new=new.get(name))
-        for name in names
-        if not _same_json(old.get(name), new.get(name))
-    }
+    changes: dict[str, PropertyChange] = {}
+    for name in sorted(set(old) | set(new)):
+        old_value, new_value = old.get(name), new.get(name)
+        if _same_json(old_value, new_value):
+            continue
+        if name.startswith("extras.") and isinstance(old_value, dict) and isinstance(new_value, dict):
+            # Unmodelled objects (a JSON Schema's definitions, Form.io properties) can be large: name the
+            # entries that changed rather than repeating the whole object twice.
+            inner = _property_changes(old_value, new_value)
+            changes.update((f"{name}.{inner_name}", change) for inner_name, change in inner.items())
+        else:
+            changes[name] = PropertyChange(old=old_value, new=new_value)
+    return changes
 
 
 def _same_model(old: FieldNode, new: FieldNode) -> bool:

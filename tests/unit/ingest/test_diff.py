@@ -450,3 +450,16 @@ def test_values_equal_in_python_but_not_in_json_are_changes() -> None:
     [change] = diff.changes
     assert change.properties["default"].new is True
     assert change.properties["extras.rows"].new == 1.0
+
+
+def test_changed_entries_of_unmodelled_objects_are_named_not_repeated_whole() -> None:
+    old, new = base_form(), base_form()
+    old.extras = {"definitions": {"date": {"type": "string"}, "ssn": {"pattern": "^[0-9]{9}$"}}}
+    new.extras = {"definitions": {"date": {"type": "string"}, "ssn": {"pattern": "^[0-9]{3}-?[0-9]{6}$"}}}
+
+    diff = diff_definitions(old, new)
+
+    [change] = diff.changes
+    assert change.kind is ChangeKind.FORM_CHANGED
+    assert set(change.properties) == {"extras.definitions.ssn"}
+    assert change.properties["extras.definitions.ssn"].new == {"pattern": "^[0-9]{3}-?[0-9]{6}$"}
