@@ -463,3 +463,17 @@ def test_changed_entries_of_unmodelled_objects_are_named_not_repeated_whole() ->
     assert change.kind is ChangeKind.FORM_CHANGED
     assert set(change.properties) == {"extras.definitions.ssn"}
     assert change.properties["extras.definitions.ssn"].new == {"pattern": "^[0-9]{3}-?[0-9]{6}$"}
+
+
+def test_a_retitled_section_without_a_key_is_the_same_section() -> None:
+    def form(title: str) -> FormDefinition:
+        section = SectionNode(title=title, children=[FieldNode(key="income", label="Income")])
+        return FormDefinition(key="f", layout=[PageNode(key="p", children=[section])])
+
+    diff = diff_definitions(form("Your income"), form("Income last year"))
+
+    [change] = diff.changes
+    assert (change.kind, change.action, change.node) == (ChangeKind.LAYOUT_CHANGED, "changed", "section")
+    assert change.properties["title"].old == "Your income"
+    assert change.properties["title"].new == "Income last year"
+    assert diff.moved == 0
