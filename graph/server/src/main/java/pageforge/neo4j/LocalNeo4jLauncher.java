@@ -6,11 +6,13 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.SettingValueParsers;
 import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.connectors.HttpsConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
@@ -29,6 +31,7 @@ public final class LocalNeo4jLauncher {
     static final String READY_PREFIX = "PAGEFORGE_NEO4J_READY";
     private static final String HOST = "127.0.0.1";
     private static final long AVAILABILITY_TIMEOUT_MS = 300_000;
+    private static final Duration BOLT_SHUTDOWN_WAIT = Duration.ofSeconds(1);
 
     private LocalNeo4jLauncher() {}
 
@@ -57,6 +60,10 @@ public final class LocalNeo4jLauncher {
                     .setConfig(HttpsConnector.enabled, false)
                     .setConfig(GraphDatabaseSettings.udc_enabled, false)
                     .setConfig(GraphDatabaseSettings.pagecache_memory, SettingValueParsers.BYTES.parse(pageCache))
+                    // Bolt's thread pools are torn down after the databases have stopped and
+                    // checkpointed; the default 5 s + 5 s grace only delays SIGTERM to exit.
+                    .setConfig(BoltConnectorInternalSettings.thread_pool_shutdown_wait_time, BOLT_SHUTDOWN_WAIT)
+                    .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time, BOLT_SHUTDOWN_WAIT)
                     .build();
         } catch (IOException | RuntimeException e) {
             e.printStackTrace();
