@@ -122,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         title = HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, title, str(exc.detail), request, exc.headers)
+        return problem_response(exc.status_code, title, str(exc.detail), request, dict(exc.headers or {}))
 
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
