@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from ingest.errors import DefinitionError
 from ingest.model import (
@@ -69,6 +69,15 @@ KIND_BY_INPUT_TYPE: dict[str, WidgetKind] = {
     "url": WidgetKind.URL,
     "password": WidgetKind.PASSWORD,
 }
+
+QUESTION_LIMITS = {"maxLength": "max_length", "minLength": "min_length", "min": "minimum", "max": "maximum"}
+VALIDATOR_LIMITS = {
+    "numeric": {"minValue": "minimum", "maxValue": "maximum"},
+    "text": {"minLength": "min_length", "maxLength": "max_length"},
+    "answercount": {"minCount": "min_items", "maxCount": "max_items"},
+    "regex": {"regex": "pattern"},
+}
+INTEGER_LIMITS = frozenset({"min_length", "max_length", "min_items", "max_items"})
 
 CONDITION_EFFECTS = {
     "visibleIf": ConditionEffect.SHOW,
@@ -375,9 +384,9 @@ def _field(
         # A single-choice matrix: every row picks one of the columns.
         choices = element.get("columns")
         consumed.add("columns")
-    validation, validation_props = _validation(element)
+    validation, validation_props, validator_rules = _validation(element)
     consumed |= validation_props
-    conditions = _conditions(element)
+    conditions = _conditions(element) + validator_rules
     if question_type == "expression":
         conditions.append(parse_expression(ConditionEffect.SET_VALUE, element.get("expression")))
     extras = _leftovers(element, consumed)
@@ -403,17 +412,38 @@ def _field(
     )
 
 
-def _validation(element: dict[str, Any]) -> tuple[Validation, set[str]]:
-    """Length and range limits set directly on a question; `validators` lists stay verbatim in extras."""
-    limits = {"maxLength": "max_length", "minLength": "min_length", "min": "minimum", "max": "maximum"}
+def _validation(element: dict[str, Any]) -> tuple[Validation, set[str], list[Condition]]:
+    """Limits set on the question and its `validators`; each validator is also kept whole as a rule."""
     values: dict[str, Any] = {}
     used: set[str] = set()
-    for prop, field in limits.items():
+    for prop, field in QUESTION_LIMITS.items():
         value = element.get(prop)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            values[field] = int(value) if field.endswith("length") else value
+        if _number(value):
+            values[field] = int(value) if field in INTEGER_LIMITS else value
             used.add(prop)
-    return Validation(**values), used
+    validators = element.get("validators")
+    if not isinstance(validators, list) or not all(isinstance(item, dict) for item in validators):
+        return Validation(**values), used, []
+    rules: list[Condition] = []
+    for validator in validators:
+        rules.append(parse_expression(ConditionEffect.VALIDATE, validator.get("expression"), raw=validator))
+        kind = str(validator.get("type", "")).lower()
+        for prop, field in VALIDATOR_LIMITS.get(kind, {}).items():
+            value = validator.get(prop)
+            if field == "pattern" and isinstance(value, str):
+                values.setdefault(field, value)
+            elif _number(value):
+                values.setdefault(field, int(value) if field in INTEGER_LIMITS else value)
+        if kind == "email":
+            values.setdefault("format", "email")
+        if isinstance(validator.get("text"), str):
+            values.setdefault("message", validator["text"])
+    used.add("validators")
+    return Validation(**values), used, rules
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _options(choices: Any) -> list[Option]:

@@ -323,3 +323,17 @@ def test_huge_survey_is_refused_quickly() -> None:
     elements = [{"type": "text", "name": f"q{index}"} for index in range(100_000)]
     with pytest.raises(DefinitionError, match="more than"):
         import_surveyjs({"pages": [{"name": "p", "elements": elements}]})
+
+
+def test_validators_become_validation_and_rules() -> None:
+    validators = [
+        {"type": "numeric", "minValue": 0, "maxValue": 120, "text": "A real age, please"},
+        {"type": "expression", "expression": "{age} notempty and {name} notempty"},
+    ]
+    field = only(import_surveyjs(survey({"type": "text", "name": "age", "validators": validators})), "age")
+    assert (field.validation.minimum, field.validation.maximum) == (0, 120)
+    assert field.validation.message == "A real age, please"
+    numeric, expression = field.conditions
+    assert (numeric.effect, numeric.raw) == (ConditionEffect.VALIDATE, validators[0])
+    assert (expression.depends_on, expression.language) == (["age", "name"], "surveyjs")
+    assert "validators" not in field.extras
