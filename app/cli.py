@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
-from graph.server import LocalNeo4jServer, Neo4jServerError
 
 from app import __version__
 from app.observability import configure_logging
 from app.resources import open_graph
 from app.settings import Settings
 from graph.errors import GraphError
+from graph.server import LocalNeo4jServer, Neo4jServerError
 from graph.tenants import TenantRepository
-from ingest.errors import DefinitionError
+from ingest import (
+    DefinitionError,
+    FormDefinition,
+    diff_definitions,
+    export_native,
+    import_definition,
+    parse_document,
+)
 
 T = TypeVar("T")
 
@@ -141,6 +150,38 @@ def tenant_key(
         return await tenants.issue_key(name)
 
     typer.echo(_with_graph(Settings(), work))
+
+
+def _read_definition(path: Path, source_format: str | None) -> FormDefinition:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
+    return import_definition(parse_document(raw), format=source_format)
+
+
+@cli.command()
+def convert(
+    file: Annotated[Path, typer.Argument(help="A Form.io, SurveyJS, JSON Schema or native JSON/YAML file.")],
+    source_format: Annotated[
+        str | None, typer.Option("--from", help="formio, surveyjs, jsonschema or native (default: detect).")
+    ] = None,
+) -> None:
+    """Print the canonical (native) JSON of a form definition."""
+    definition = _read_definition(file, source_format)
+    typer.echo(json.dumps(export_native(definition), indent=2, ensure_ascii=False))
+
+
+@cli.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The older definition.")],
+    new: Annotated[Path, typer.Argument(help="The newer definition.")],
+) -> None:
+    """Print the one-line summary and the structural changes from OLD to NEW."""
+    result = diff_definitions(_read_definition(old, None), _read_definition(new, None))
+    typer.echo(result.summary)
+    for change in result.model_dump(mode="json")["changes"]:
+        typer.echo(json.dumps(change, ensure_ascii=False))
 
 
 @cli.command()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, EagerResult
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, EagerResult
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from graph import queries
 from graph.errors import GraphUnavailable
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -52,6 +54,18 @@ class Graph:
         """Run one statement in its own managed transaction (retried on transient errors)."""
         with neo4j_errors_translated():
             return await self._driver.execute_query(query, params, database_=self.database)
+
+    async def write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        """Run `work` in one write transaction, retried as a whole on transient errors."""
+        with neo4j_errors_translated():
+            async with self._driver.session(database=self.database) as session:
+                return await session.execute_write(work)
+
+    async def read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        """Run `work` in one read transaction."""
+        with neo4j_errors_translated():
+            async with self._driver.session(database=self.database) as session:
+                return await session.execute_read(work)
 
     async def ping(self) -> None:
         """Raise GraphUnavailable unless Neo4j answers a query."""
