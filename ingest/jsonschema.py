@@ -35,6 +35,13 @@ LANGUAGE = "jsonschema"
 _MISSING = object()
 MAX_DEPTH = 100
 MAX_NODES = 10_000
+MAX_JSON_DEPTH = 256
+JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+# At least one of these makes a document a JSON Schema rather than some other JSON.
+SCHEMA_KEYWORDS = frozenset(
+    {"$schema", "type", "properties", "$ref", "allOf", "anyOf", "oneOf", "items", "enum", "const"}
+    | {"definitions", "$defs", "if", "not", "required", "additionalProperties", "dependencies"}
+)
 RADIO_MAX_OPTIONS = 4
 TEXTAREA_MIN_LENGTH = 256
 
@@ -91,6 +98,12 @@ def import_jsonschema(doc: dict[str, Any], *, key: str | None = None) -> FormDef
     """Convert a parsed JSON Schema into a FormDefinition; raises DefinitionError on malformed input."""
     if not isinstance(doc, dict):
         raise DefinitionError("a JSON Schema must be a JSON object")
+    if not SCHEMA_KEYWORDS & doc.keys():
+        raise DefinitionError("not a JSON Schema: no `type`, `properties`, `$ref` or other schema keyword")
+    root_types = doc.get("type", [])
+    if any(item not in JSON_TYPES for item in (root_types if isinstance(root_types, list) else [root_types])):
+        raise DefinitionError(f"not a JSON Schema: `type` {root_types!r} is not a JSON type", path="$.type")
+    _check_json_depth(doc)
     form_key = key or _key_from_id(doc) or _slug(_string(doc.get("title")) or "") or "schema"
     importer = _SchemaImporter(doc)
     root = importer.resolve(doc, "$", frozenset())
@@ -137,6 +150,7 @@ class _SchemaImporter:
     def __init__(self, doc: dict[str, Any]) -> None:
         self.doc = doc
         self.nodes = 0
+        self.collect_level = 0
 
     def resolve(self, schema: Any, path: str, active: frozenset[str]) -> _Resolved:
         """Follow `$ref`s; sibling keywords next to a `$ref` override the target's."""
@@ -253,7 +267,10 @@ class _SchemaImporter:
     ) -> None:
         resolved = self.resolve(member, path, active)
         if resolved.cyclic_ref is None:
+            self.collect_level += 1
+            _check_level(self.collect_level, path)
             self.collect(resolved, view, conditional=conditional)
+            self.collect_level -= 1
 
     def property_node(
         self,
@@ -487,8 +504,9 @@ def _rule(effect: ConditionEffect, depends_on: list[str], raw: dict[str, Any]) -
     return Condition(effect=effect, depends_on=depends_on, language=LANGUAGE, raw=raw)
 
 
-def _shape(importer: _SchemaImporter, resolved: _Resolved) -> str:
+def _shape(importer: _SchemaImporter, resolved: _Resolved, level: int = 0) -> str:
     """object, array or scalar: what a property's schema describes."""
+    _check_level(level, resolved.path)
     schema = resolved.schema
     json_type = _json_type(schema)
     if json_type == "object" or "properties" in schema:
@@ -499,17 +517,36 @@ def _shape(importer: _SchemaImporter, resolved: _Resolved) -> str:
         for keyword in ("allOf", *COMBINATORS):
             for member in _schemas(schema.get(keyword), resolved.path):
                 branch = importer.resolve(member, resolved.path, resolved.active)
-                if branch.cyclic_ref is None and _shape(importer, branch) == "object":
+                if branch.cyclic_ref is None and _shape(importer, branch, level + 1) == "object":
                     return "object"
     return "scalar"
+
+
+def _check_level(level: int, path: str) -> None:
+    if level > MAX_DEPTH:
+        raise DefinitionError(f"schemas nested deeper than {MAX_DEPTH} levels", path=path)
+
+
+def _check_json_depth(doc: Any) -> None:
+    """Refuse absurdly deep documents up front, without recursion."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise DefinitionError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values() if isinstance(child, dict | list))
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
 
 
 def _has_shape(schema: dict[str, Any]) -> bool:
     return any(keyword in schema for keyword in ("type", "properties", "items", "enum", "const", "format"))
 
 
-def _merge_all_of(importer: _SchemaImporter, resolved: _Resolved) -> dict[str, Any]:
+def _merge_all_of(importer: _SchemaImporter, resolved: _Resolved, level: int = 0) -> dict[str, Any]:
     """A scalar schema with its allOf members folded in (own keywords win)."""
+    _check_level(level, resolved.path)
     schema = resolved.schema
     members = _schemas(schema.get("allOf"), f"{resolved.path}.allOf")
     if not members:
@@ -518,7 +555,7 @@ def _merge_all_of(importer: _SchemaImporter, resolved: _Resolved) -> dict[str, A
     for index, member in enumerate(members):
         branch = importer.resolve(member, f"{resolved.path}.allOf[{index}]", resolved.active)
         if branch.cyclic_ref is None:
-            merged.update(_merge_all_of(importer, branch))
+            merged.update(_merge_all_of(importer, branch, level + 1))
     merged.update({k: v for k, v in schema.items() if k != "allOf"})
     return merged
 

@@ -320,6 +320,8 @@ def test_a_non_object_root_is_one_field() -> None:
         ({"properties": []}, "$.properties"),
         ({"properties": {"a": {"$ref": 5}}}, "$.properties.a"),
         ({"properties": {"a": {"type": "object", "oneOf": {}}}}, "$.properties.a.oneOf"),
+        ({"display": "wizard", "type": "form", "components": []}, "$.type"),
+        ({"pages": [{"name": "p", "elements": []}]}, "$"),
     ],
 )
 def test_malformed_schema_gives_a_clear_error_with_its_path(doc: dict[str, Any], path: str) -> None:
@@ -359,3 +361,12 @@ def test_required_names_without_a_property_are_kept_as_a_rule() -> None:
     assert only(definition, "name").required
     (rule,) = definition.logic
     assert (rule.effect, rule.depends_on) == (ConditionEffect.REQUIRE, ["privacyAccepted"])
+
+
+def test_long_chain_of_all_of_references_is_bounded() -> None:
+    definitions = {
+        f"d{level}": {"allOf": [{"$ref": f"#/definitions/d{level + 1}"}]} for level in range(5_000)
+    }
+    definitions["d5000"] = {"type": "string"}
+    with pytest.raises(DefinitionError, match="nested deeper"):
+        import_jsonschema(schema({"top": {"$ref": "#/definitions/d0"}}, definitions=definitions))
