@@ -364,7 +364,7 @@ def test_required_names_without_a_property_are_kept_as_a_rule() -> None:
 
 
 def test_long_chain_of_all_of_references_is_bounded() -> None:
-    definitions = {
+    definitions: dict[str, Any] = {
         f"d{level}": {"allOf": [{"$ref": f"#/definitions/d{level + 1}"}]} for level in range(5_000)
     }
     definitions["d5000"] = {"type": "string"}
