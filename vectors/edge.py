@@ -256,7 +256,11 @@ class EdgeLayoutIndex:
             return int(shard.count(qe.CountRequest(exact=True, filter=_tenant_filter(tenant))))
 
     def optimize(self) -> None:
-        """Run the segment optimizers to completion: HNSW built where large enough, deletions vacuumed."""
+        """Run the segment optimizers to completion: HNSW built where large enough, deletions vacuumed.
+
+        The binding holds the GIL for the whole run (seconds at 20k points), freezing every Python
+        thread of the process, event loop included: call it off the request path.
+        """
         with self._engine("optimize") as shard:
             shard.optimize()
 
