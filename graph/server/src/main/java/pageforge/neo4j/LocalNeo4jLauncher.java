@@ -61,7 +61,8 @@ public final class LocalNeo4jLauncher {
                     .setConfig(GraphDatabaseSettings.udc_enabled, false)
                     .setConfig(GraphDatabaseSettings.pagecache_memory, SettingValueParsers.BYTES.parse(pageCache))
                     // Bolt's thread pools are torn down after the databases have stopped and
-                    // checkpointed; the default 5 s + 5 s grace only delays SIGTERM to exit.
+                    // checkpointed; the default 5 s + 5 s grace only delays SIGTERM to exit. The
+                    // "event loop group ... forcefully terminated" warnings this causes are expected.
                     .setConfig(BoltConnectorInternalSettings.thread_pool_shutdown_wait_time, BOLT_SHUTDOWN_WAIT)
                     .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time, BOLT_SHUTDOWN_WAIT)
                     .build();
