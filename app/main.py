@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app import __version__
 from app.auth import current_tenant
 from app.errors import install_error_handlers
+from app.formversions.router import router as formversions_router
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.platform.router import health_router
 from app.platform.router import router as platform_router
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_tenant)])
     api.include_router(platform_router)
+    api.include_router(formversions_router)
     app.include_router(health_router)
     app.include_router(api)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +15,12 @@ from fastapi import FastAPI
 from app.settings import Settings
 from graph.database import Graph
 from graph.errors import GraphUnavailable
+from graph.forms import LayoutOutbox
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder, EmbedderUnavailable
 from vectors.index import LayoutIndex, VectorIndexUnavailable
 from vectors.qdrant_server import QdrantServerLayoutIndex
+from vectors.relay import OutboxRelay
 
 logger = logging.getLogger("pageforge.resources")
 
@@ -29,6 +33,7 @@ class Resources:
     graph: Graph
     embedder: Embedder | None = None
     index: LayoutIndex | None = None
+    relay: OutboxRelay | None = None
     failures: dict[str, str] = field(default_factory=dict)
 
     def require_embedder(self) -> Embedder:
@@ -97,6 +102,13 @@ async def open_resources(settings: Settings) -> Resources:
     except VectorIndexUnavailable as exc:
         resources.failures["vectors"] = str(exc)
         logger.error("layout index unavailable: %s", exc)
+    if resources.embedder is not None and resources.index is not None:
+        resources.relay = OutboxRelay(
+            outbox=LayoutOutbox(resources.graph),
+            index=resources.index,
+            embedder=resources.embedder,
+            batch_size=settings.embedder.batch_size,
+        )
     return resources
 
 
@@ -111,7 +123,12 @@ async def lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
     """Create the driver, index and model once per process; close them on shutdown."""
     resources = await open_resources(settings)
     app.state.resources = resources
+    relay_task = asyncio.create_task(resources.relay.run()) if resources.relay else None
     try:
         yield
     finally:
+        if relay_task is not None:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
         await close_resources(resources)

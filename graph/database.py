@@ -48,6 +48,7 @@ class Graph:
             connection_timeout=connection_timeout_s,
             connection_acquisition_timeout=connection_timeout_s * 2,
             max_transaction_retry_time=connection_timeout_s * 2,
+            notifications_min_severity="OFF",
         )
 
     async def run(self, query: LiteralString, **params: Any) -> EagerResult:

@@ -1,0 +1,84 @@
+"""FormVersionProcessor routes: post versions, read forms and versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.auth import ResourcesDep, TenantDep
+from app.formversions.schemas import (
+    FormRead,
+    FormVersionCreate,
+    FormVersionCreated,
+    FormVersionRead,
+    FormVersionSummary,
+)
+from app.formversions.service import FormVersionProcessor
+from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from graph.forms import FormVersionRepository
+
+router = APIRouter(tags=["form versions"])
+
+
+def get_processor(resources: ResourcesDep) -> FormVersionProcessor:
+    return FormVersionProcessor(
+        versions=FormVersionRepository(resources.graph), relay=resources.relay, index=resources.index
+    )
+
+
+ProcessorDep = Annotated[FormVersionProcessor, Depends(get_processor)]
+
+
+@router.post(
+    "/forms/{form_key}/versions",
+    response_model=FormVersionCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": FormVersionCreated, "description": "This content already was a version."}},
+)
+async def create_form_version(
+    form_key: str, body: FormVersionCreate, tenant: TenantDep, processor: ProcessorDep, response: Response
+) -> FormVersionCreated:
+    """Ingest a definition as a new version of the form, with lineage, diffs and similar layouts."""
+    created = await processor.ingest(tenant=tenant.id, form_key=form_key, body=body)
+    if not created.created:
+        response.status_code = status.HTTP_200_OK
+    return created
+
+
+@router.get("/forms", response_model=Page[FormRead])
+async def list_forms(
+    tenant: TenantDep, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[FormRead]:
+    """The tenant's forms, by key."""
+    forms = await processor.list_forms(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
+    next_cursor = encode_cursor(forms[-1].key) if len(forms) == limit else None
+    return Page(items=forms, next_cursor=next_cursor)
+
+
+@router.get("/forms/{form_key}", response_model=FormRead)
+async def get_form(form_key: str, tenant: TenantDep, processor: ProcessorDep) -> FormRead:
+    """One form: its title, number of versions and latest version."""
+    return await processor.get_form(tenant=tenant.id, form_key=form_key)
+
+
+@router.get("/forms/{form_key}/versions", response_model=Page[FormVersionSummary])
+async def list_form_versions(
+    form_key: str,
+    tenant: TenantDep,
+    processor: ProcessorDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[FormVersionSummary]:
+    """The form's versions, by number."""
+    versions = await processor.list_versions(
+        tenant=tenant.id, form_key=form_key, after=decode_cursor(cursor, 0), limit=limit
+    )
+    next_cursor = encode_cursor(versions[-1].number) if len(versions) == limit else None
+    return Page(items=versions, next_cursor=next_cursor)
+
+
+@router.get("/form-versions/{version_id}", response_model=FormVersionRead)
+async def get_form_version(version_id: str, tenant: TenantDep, processor: ProcessorDep) -> FormVersionRead:
+    """One version: canonical definition, metadata, parents and the diff from each."""
+    return await processor.get_version(tenant=tenant.id, version_id=version_id)

@@ -1,0 +1,77 @@
+"""Request and response bodies of the FormVersionProcessor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FormVersionCreate(BaseModel):
+    """A new version of a form: its definition, and where it comes from."""
+
+    format: str | None = Field(
+        default=None, description="formio, surveyjs, jsonschema or native; detected when omitted."
+    )
+    definition: dict[str, Any] | str = Field(
+        description="The definition as a JSON object, or as JSON/YAML text."
+    )
+    parents: list[str] | None = Field(
+        default=None,
+        description="Parent version ids. Omitted: the form's latest version. []: a new root.",
+        max_length=32,
+    )
+    label: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = Field(default=None, description="Kept with the version; not hashed.")
+
+
+class ParentDiffRead(BaseModel):
+    parent_id: str
+    summary: str
+    changes: list[dict[str, Any]] | None = None
+
+
+class SimilarLayout(BaseModel):
+    version_id: str
+    form_key: str
+    number: int
+    score: float
+
+
+class FormVersionCreated(BaseModel):
+    id: str
+    form_key: str
+    number: int
+    content_hash: str
+    created: bool = Field(description="False when this content already was a version of the form.")
+    parents: list[str]
+    diffs: list[ParentDiffRead]
+    similar: list[SimilarLayout]
+    index_pending: bool = Field(description="True while the layout waits in the outbox for the index.")
+
+
+class FormVersionSummary(BaseModel):
+    id: str
+    form_key: str
+    number: int
+    content_hash: str
+    created_at: datetime
+    label: str | None
+    title: str
+    source_format: str
+    parents: list[str]
+
+
+class FormVersionRead(FormVersionSummary):
+    metadata: dict[str, Any]
+    diffs: list[ParentDiffRead]
+    definition: dict[str, Any]
+
+
+class FormRead(BaseModel):
+    key: str
+    title: str
+    version_count: int
+    latest_version_id: str | None
+    created_at: datetime

@@ -1,0 +1,272 @@
+"""FormVersionProcessor: validate, normalise, hash, attach lineage, diff, commit, index, find similar."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import anyio.to_thread
+
+from app.errors import Conflict, Invalid, NotFound
+from app.formversions.schemas import (
+    FormRead,
+    FormVersionCreate,
+    FormVersionCreated,
+    FormVersionRead,
+    FormVersionSummary,
+    ParentDiffRead,
+    SimilarLayout,
+)
+from graph.forms import (
+    FormVersionRepository,
+    NewVersion,
+    ParentDiff,
+    PendingLayout,
+    StoredForm,
+    StoredVersion,
+    VersionRef,
+)
+from ingest import (
+    FormDefinition,
+    content_hash,
+    diff_definitions,
+    export_native,
+    import_definition,
+    layout_text,
+    parse_document,
+)
+from ingest.native import import_native
+from vectors.index import LayoutFilter, LayoutIndex
+from vectors.relay import OutboxRelay
+
+logger = logging.getLogger("pageforge.formversions")
+
+FORM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+SIMILAR_K = 5
+
+
+def check_form_key(form_key: str) -> None:
+    if not FORM_KEY.match(form_key):
+        raise Invalid(
+            f"form key {form_key!r} is invalid: 1-200 characters, letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
+    """The canonical definition of the posted document (CPU work: call it in a worker thread)."""
+    document: Any = body.definition
+    if isinstance(document, str):
+        document = parse_document(document)
+    definition = import_definition(document, format=body.format, key=form_key)
+    return definition.model_copy(update={"key": form_key})
+
+
+def diff_from(parent: VersionRef, definition: FormDefinition) -> ParentDiff:
+    result = diff_definitions(import_native(parent.definition), definition)
+    dumped = result.model_dump(mode="json")
+    return ParentDiff(id=parent.id, summary=result.summary, changes=dumped["changes"])
+
+
+def version_summary(version: StoredVersion) -> FormVersionSummary:
+    return FormVersionSummary(
+        id=version.id,
+        form_key=version.form_key,
+        number=version.number,
+        content_hash=version.content_hash,
+        created_at=version.created_at,
+        label=version.label,
+        title=version.title,
+        source_format=version.source_format,
+        parents=[p.id for p in version.parents],
+    )
+
+
+def diffs_read(version: StoredVersion) -> list[ParentDiffRead]:
+    return [ParentDiffRead(parent_id=p.id, summary=p.summary, changes=p.changes) for p in version.parents]
+
+
+def form_read(form: StoredForm) -> FormRead:
+    return FormRead(
+        key=form.key,
+        title=form.title,
+        version_count=form.version_count,
+        latest_version_id=form.latest_id,
+        created_at=form.created_at,
+    )
+
+
+class FormVersionProcessor:
+    """Turns posted definitions into immutable, content-addressed versions with lineage."""
+
+    def __init__(
+        self,
+        *,
+        versions: FormVersionRepository,
+        relay: OutboxRelay | None,
+        index: LayoutIndex | None,
+    ) -> None:
+        self.versions = versions
+        self.relay = relay
+        self.index = index
+
+    async def ingest(self, *, tenant: str, form_key: str, body: FormVersionCreate) -> FormVersionCreated:
+        """Store the posted definition as a version of the form (or find the identical one)."""
+        check_form_key(form_key)
+        definition = await anyio.to_thread.run_sync(normalise, body, form_key)
+        digest = content_hash(definition)
+
+        existing = await self.versions.find_by_content(tenant, form_key, digest)
+        if existing is not None:
+            return self._existing(existing, body.parents)
+
+        parents = await self._resolve_parents(tenant, form_key, body.parents)
+        diffs = await anyio.to_thread.run_sync(lambda: [diff_from(p, definition) for p in parents])
+        new = NewVersion(
+            id=str(uuid.uuid4()),
+            form_key=form_key,
+            content_hash=digest,
+            definition=export_native(definition),
+            source_format=definition.source_format.value,
+            title=definition.title,
+            layout_text=layout_text(definition),
+            field_count=len(definition.fields()),
+            parents=diffs,
+            label=body.label,
+            metadata=body.metadata or {},
+        )
+        stored, created = await self.versions.create(tenant, new)
+        if not created:
+            return self._existing(stored, body.parents)
+
+        indexed = await self._index(stored, new.layout_text)
+        similar = await self._similar(tenant, stored) if indexed else []
+        return FormVersionCreated(
+            id=stored.id,
+            form_key=stored.form_key,
+            number=stored.number,
+            content_hash=stored.content_hash,
+            created=True,
+            parents=[p.id for p in stored.parents],
+            diffs=[ParentDiffRead(parent_id=d.id, summary=d.summary, changes=d.changes) for d in diffs],
+            similar=similar,
+            index_pending=not indexed,
+        )
+
+    def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:
+        if asked_parents is not None and set(asked_parents) != {p.id for p in existing.parents}:
+            raise Conflict(
+                f"this content already is version {existing.number} ({existing.id}) of form "
+                f"{existing.form_key!r} with parents {sorted(p.id for p in existing.parents)}; "
+                "versions are immutable, so its lineage cannot change"
+            )
+        return FormVersionCreated(
+            id=existing.id,
+            form_key=existing.form_key,
+            number=existing.number,
+            content_hash=existing.content_hash,
+            created=False,
+            parents=[p.id for p in existing.parents],
+            diffs=diffs_read(existing),
+            similar=[],
+            index_pending=False,
+        )
+
+    async def _resolve_parents(self, tenant: str, form_key: str, asked: list[str] | None) -> list[VersionRef]:
+        if asked is None:
+            latest = await self.versions.latest(tenant, form_key)
+            return [latest] if latest else []
+        unique = list(dict.fromkeys(asked))
+        found = await self.versions.refs(tenant, unique)
+        missing = [parent_id for parent_id in unique if parent_id not in found]
+        if missing:
+            raise Invalid(f"parent version not found: {', '.join(missing)}")
+        foreign = [ref for ref in found.values() if ref.form_key != form_key]
+        if foreign:
+            raise Invalid(
+                "parents must be versions of the same form: "
+                + ", ".join(f"{ref.id} is a version of {ref.form_key!r}" for ref in foreign)
+            )
+        return [found[parent_id] for parent_id in unique]
+
+    async def _index(self, version: StoredVersion, text: str) -> bool:
+        """Put the new layout into the index now; if that fails the outbox relay does it later."""
+        if self.relay is None:
+            return False
+        entry = PendingLayout(
+            id=version.id,
+            tenant=version.tenant,
+            form_key=version.form_key,
+            number=version.number,
+            content_hash=version.content_hash,
+            layout_text=text,
+        )
+        try:
+            await self.relay.index_layouts([entry])
+        except Exception as exc:
+            logger.warning("layout of %s left in the outbox: %s", version.id, exc)
+            return False
+        return True
+
+    async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout]:
+        index = self.index
+        if index is None:
+            return []
+        try:
+            points = await anyio.to_thread.run_sync(
+                lambda: index.get(tenant, [version.id], with_vectors=True)
+            )
+            if not points or points[0].vector is None:
+                return []
+            vector = points[0].vector
+            hits = await anyio.to_thread.run_sync(
+                lambda: index.search(
+                    tenant,
+                    vector,
+                    k=SIMILAR_K,
+                    filter=LayoutFilter(must_not={"form_key": [version.form_key]}),
+                )
+            )
+        except Exception as exc:
+            logger.warning("similar layouts of %s unavailable: %s", version.id, exc)
+            return []
+        return [
+            SimilarLayout(
+                version_id=hit.payload["version_id"],
+                form_key=hit.payload["form_key"],
+                number=hit.payload["number"],
+                score=round(hit.score, 4),
+            )
+            for hit in hits
+        ]
+
+    async def get_version(self, *, tenant: str, version_id: str) -> FormVersionRead:
+        """One version with its canonical definition; 404 unless it belongs to the tenant."""
+        version = await self.versions.get(tenant, version_id)
+        if version is None:
+            raise NotFound(f"form version {version_id} not found")
+        assert version.definition is not None
+        return FormVersionRead(
+            **version_summary(version).model_dump(),
+            metadata=version.metadata,
+            diffs=diffs_read(version),
+            definition=version.definition,
+        )
+
+    async def get_form(self, *, tenant: str, form_key: str) -> FormRead:
+        form = await self.versions.get_form(tenant, form_key)
+        if form is None:
+            raise NotFound(f"form {form_key!r} not found")
+        return form_read(form)
+
+    async def list_forms(self, *, tenant: str, after: str, limit: int) -> list[FormRead]:
+        return [form_read(f) for f in await self.versions.list_forms(tenant, after=after, limit=limit)]
+
+    async def list_versions(
+        self, *, tenant: str, form_key: str, after: int, limit: int
+    ) -> list[FormVersionSummary]:
+        await self.get_form(tenant=tenant, form_key=form_key)
+        versions = await self.versions.list_versions(tenant, form_key, after=after, limit=limit)
+        return [version_summary(v) for v in versions]

@@ -1,0 +1,39 @@
+"""Keyset pagination: `limit` plus an opaque `cursor` that encodes where the last page ended."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from app.errors import Invalid
+
+T = TypeVar("T")
+
+LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+CursorQuery = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, default: T) -> T:
+    """The position a cursor encodes (of the default's type); 422 for a cursor we did not issue."""
+    if cursor is None:
+        return default
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not one this API issued") from exc
+    if type(position) is not type(default):
+        raise Invalid("cursor is not one this API issued")
+    return position

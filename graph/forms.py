@@ -1,0 +1,250 @@
+"""Forms and their immutable versions in the lineage graph, and the index outbox they feed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
+from neo4j.exceptions import ConstraintError
+
+from graph import queries
+from graph.database import Graph
+
+
+@dataclass(frozen=True, slots=True)
+class ParentDiff:
+    """A lineage edge as stored: the parent and the diff from it."""
+
+    id: str
+    summary: str
+    changes: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    id: str
+    tenant: str
+    form_key: str
+    number: int
+    content_hash: str
+    created_at: datetime
+    label: str | None
+    metadata: dict[str, Any]
+    source_format: str
+    title: str
+    parents: list[ParentDiff]
+    definition: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """An existing version a new one may derive from, with its definition for diffing."""
+
+    id: str
+    form_key: str
+    number: int
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    id: str
+    form_key: str
+    content_hash: str
+    definition: dict[str, Any]
+    source_format: str
+    title: str
+    layout_text: str
+    field_count: int
+    parents: list[ParentDiff]
+    label: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredForm:
+    key: str
+    title: str
+    version_count: int
+    latest_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLayout:
+    """An outbox entry: a version whose layout is not in the index yet."""
+
+    id: str
+    tenant: str
+    form_key: str
+    number: int
+    content_hash: str
+    layout_text: str
+
+
+def _stored_version(row: dict[str, Any], *, with_definition: bool = True) -> StoredVersion:
+    parents = [
+        ParentDiff(
+            id=p["id"],
+            summary=p.get("summary") or "",
+            changes=json.loads(p["changes"]) if p.get("changes") else None,
+        )
+        for p in row.get("parents", [])
+    ]
+    definition = row.get("definition")
+    return StoredVersion(
+        id=row["id"],
+        tenant=row.get("tenant", ""),
+        form_key=row["form_key"],
+        number=row["number"],
+        content_hash=row["content_hash"],
+        created_at=row["created_at"].to_native(),
+        label=row.get("label"),
+        metadata=json.loads(row["metadata"]) if row.get("metadata") else {},
+        source_format=row.get("source_format") or "",
+        title=row.get("title") or "",
+        parents=sorted(parents, key=lambda p: p.id),
+        definition=json.loads(definition) if with_definition and definition else None,
+    )
+
+
+def _stored_form(row: Any) -> StoredForm:
+    return StoredForm(
+        key=row["key"],
+        title=row["title"] or "",
+        version_count=row["version_count"],
+        latest_id=row["latest_id"],
+        created_at=row["created_at"].to_native(),
+    )
+
+
+class FormVersionRepository:
+    """Reads and writes forms and versions of one tenant at a time; every query filters by tenant."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    async def find_by_content(self, tenant: str, form_key: str, content_hash: str) -> StoredVersion | None:
+        """The version of the form with exactly this content, if any."""
+        result = await self._graph.run(
+            queries.VERSION_BY_CONTENT, tenant=tenant, form_key=form_key, content_hash=content_hash
+        )
+        return _stored_version(result.records[0]["version"]) if result.records else None
+
+    async def refs(self, tenant: str, ids: list[str]) -> dict[str, VersionRef]:
+        """The tenant's versions among `ids`, by id; ids of other tenants are simply absent."""
+        result = await self._graph.run(queries.VERSIONS_BY_IDS, tenant=tenant, ids=ids)
+        return {
+            r["id"]: VersionRef(r["id"], r["form_key"], r["number"], json.loads(r["definition"]))
+            for r in result.records
+        }
+
+    async def latest(self, tenant: str, form_key: str) -> VersionRef | None:
+        """The form's highest-numbered version, if it has any."""
+        result = await self._graph.run(queries.LATEST_VERSION, tenant=tenant, form_key=form_key)
+        if not result.records:
+            return None
+        r = result.records[0]
+        return VersionRef(r["id"], r["form_key"], r["number"], json.loads(r["definition"]))
+
+    async def create(self, tenant: str, new: NewVersion) -> tuple[StoredVersion, bool]:
+        """Write the version, its lineage and its outbox entry in one transaction.
+
+        Returns (version, True), or (the existing version, False) when the form already has this content.
+        """
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[StoredVersion, bool]:
+            await tx.run(queries.LOCK_FORM, tenant=tenant, form_key=new.form_key)
+            existing = await (
+                await tx.run(
+                    queries.VERSION_BY_CONTENT,
+                    tenant=tenant,
+                    form_key=new.form_key,
+                    content_hash=new.content_hash,
+                )
+            ).single()
+            if existing is not None:
+                return _stored_version(existing["version"]), False
+            created = await (
+                await tx.run(
+                    queries.CREATE_VERSION,
+                    tenant=tenant,
+                    form_key=new.form_key,
+                    id=new.id,
+                    content_hash=new.content_hash,
+                    label=new.label,
+                    metadata=json.dumps(new.metadata, sort_keys=True),
+                    definition=json.dumps(new.definition, sort_keys=True, ensure_ascii=False),
+                    source_format=new.source_format,
+                    title=new.title,
+                    layout_text=new.layout_text,
+                    field_count=new.field_count,
+                    parents=[
+                        {"id": p.id, "summary": p.summary, "changes": json.dumps(p.changes or [])}
+                        for p in new.parents
+                    ],
+                )
+            ).single()
+            assert created is not None
+            return _stored_version(created["version"]), True
+
+        try:
+            return await self._graph.write(work)
+        except ConstraintError:
+            # Another writer committed the same content between our lock and create: theirs stands.
+            found = await self.find_by_content(tenant, new.form_key, new.content_hash)
+            if found is None:
+                raise
+            return found, False
+
+    async def get(self, tenant: str, version_id: str) -> StoredVersion | None:
+        """One version of the tenant, with its definition and parents."""
+        result = await self._graph.run(queries.VERSION_BY_ID, tenant=tenant, id=version_id)
+        return _stored_version(result.records[0]["version"]) if result.records else None
+
+    async def get_form(self, tenant: str, form_key: str) -> StoredForm | None:
+        result = await self._graph.run(queries.FORM_BY_KEY, tenant=tenant, form_key=form_key)
+        return _stored_form(result.records[0]) if result.records else None
+
+    async def list_forms(self, tenant: str, *, after: str, limit: int) -> list[StoredForm]:
+        """Forms by key, starting after the given key."""
+        result = await self._graph.run(queries.LIST_FORMS, tenant=tenant, after=after, limit=limit)
+        return [_stored_form(r) for r in result.records]
+
+    async def list_versions(
+        self, tenant: str, form_key: str, *, after: int, limit: int
+    ) -> list[StoredVersion]:
+        """A form's versions by number, starting after the given number."""
+        result = await self._graph.run(
+            queries.LIST_VERSIONS, tenant=tenant, form_key=form_key, after=after, limit=limit
+        )
+        return [_stored_version(r["version"], with_definition=False) for r in result.records]
+
+
+class LayoutOutbox:
+    """The outbox of layouts to index: versions still labelled :IndexPending."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    async def pending(self, limit: int) -> list[PendingLayout]:
+        """The oldest open entries."""
+        result = await self._graph.run(queries.PENDING_INDEX, limit=limit)
+        return [
+            PendingLayout(
+                id=r["id"],
+                tenant=r["tenant"],
+                form_key=r["form_key"],
+                number=r["number"],
+                content_hash=r["content_hash"],
+                layout_text=r["layout_text"] or "",
+            )
+            for r in result.records
+        ]
+
+    async def mark_indexed(self, ids: list[str]) -> None:
+        """Close the entries whose points are now in the index."""
+        await self._graph.run(queries.CLEAR_PENDING, ids=ids)

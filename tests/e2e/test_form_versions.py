@@ -1,0 +1,186 @@
+"""FormVersionProcessor through HTTP on the real stack: versions, lineage, diffs, similar, isolation."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.settings import Settings
+from tests.e2e.conftest import TenantKey, create_tenant
+
+REVISIONS = "nav-formio/test-forms-revisions"
+
+
+def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
+
+
+def post_version(client: TestClient, tenant: TenantKey, form_key: str, **body: Any) -> Any:
+    return client.post(f"/api/v1/forms/{form_key}/versions", headers=tenant.headers, json=body)
+
+
+def test_versions_get_numbers_lineage_and_diffs(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+    first, second = revision_files(corpora, "conditional-page")[:2]
+
+    v1 = post_version(client, tenant, "grid", definition=first)
+    assert v1.status_code == 201, v1.text
+    v1_body = v1.json()
+    assert (v1_body["number"], v1_body["parents"], v1_body["diffs"]) == (1, [], [])
+    assert v1_body["content_hash"].startswith("sha256:")
+    assert v1_body["index_pending"] is False
+
+    v2 = post_version(client, tenant, "grid", definition=second, label="rev 2")
+    assert v2.status_code == 201, v2.text
+    v2_body = v2.json()
+    assert v2_body["number"] == 2
+    assert v2_body["parents"] == [v1_body["id"]]
+    assert v2_body["diffs"][0]["parent_id"] == v1_body["id"]
+    assert v2_body["diffs"][0]["summary"] != "no changes"
+
+    read = client.get(f"/api/v1/form-versions/{v2_body['id']}", headers=tenant.headers).json()
+    assert read["label"] == "rev 2"
+    assert read["parents"] == [v1_body["id"]]
+    assert read["diffs"][0]["summary"] == v2_body["diffs"][0]["summary"]
+    assert read["definition"]["source_format"] == "formio"
+
+    form = client.get("/api/v1/forms/grid", headers=tenant.headers).json()
+    assert (form["version_count"], form["latest_version_id"]) == (2, v2_body["id"])
+
+
+def test_the_same_content_again_is_the_same_version(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
+    first = revision_files(corpora, "conditional-page")[0]
+    created = post_version(client, tenant, "again", definition=first)
+    reordered = json.loads(json.dumps(first, sort_keys=True))
+    again = post_version(client, tenant, "again", definition=reordered)
+    assert (created.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == created.json()["id"]
+    assert again.json()["created"] is False
+    versions = client.get("/api/v1/forms/again/versions", headers=tenant.headers).json()["items"]
+    assert len(versions) == 1
+
+
+def test_new_roots_and_explicit_merges(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+    files = revision_files(corpora, "conditional-page")
+    a = post_version(client, tenant, "dag", definition=files[0]).json()
+    b = post_version(client, tenant, "dag", definition=files[1], parents=[]).json()
+    assert b["parents"] == []
+    merged_definition = {**files[1], "title": "merged"}
+    merged = post_version(client, tenant, "dag", definition=merged_definition, parents=[a["id"], b["id"]])
+    assert merged.status_code == 201, merged.text
+    assert sorted(merged.json()["parents"]) == sorted([a["id"], b["id"]])
+    assert {d["parent_id"] for d in merged.json()["diffs"]} == {a["id"], b["id"]}
+
+
+def test_lists_are_paginated(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+    files = revision_files(corpora, "conditional-page")
+    for key in ("page-a", "page-b", "page-c"):
+        assert post_version(client, tenant, key, definition=files[0]).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/forms", headers=tenant.headers, params=params).json()
+        seen += [form["key"] for form in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["page-a", "page-b", "page-c"]
+    bad = client.get("/api/v1/forms", headers=tenant.headers, params={"cursor": "!!"})
+    assert bad.status_code == 422
+
+
+def test_similar_layouts_come_from_other_forms(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+    files = revision_files(corpora, "conditional-page")
+    original = post_version(client, tenant, "original", definition=files[0]).json()
+    copy = post_version(client, tenant, "copy", definition={**files[-1], "title": "A copy"}).json()
+    assert copy["similar"], copy
+    assert copy["similar"][0]["version_id"] == original["id"]
+    assert copy["similar"][0]["form_key"] == "original"
+    assert all(hit["form_key"] != "copy" for hit in copy["similar"])
+
+
+def test_bad_input_is_refused_and_nothing_is_written(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
+    files = revision_files(corpora, "conditional-page")
+    cases = {
+        "malformed": ({"definition": "{not json"}, 422, "JSON"),
+        "wrong-format": ({"definition": files[0], "format": "surveyjs"}, 422, "surveyjs"),
+        "unknown-format": ({"definition": files[0], "format": "docx"}, 422, "docx"),
+        "unknown-parent": ({"definition": files[0], "parents": ["no-such-id"]}, 422, "no-such-id"),
+        "not-a-definition": ({"definition": [1, 2]}, 422, "definition"),
+    }
+    for form_key, (body, status, needle) in cases.items():
+        response = post_version(client, tenant, form_key, **body)
+        assert response.status_code == status, (form_key, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert needle in response.json()["detail"], (form_key, response.json())
+        assert client.get(f"/api/v1/forms/{form_key}", headers=tenant.headers).status_code == 404
+
+    assert post_version(client, tenant, "bad key!", definition=files[0]).status_code == 422
+
+    other = post_version(client, tenant, "other-form", definition=files[0]).json()
+    cross = post_version(client, tenant, "this-form", definition=files[1], parents=[other["id"]])
+    assert cross.status_code == 422
+    assert "other-form" in cross.json()["detail"]
+    assert client.get("/api/v1/forms/this-form", headers=tenant.headers).status_code == 404
+
+    v1 = post_version(client, tenant, "immutable", definition=files[0]).json()
+    v2 = post_version(client, tenant, "immutable", definition=files[1]).json()
+    cycle = post_version(client, tenant, "immutable", definition=files[0], parents=[v2["id"]])
+    assert cycle.status_code == 409
+    assert v1["id"] in cycle.json()["detail"]
+    assert client.get("/api/v1/forms/immutable", headers=tenant.headers).json()["version_count"] == 2
+
+    huge = client.post(
+        "/api/v1/forms/huge/versions",
+        headers={**tenant.headers, "content-type": "application/json"},
+        content=b'{"definition": "' + b"x" * 1_100_000 + b'"}',
+    )
+    assert huge.status_code == 413
+    assert client.get("/api/v1/forms/huge", headers=tenant.headers).status_code == 404
+
+
+def test_tenants_never_see_each_other(client: TestClient, settings: Settings, corpora: Path) -> None:
+    a, b = create_tenant(settings), create_tenant(settings)
+    files = revision_files(corpora, "conditional-page")
+    mine = post_version(client, a, "shared-key", definition=files[0]).json()
+
+    assert client.get(f"/api/v1/form-versions/{mine['id']}", headers=b.headers).status_code == 404
+    assert client.get("/api/v1/forms/shared-key", headers=b.headers).status_code == 404
+    assert client.get("/api/v1/forms", headers=b.headers).json()["items"] == []
+    derive = post_version(client, b, "shared-key", definition=files[1], parents=[mine["id"]])
+    assert derive.status_code == 422
+
+    theirs = post_version(client, b, "lookalike", definition=files[0]).json()
+    assert theirs["number"] == 1
+    assert theirs["similar"] == []
+    assert all(hit["version_id"] != mine["id"] for hit in theirs["similar"])
+
+
+def test_eight_concurrent_clients_lose_nothing(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+    base = revision_files(corpora, "conditional-page")[0]
+    root = post_version(client, tenant, "busy", definition=base).json()
+
+    def derive(i: int) -> Any:
+        return post_version(client, tenant, "busy", definition={**base, "title": f"variant {i}"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(derive, range(8)))
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    created = [r.json() for r in responses]
+    assert sorted(v["number"] for v in created) == list(range(2, 10))
+    assert len({v["content_hash"] for v in created}) == 8
+    versions = client.get("/api/v1/forms/busy/versions", headers=tenant.headers).json()["items"]
+    assert len(versions) == 9
+    by_id = {v["id"]: v for v in versions}
+    for version in created:
+        assert version["parents"], version
+        assert all(parent in by_id for parent in version["parents"])
+    assert by_id[root["id"]]["parents"] == []
