@@ -1,12 +1,11 @@
 """Import a JSON Schema (draft-04 and later) into the model, deriving the layout from object nesting.
 
-JSON objects are unordered, so properties are laid out in name order (a shuffled key order is the
-same form, and hashes the same).
-
 Objects become groups (they hold data: a child's data path runs through them), arrays of objects
-become repeats, everything else a field keyed by its property name. `$ref`s are resolved inside the
-document; a reference back to a definition that is already being expanded (a recursive tree) stops
-there: that property becomes a CUSTOM field carrying the `$ref` in its extras.
+become repeats, everything else a field keyed by its property name. JSON objects are unordered, so
+properties are laid out in name order: a shuffled key order is the same form and hashes the same.
+`$ref`s are resolved inside the document; a reference back to a definition that is already being
+expanded (a recursive tree) stops there: that property becomes a CUSTOM field carrying the `$ref`
+in its extras.
 """
 
 from __future__ import annotations
@@ -42,6 +41,8 @@ SCHEMA_KEYWORDS = frozenset(
     {"$schema", "type", "properties", "$ref", "allOf", "anyOf", "oneOf", "items", "enum", "const"}
     | {"definitions", "$defs", "if", "not", "required", "additionalProperties", "dependencies"}
 )
+# Top-level keys of the other formats; a document with one of them and no `$schema` is not a schema.
+OTHER_FORMAT_MARKERS = frozenset({"components", "display", "pages", "elements", "questions"})
 RADIO_MAX_OPTIONS = 4
 TEXTAREA_MIN_LENGTH = 256
 
@@ -101,8 +102,20 @@ def import_jsonschema(doc: dict[str, Any], *, key: str | None = None) -> FormDef
     if not SCHEMA_KEYWORDS & doc.keys():
         raise DefinitionError("not a JSON Schema: no `type`, `properties`, `$ref` or other schema keyword")
     root_types = doc.get("type", [])
-    if any(item not in JSON_TYPES for item in (root_types if isinstance(root_types, list) else [root_types])):
+    listed = root_types if isinstance(root_types, list) else [root_types]
+    if not all(isinstance(item, str) and item in JSON_TYPES for item in listed):
         raise DefinitionError(f"not a JSON Schema: `type` {root_types!r} is not a JSON type", path="$.type")
+    if "$schema" not in doc and (markers := sorted(OTHER_FORMAT_MARKERS & doc.keys())):
+        raise DefinitionError(
+            f"not a JSON Schema: it has `{markers[0]}`, as Form.io and SurveyJS documents do"
+        )
+    properties = doc.get("properties")
+    if (
+        isinstance(properties, dict)
+        and properties
+        and not any(isinstance(value, dict | bool) for value in properties.values())
+    ):
+        raise DefinitionError("not a JSON Schema: `properties` holds no schemas", path="$.properties")
     _check_json_depth(doc)
     form_key = key or _key_from_id(doc) or _slug(_string(doc.get("title")) or "") or "schema"
     importer = _SchemaImporter(doc)
@@ -598,7 +611,7 @@ def _options(schema: dict[str, Any]) -> list[Option]:
         names = schema.get("enumNames")
         labels = names if isinstance(names, list) and len(names) == len(enum) else None
         return [
-            Option(value=value, label=_string(labels[index]) if labels else _plain(value))
+            Option(value=value, label=(_string(labels[index]) if labels else None) or _plain(value))
             for index, value in enumerate(enum)
         ]
     options: list[Option] = []

@@ -322,6 +322,8 @@ def test_a_non_object_root_is_one_field() -> None:
         ({"properties": {"a": {"type": "object", "oneOf": {}}}}, "$.properties.a.oneOf"),
         ({"display": "wizard", "type": "form", "components": []}, "$.type"),
         ({"pages": [{"name": "p", "elements": []}]}, "$"),
+        ({"components": [], "properties": {"skjemanummer": "NAV 10-07.40"}}, "$"),
+        ({"title": "x", "properties": {"owner": "me"}}, "$.properties"),
     ],
 )
 def test_malformed_schema_gives_a_clear_error_with_its_path(doc: dict[str, Any], path: str) -> None:
