@@ -164,6 +164,7 @@ class _SchemaImporter:
         self.doc = doc
         self.nodes = 0
         self.collect_level = 0
+        self._anchors: dict[str, Any] | None = None
 
     def resolve(self, schema: Any, path: str, active: frozenset[str]) -> _Resolved:
         """Follow `$ref`s; sibling keywords next to a `$ref` override the target's."""
@@ -203,9 +204,12 @@ class _SchemaImporter:
         return _Resolved({**current, **siblings}, path, active | set(refs), refs)
 
     def pointer(self, ref: str) -> Any:
-        """The target of an internal reference `#/a/b` (JSON pointer, ~0/~1 and %-escapes), or _MISSING."""
+        """The target of `#/a/b` (JSON pointer, ~0/~1 and %-escapes) or `#name` (an anchor), or _MISSING."""
+        fragment = unquote(ref[1:])
+        if fragment and not fragment.startswith("/"):
+            return self.anchors().get(fragment, _MISSING)
         target: Any = self.doc
-        for raw in unquote(ref[1:]).split("/")[1:]:
+        for raw in fragment.split("/")[1:]:
             token = raw.replace("~1", "/").replace("~0", "~")
             if isinstance(target, dict) and token in target:
                 target = target[token]
@@ -214,6 +218,24 @@ class _SchemaImporter:
             else:
                 return _MISSING
         return target
+
+    def anchors(self) -> dict[str, Any]:
+        """Plain-name fragments: `$anchor: name` (2019+) and `$id: "#name"` (draft-06/07)."""
+        if self._anchors is None:
+            self._anchors = {}
+            stack: list[Any] = [self.doc]
+            while stack:
+                value = stack.pop()
+                if isinstance(value, dict):
+                    anchor, identifier = value.get("$anchor"), value.get("$id")
+                    if isinstance(anchor, str):
+                        self._anchors.setdefault(anchor, value)
+                    if isinstance(identifier, str) and identifier.startswith("#") and len(identifier) > 1:
+                        self._anchors.setdefault(identifier[1:], value)
+                    stack.extend(value.values())
+                elif isinstance(value, list):
+                    stack.extend(value)
+        return self._anchors
 
     def object_children(
         self, variants: list[tuple[Any, str]], active: frozenset[str], depth: int

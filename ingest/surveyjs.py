@@ -526,7 +526,8 @@ def _text(value: Any) -> str | None:
         for locale in ("default", "en"):
             if isinstance(value.get(locale), str):
                 return str(value[locale])
-        return next((text for text in value.values() if isinstance(text, str)), None)
+        # No default: the first locale by name, so the choice does not depend on key order.
+        return next((value[locale] for locale in sorted(value) if isinstance(value[locale], str)), None)
     return _plain(value)
 
 

@@ -141,6 +141,22 @@ def test_definitions_are_resolved_with_json_pointer_escapes() -> None:
     assert (birth.kind, birth.required) == (WidgetKind.DATE, False)
 
 
+def test_defs_and_anchors_resolve() -> None:
+    doc = schema(
+        {"when": {"$ref": "#/$defs/day"}, "reach": {"$ref": "#contact"}},
+        **{
+            "$defs": {
+                "day": {"type": "string", "format": "date"},
+                "c": {"$anchor": "contact", "type": "string", "format": "email"},
+            }
+        },
+    )
+    definition = import_jsonschema(doc)
+    assert only(definition, "when").kind is WidgetKind.DATE
+    reach = only(definition, "reach")
+    assert (reach.kind, reach.extras["$anchor"]) == (WidgetKind.EMAIL, "contact")
+
+
 def test_recursive_definition_stops_at_the_cycle() -> None:
     doc = schema(
         {"root": {"$ref": "#/definitions/node"}},
