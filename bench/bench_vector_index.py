@@ -40,6 +40,7 @@ CORPUS_DIRS = ("nav-formio/test-forms", "va-jsonschema/current", "bcgov-fla-surv
 TENANT = "bench"
 OTHER_TENANT = "bench-other"
 K = 10
+WIDE_EF = 256
 WIDGETS = ("text", "textarea", "date", "select", "radio", "checkbox", "number", "email", "file", "yes_no")
 
 
@@ -154,23 +155,30 @@ def load(index: LayoutIndex, vectors: NDArray[np.float32], form_keys: list[str])
     return time.perf_counter() - started
 
 
-def p50_ms(run: Callable[[int], object], count: int) -> float:
+def p50_ms(run: Callable[[int], object], count: int, repeats: int = 5) -> float:
+    """Median latency of run(0..count-1), each query timed `repeats` times after a warm-up."""
     for i in range(min(5, count)):
         run(i)
     timings = []
-    for i in range(count):
-        started = time.perf_counter()
-        run(i)
-        timings.append(time.perf_counter() - started)
+    for _ in range(repeats):
+        for i in range(count):
+            started = time.perf_counter()
+            run(i)
+            timings.append(time.perf_counter() - started)
     return statistics.median(timings) * 1000
 
 
 def recall(index: LayoutIndex, queries: NDArray[np.float32], filters: list[LayoutFilter | None]) -> float:
+    """Share of the true top k that HNSW returns; a hit tied with the k-th exact score counts as found."""
     found = total = 0
     for vector, layout_filter in zip(queries, filters, strict=True):
-        exact = {hit.id for hit in index.search(TENANT, vector, k=K, filter=layout_filter, exact=True)}
-        approximate = {hit.id for hit in index.search(TENANT, vector, k=K, filter=layout_filter)}
-        found += len(exact & approximate)
+        exact = index.search(TENANT, vector, k=K, filter=layout_filter, exact=True)
+        approximate = index.search(TENANT, vector, k=K, filter=layout_filter)
+        if not exact:
+            continue
+        # Many layouts are duplicates (same perturbation drawn twice): ties at the cut are a coin toss.
+        kth_score = exact[-1].score - 1e-6
+        found += min(len(exact), sum(hit.score >= kth_score for hit in approximate))
         total += len(exact)
     return found / total if total else 1.0
 
@@ -221,6 +229,12 @@ def main() -> None:
         hnsw_recall = recall(edge, queries, no_filters)
         filtered_recall = recall(edge, queries, form_filters)
         edge.close()
+        # Reopened from disk with a wider HNSW beam: the recall/latency trade-off.
+        edge = EdgeLayoutIndex(workdir / "edge", embedder.dimension, hnsw_ef=WIDE_EF)
+        edge.ensure()
+        results[f"edge after optimize, hnsw_ef={WIDE_EF}"] = p50_ms(search(edge, no_filters), len(queries))
+        wide_recall = recall(edge, queries, no_filters)
+        edge.close()
 
         local_n = min(args.local_n, args.n)
         local = QdrantServerLayoutIndex(QdrantClient(location=":memory:"), "bench", embedder.dimension)
@@ -228,9 +242,11 @@ def main() -> None:
         local_seconds = load(local, vectors[:local_n], form_keys[:local_n])
         print(f"qdrant-client local upsert of {local_n}: {local_seconds:.1f}s")
         local_count = min(50, len(queries))
-        results[f"qdrant-client local mode (N={local_n})"] = p50_ms(search(local, no_filters), local_count)
+        results[f"qdrant-client local mode (N={local_n})"] = p50_ms(
+            search(local, no_filters), local_count, repeats=1
+        )
         results[f"qdrant-client local mode, form_key filter (N={local_n})"] = p50_ms(
-            search(local, form_filters), local_count
+            search(local, form_filters), local_count, repeats=1
         )
         local.close()
     finally:
@@ -242,7 +258,8 @@ def main() -> None:
     for name, value in results.items():
         print(f"{name:58} {value:9.3f} {value / baseline:11.2f}")
     print(
-        f"\nrecall@{K} of HNSW vs exact: unfiltered {hnsw_recall:.3f}, form_key filter {filtered_recall:.3f}"
+        f"\nrecall@{K} of HNSW vs exact: unfiltered {hnsw_recall:.3f}, "
+        f"form_key filter {filtered_recall:.3f}, unfiltered with hnsw_ef={WIDE_EF} {wide_recall:.3f}"
     )
     print(f"total: {time.perf_counter() - started:.0f}s")
 

@@ -69,11 +69,13 @@ class EdgeLayoutIndex:
         *,
         indexing_threshold_kb: int | None = None,
         max_search_threads: int | None = None,
+        hnsw_ef: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.dimension = dimension
         self._indexing_threshold_kb = indexing_threshold_kb
         self._max_search_threads = max_search_threads
+        self._hnsw_ef = hnsw_ef
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
         self._open_close = threading.Lock()
@@ -206,7 +208,7 @@ class EdgeLayoutIndex:
             query=qe.Query.Nearest(vector_as_list(vector, self.dimension)),
             filter=_tenant_filter(tenant, filter),
             with_payload=True,
-            params=qe.SearchParams(exact=exact),
+            params=qe.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact),
         )
         with self._engine("search") as shard:
             return _hits(shard.query(request))

@@ -71,12 +71,14 @@ class QdrantServerLayoutIndex:
         *,
         optimize_timeout: float = 300.0,
         owns_client: bool = False,
+        hnsw_ef: int | None = None,
     ) -> None:
         self.client = client
         self._owns_client = owns_client
         self.collection = collection
         self.dimension = dimension
         self._optimize_timeout = optimize_timeout
+        self._hnsw_ef = hnsw_ef
         options = client.init_options
         self._local_mode = options.get("location") == ":memory:" or options.get("path") is not None
         # Local mode keeps plain Python structures that are not safe to share between threads.
@@ -177,7 +179,7 @@ class QdrantServerLayoutIndex:
     def _query(
         self, query: qm.Query | list[float], tenant: str, k: int, filter: LayoutFilter | None, exact: bool
     ) -> list[LayoutHit]:
-        params = None if self._local_mode else qm.SearchParams(exact=exact)
+        params = None if self._local_mode else qm.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact)
         with self._engine("search") as client:
             response = client.query_points(
                 self.collection,
