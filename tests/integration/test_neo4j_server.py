@@ -76,6 +76,27 @@ def test_a_taken_port_fails_fast_with_a_clear_error(server: LocalNeo4jServer, tm
     assert server.status().running
 
 
+def test_a_start_that_times_out_stops_the_jvm_and_says_so(tmp_path: Path) -> None:
+    slow = LocalNeo4jServer(data_dir=tmp_path / "slow", bolt_port=free_port())
+    with pytest.raises(Neo4jServerError, match=r"did not answer on bolt://127\.0\.0\.1:\d+ in time"):
+        slow.start(timeout=0.5)
+    assert not slow.pid_file.exists()
+    assert launchers_using(slow.data_dir) == []
+
+
+def launchers_using(data_dir: Path) -> list[int]:
+    """Pids of live processes whose command line names data_dir."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(data_dir).encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
 def test_stop_then_a_detached_restart_finds_the_data_written_before(server: LocalNeo4jServer) -> None:
     with GraphDatabase.driver(server.bolt_uri, auth=None) as driver:
         driver.execute_query("MERGE (:Survivor {name: 'kept across restarts'})")
