@@ -38,7 +38,8 @@ class LayoutPoint:
 
     id: str
     tenant: str
-    vector: Vector | None
+    # Left out of ==: comparing numpy arrays has no single truth value, and ids say which layout it is.
+    vector: Vector | None = field(compare=False)
     payload: Payload = field(default_factory=dict)
 
     def __post_init__(self) -> None:
