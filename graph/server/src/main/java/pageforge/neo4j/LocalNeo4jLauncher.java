@@ -25,7 +25,8 @@ import org.neo4j.graphdb.GraphDatabaseService;
  *
  * <p>Usage: {@code LocalNeo4jLauncher <data-dir> <bolt-port> [page-cache-size]}. Prints a line
  * starting with {@value #READY_PREFIX} once the default database accepts Bolt connections.
- * Exit codes: 0 clean shutdown, 2 bad arguments, 3 port already taken, 4 start-up failure.
+ * Exit codes: 143 after SIGTERM (clean shutdown through the hook, the JVM's usual code), 2 bad
+ * arguments, 3 port already taken, 4 start-up failure.
  */
 public final class LocalNeo4jLauncher {
     static final String READY_PREFIX = "PAGEFORGE_NEO4J_READY";
