@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from graph.server import LocalNeo4jServer, free_port
 
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
+from graph.server import LocalNeo4jServer, free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

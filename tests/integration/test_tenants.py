@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from graph.server import LocalNeo4jServer, free_port
 from neo4j import AsyncGraphDatabase
 
 from graph.database import Graph
 from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
+from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository, hash_api_key
 
 pytestmark = pytest.mark.anyio
