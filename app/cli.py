@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import uvicorn
@@ -27,6 +27,9 @@ from ingest import (
     import_definition,
     parse_document,
 )
+
+if TYPE_CHECKING:
+    from app.formversions.reconcile import IndexReconciler, ReconcileReport
 
 T = TypeVar("T")
 
@@ -182,6 +185,68 @@ def diff(
     typer.echo(result.summary)
     for change in result.model_dump(mode="json")["changes"]:
         typer.echo(json.dumps(change, ensure_ascii=False))
+
+
+def _owning_index(settings: Settings, work: Callable[[IndexReconciler], Awaitable[T]]) -> T:
+    """Run work with graph, model and index opened as the server opens them (managed Neo4j started)."""
+    from app.formversions.reconcile import owning_index
+    from vectors.embedder import EmbedderUnavailable
+    from vectors.index import VectorIndexUnavailable
+
+    configure_logging(settings.log_level)
+    server = managed_server(settings) if settings.neo4j.managed else None
+    started_here = server is not None and not server.status().running
+    if server is not None:
+        server.start(timeout=settings.neo4j.start_timeout_s)
+
+    async def run() -> T:
+        async with owning_index(settings) as reconciler:
+            return await work(reconciler)
+
+    try:
+        return asyncio.run(run())
+    except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if server is not None and started_here:
+            server.stop()
+
+
+TenantOption = Annotated[str | None, typer.Option("--tenant", help="Only this tenant (default: all).")]
+
+
+@cli.command()
+def reconcile(
+    tenant: TenantOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the drift, repair nothing.")] = False,
+) -> None:
+    """Compare the layout index with the graph; repair missing, orphaned and stale points."""
+
+    async def work(reconciler: IndexReconciler) -> ReconcileReport:
+        tenant_id = await reconciler.tenant_id(tenant) if tenant else None
+        return await reconciler.reconcile(tenant_id, dry_run=dry_run)
+
+    report = _owning_index(Settings(), work)
+    typer.echo(f"{report.versions} versions in the graph, {report.points} points in the index")
+    typer.echo(f"before: {report.before}")
+    if report.after is None:
+        typer.echo("dry run: nothing repaired")
+        return
+    typer.echo(f"after: {report.after}")
+    if not report.after.clean:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def reindex(tenant: TenantOption = None) -> None:
+    """Rebuild the layout index from the graph: delete the points, embed every version again."""
+
+    async def work(reconciler: IndexReconciler) -> int:
+        tenant_id = await reconciler.tenant_id(tenant) if tenant else None
+        return await reconciler.reindex(tenant_id)
+
+    typer.echo(f"reindexed {_owning_index(Settings(), work)} layouts")
 
 
 @cli.command()

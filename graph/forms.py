@@ -248,3 +248,57 @@ class LayoutOutbox:
     async def mark_indexed(self, ids: list[str]) -> None:
         """Close the entries whose points are now in the index."""
         await self._graph.run(queries.CLEAR_PENDING, ids=ids)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFingerprint:
+    """What a version's index point must carry, and whether its outbox entry is still open."""
+
+    id: str
+    tenant: str
+    form_key: str
+    number: int
+    content_hash: str
+    pending: bool
+
+
+class LayoutInventory:
+    """The graph's side of reconciling the layout index: versions by id, their layouts, tenant ids."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    async def tenant_id(self, name: str) -> str | None:
+        """The id of the tenant with this name, if there is one."""
+        result = await self._graph.run(queries.TENANT_ID_BY_NAME, name=name)
+        return str(result.records[0]["id"]) if result.records else None
+
+    async def fingerprints(self, tenant: str | None, *, after: str, limit: int) -> list[VersionFingerprint]:
+        """A page of versions ordered by id, starting after `after`; all tenants when tenant is None."""
+        result = await self._graph.run(queries.VERSION_FINGERPRINTS, tenant=tenant, after=after, limit=limit)
+        return [
+            VersionFingerprint(
+                id=r["id"],
+                tenant=r["tenant"],
+                form_key=r["form_key"],
+                number=r["number"],
+                content_hash=r["content_hash"],
+                pending=r["pending"],
+            )
+            for r in result.records
+        ]
+
+    async def layouts(self, ids: list[str]) -> list[PendingLayout]:
+        """The layouts of these versions, ready to embed; unknown ids are left out."""
+        result = await self._graph.run(queries.LAYOUTS_BY_IDS, ids=ids)
+        return [
+            PendingLayout(
+                id=r["id"],
+                tenant=r["tenant"],
+                form_key=r["form_key"],
+                number=r["number"],
+                content_hash=r["content_hash"],
+                layout_text=r["layout_text"] or "",
+            )
+            for r in result.records
+        ]

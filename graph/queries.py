@@ -135,3 +135,28 @@ UNWIND $ids AS id
 MATCH (v:IndexPending {id: id})
 REMOVE v:IndexPending
 """
+
+# --- Reconciling the layout index with the graph -----------------------------------------------
+
+# A tenant's id from its name (the CLI names tenants).
+TENANT_ID_BY_NAME = """
+MATCH (t:Tenant {name: $name})
+RETURN t.id AS id
+"""
+
+# A page of versions by id (of one tenant, or of all when $tenant is null): what their points must carry.
+VERSION_FINGERPRINTS = """
+MATCH (v:FormVersion)
+WHERE v.id > $after AND ($tenant IS NULL OR v.tenant = $tenant)
+RETURN v.id AS id, v.tenant AS tenant, v.form_key AS form_key, v.number AS number,
+       v.content_hash AS content_hash, v:IndexPending AS pending
+ORDER BY v.id LIMIT $limit
+"""
+
+# The layouts of these versions, to embed again.
+LAYOUTS_BY_IDS = """
+UNWIND $ids AS id
+MATCH (v:FormVersion {id: id})
+RETURN v.id AS id, v.tenant AS tenant, v.form_key AS form_key, v.number AS number,
+       v.content_hash AS content_hash, v.layout_text AS layout_text
+"""
