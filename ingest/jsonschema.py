@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -738,6 +739,7 @@ def _key_from_id(doc: dict[str, Any]) -> str | None:
     return _slug(stem) or None
 
 
+@lru_cache(maxsize=4096)
 def _humanise(name: str) -> str:
     words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     words = re.sub(r"[^A-Za-z0-9]+", " ", words).strip().lower()
