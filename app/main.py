@@ -15,6 +15,7 @@ from app.platform.router import health_router
 from app.platform.router import router as platform_router
 from app.resources import lifespan
 from app.settings import Settings
+from app.sysversions.router import router as sysversions_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_tenant)])
     api.include_router(platform_router)
     api.include_router(formversions_router)
+    api.include_router(sysversions_router)
     app.include_router(health_router)
     app.include_router(api)
     return app

@@ -14,6 +14,12 @@ SCHEMA = (
     "FOR (v:FormVersion) REQUIRE (v.tenant, v.form_key, v.content_hash) IS UNIQUE",
     "CREATE CONSTRAINT form_version_number IF NOT EXISTS "
     "FOR (v:FormVersion) REQUIRE (v.tenant, v.form_key, v.number) IS UNIQUE",
+    "CREATE CONSTRAINT system_key IF NOT EXISTS FOR (s:System) REQUIRE (s.tenant, s.key) IS UNIQUE",
+    "CREATE CONSTRAINT sys_version_id IF NOT EXISTS FOR (r:SysVersion) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT sys_version_name IF NOT EXISTS "
+    "FOR (r:SysVersion) REQUIRE (r.tenant, r.system_key, r.version) IS UNIQUE",
+    "CREATE CONSTRAINT sys_version_number IF NOT EXISTS "
+    "FOR (r:SysVersion) REQUIRE (r.tenant, r.system_key, r.number) IS UNIQUE",
 )
 
 # A new tenant; the name constraint rejects a second one with the same name.
@@ -159,4 +165,121 @@ UNWIND $ids AS id
 MATCH (v:FormVersion {id: id})
 RETURN v.id AS id, v.tenant AS tenant, v.form_key AS form_key, v.number AS number,
        v.content_hash AS content_hash, v.layout_text AS layout_text
+"""
+
+
+# --- Systems and releases (SysVersionProcessor) ----------------------------------------------
+
+# The projection every release read ends with: the release `r`, its pins and its parents.
+_RETURN_RELEASE = """
+RETURN r {.id, .tenant, .system_key, .version, .number, .created_at,
+  pins: [(r)-[i:INCLUDES]->(v:FormVersion) |
+         {form_key: i.form_key, version_id: v.id, number: v.number, content_hash: v.content_hash}],
+  parents: [(r)-[e:DERIVED_FROM]->(p:SysVersion) |
+            {id: p.id, version: p.version, summary: e.summary, diff: e.diff}]} AS release
+"""
+
+# The system, locked for this transaction (the SET takes its write lock), created on first use.
+LOCK_SYSTEM = """
+MERGE (s:System {tenant: $tenant, key: $system_key})
+  ON CREATE SET s.created_at = datetime(), s.release_count = 0
+SET s.locked_at = datetime()
+"""
+
+# Form versions by id within a tenant: what a release may pin.
+PIN_CANDIDATES = """
+UNWIND $ids AS id
+MATCH (v:FormVersion {tenant: $tenant, id: id})
+RETURN v.id AS version_id, v.form_key AS form_key, v.number AS number, v.content_hash AS content_hash
+"""
+
+# The stored diff summaries of the given (child, parent) form-version pairs that are lineage edges.
+FORM_LINEAGE_EDGES = """
+UNWIND $pairs AS pair
+MATCH (c:FormVersion {tenant: $tenant, id: pair.child})-[e:DERIVED_FROM]->(p:FormVersion {tenant: $tenant})
+WHERE p.id = pair.parent
+RETURN c.id AS child, p.id AS parent, e.summary AS summary
+"""
+
+# The system's release with this name, with its pins and parents.
+RELEASE_BY_NAME = (
+    """
+MATCH (r:SysVersion {tenant: $tenant, system_key: $system_key, version: $version})
+"""
+    + _RETURN_RELEASE
+)
+
+# One release of the tenant, with its pins and parents.
+RELEASE_BY_ID = (
+    """
+MATCH (r:SysVersion {tenant: $tenant, id: $id})
+"""
+    + _RETURN_RELEASE
+)
+
+# Releases by id within a tenant: what a new release may derive from.
+RELEASES_BY_IDS = (
+    """
+UNWIND $ids AS id
+MATCH (r:SysVersion {tenant: $tenant, id: id})
+"""
+    + _RETURN_RELEASE
+)
+
+# The system's most recent release, if any.
+LATEST_RELEASE = (
+    """
+MATCH (s:System {tenant: $tenant, key: $system_key})
+MATCH (r:SysVersion {tenant: $tenant, id: s.latest_id})
+"""
+    + _RETURN_RELEASE
+)
+
+# A new release of a locked system with its pins and its lineage edges (each with the release diff).
+CREATE_RELEASE = (
+    """
+MATCH (s:System {tenant: $tenant, key: $system_key})
+CREATE (r:SysVersion {
+  id: $id, tenant: $tenant, system_key: $system_key, version: $version,
+  number: s.release_count + 1, created_at: datetime()
+})-[:RELEASE_OF]->(s)
+SET s.release_count = s.release_count + 1, s.latest_id = $id
+WITH r
+CALL (r) {
+  UNWIND $pins AS pin
+  MATCH (v:FormVersion {tenant: $tenant, id: pin.version_id})
+  WHERE v.form_key = pin.form_key
+  CREATE (r)-[:INCLUDES {form_key: pin.form_key}]->(v)
+}
+CALL (r) {
+  UNWIND $parents AS parent
+  MATCH (p:SysVersion {tenant: $tenant, id: parent.id})
+  CREATE (r)-[:DERIVED_FROM {summary: parent.summary, diff: parent.diff}]->(p)
+}
+"""
+    + _RETURN_RELEASE
+)
+
+# One system of the tenant.
+SYSTEM_BY_KEY = """
+MATCH (s:System {tenant: $tenant, key: $system_key})
+RETURN s.key AS key, s.release_count AS release_count, s.latest_id AS latest_id, s.created_at AS created_at
+"""
+
+# A page of the tenant's systems, by key.
+LIST_SYSTEMS = """
+MATCH (s:System {tenant: $tenant})
+WHERE s.key > $after
+RETURN s.key AS key, s.release_count AS release_count, s.latest_id AS latest_id, s.created_at AS created_at
+ORDER BY s.key LIMIT $limit
+"""
+
+# A page of a system's releases, in the order they were created.
+LIST_RELEASES = """
+MATCH (r:SysVersion {tenant: $tenant, system_key: $system_key})
+WHERE r.number > $after
+RETURN r.id AS id, r.system_key AS system_key, r.version AS version, r.number AS number,
+       r.created_at AS created_at, [(r)-[:DERIVED_FROM]->(p:SysVersion) | p.id] AS parents,
+       COUNT { (r)-[:INCLUDES]->() } AS pin_count
+ORDER BY r.number LIMIT $limit
 """

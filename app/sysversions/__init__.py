@@ -1,0 +1,1 @@
+"""SysVersionProcessor: system releases that pin form versions, with lineage and release diffs."""

@@ -1,0 +1,87 @@
+"""SysVersionProcessor routes: post releases, read systems and releases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.auth import ResourcesDep, TenantDep
+from app.formversions.router import get_processor as get_form_processor
+from app.formversions.service import FormVersionProcessor
+from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from app.sysversions.schemas import ReleaseCreate, ReleaseCreated, ReleaseRead, ReleaseSummary, SystemRead
+from app.sysversions.service import SysVersionProcessor
+from graph.forms import FormVersionRepository
+from graph.systems import SystemRepository
+
+router = APIRouter(tags=["system releases"])
+
+
+def get_processor(
+    resources: ResourcesDep, forms: Annotated[FormVersionProcessor, Depends(get_form_processor)]
+) -> SysVersionProcessor:
+    return SysVersionProcessor(
+        systems=SystemRepository(resources.graph),
+        versions=FormVersionRepository(resources.graph),
+        forms=forms,
+    )
+
+
+ProcessorDep = Annotated[SysVersionProcessor, Depends(get_processor)]
+
+
+@router.post(
+    "/systems/{system_key}/releases",
+    response_model=ReleaseCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": ReleaseCreated, "description": "This release already existed with these pins."}
+    },
+)
+async def create_release(
+    system_key: str, body: ReleaseCreate, tenant: TenantDep, processor: ProcessorDep, response: Response
+) -> ReleaseCreated:
+    """Ingest a release manifest: pin its forms, derive it from its parents, report the release diff."""
+    created = await processor.create(tenant=tenant.id, system_key=system_key, body=body)
+    if not created.created:
+        response.status_code = status.HTTP_200_OK
+    return created
+
+
+@router.get("/systems", response_model=Page[SystemRead])
+async def list_systems(
+    tenant: TenantDep, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[SystemRead]:
+    """The tenant's systems, by key."""
+    systems = await processor.list_systems(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
+    next_cursor = encode_cursor(systems[-1].key) if len(systems) == limit else None
+    return Page(items=systems, next_cursor=next_cursor)
+
+
+@router.get("/systems/{system_key}", response_model=SystemRead)
+async def get_system(system_key: str, tenant: TenantDep, processor: ProcessorDep) -> SystemRead:
+    """One system: its number of releases and its latest release."""
+    return await processor.get_system(tenant=tenant.id, system_key=system_key)
+
+
+@router.get("/systems/{system_key}/releases", response_model=Page[ReleaseSummary])
+async def list_releases(
+    system_key: str,
+    tenant: TenantDep,
+    processor: ProcessorDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[ReleaseSummary]:
+    """The system's releases, in the order they were created."""
+    releases = await processor.list_releases(
+        tenant=tenant.id, system_key=system_key, after=decode_cursor(cursor, 0), limit=limit
+    )
+    next_cursor = encode_cursor(releases[-1].number) if len(releases) == limit else None
+    return Page(items=releases, next_cursor=next_cursor)
+
+
+@router.get("/releases/{release_id}", response_model=ReleaseRead)
+async def get_release(release_id: str, tenant: TenantDep, processor: ProcessorDep) -> ReleaseRead:
+    """One release: its pins, its parents and the release diff from each."""
+    return await processor.get_release(tenant=tenant.id, release_id=release_id)

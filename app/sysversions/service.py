@@ -1,0 +1,316 @@
+"""SysVersionProcessor: validate a release manifest, ingest its inline forms, diff it, commit it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from app.errors import Conflict, Invalid, NotFound
+from app.formversions.schemas import FormVersionCreate
+from app.formversions.service import FormVersionProcessor, check_form_key, normalise
+from app.sysversions.schemas import (
+    FormChangeRead,
+    PinExisting,
+    PinInline,
+    PinRead,
+    ReleaseCreate,
+    ReleaseCreated,
+    ReleaseDiffRead,
+    ReleaseRead,
+    ReleaseSummary,
+    SystemRead,
+)
+from graph.forms import FormVersionRepository, VersionRef
+from graph.systems import (
+    NewRelease,
+    PinnedVersionMissing,
+    ReleaseParent,
+    StoredRelease,
+    StoredSystem,
+    SystemRepository,
+)
+from ingest import DefinitionError, content_hash, diff_definitions
+from ingest.native import import_native
+
+SYSTEM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def check_system_key(system_key: str) -> None:
+    if not SYSTEM_KEY.match(system_key):
+        raise Invalid(
+            f"system key {system_key!r} is invalid: 1-200 characters, letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PinPlan:
+    """The validated pins of a manifest: versions that exist now, and inline forms still to ingest."""
+
+    existing: dict[str, str]  # form_key -> version_id
+    inline: dict[str, PinInline]  # form_key -> definition whose content is no version yet
+
+    def known(self) -> dict[str, str | None]:
+        """Every pin by form key; None where the pinned content is not a version yet."""
+        return {**self.existing, **dict.fromkeys(self.inline)}
+
+
+def release_diff(
+    parent: StoredRelease, pins: dict[str, str], summaries: dict[tuple[str, str], str]
+) -> ReleaseDiffRead:
+    """What changed from the parent release to `pins`; `summaries` holds each (new, old) form diff."""
+    before = {pin.form_key: pin.version_id for pin in parent.pins}
+    added = sorted(pins.keys() - before.keys())
+    removed = sorted(before.keys() - pins.keys())
+    kept = sorted(pins.keys() & before.keys())
+    changed = [
+        FormChangeRead(
+            form_key=key,
+            from_version_id=before[key],
+            to_version_id=pins[key],
+            summary=summaries[(pins[key], before[key])],
+        )
+        for key in kept
+        if pins[key] != before[key]
+    ]
+    unchanged = len(kept) - len(changed)
+    counts = [(len(added), "added"), (len(removed), "removed"), (len(changed), "changed")]
+    summary = ", ".join(f"{n} {word}" for n, word in counts if n) or "no changes"
+    return ReleaseDiffRead(
+        parent_id=parent.id,
+        parent_version=parent.version,
+        summary=f"forms: {summary}; {unchanged} unchanged",
+        forms_added=added,
+        forms_removed=removed,
+        forms_changed=changed,
+        forms_unchanged_count=unchanged,
+    )
+
+
+def release_read(release: StoredRelease) -> ReleaseRead:
+    return ReleaseRead(
+        id=release.id,
+        system_key=release.system_key,
+        version=release.version,
+        number=release.number,
+        created_at=release.created_at,
+        parents=[p.id for p in release.parents],
+        pins=[
+            PinRead(
+                form_key=pin.form_key,
+                version_id=pin.version_id,
+                number=pin.number,
+                content_hash=pin.content_hash,
+            )
+            for pin in release.pins
+        ],
+        diffs=[
+            ReleaseDiffRead(parent_id=p.id, parent_version=p.version, summary=p.summary, **p.diff)
+            for p in release.parents
+        ],
+    )
+
+
+def system_read(system: StoredSystem) -> SystemRead:
+    return SystemRead(
+        key=system.key,
+        release_count=system.release_count,
+        latest_release_id=system.latest_id,
+        created_at=system.created_at,
+    )
+
+
+def form_diff_summary(old: VersionRef, new: VersionRef) -> str:
+    """The one-line structural diff between two stored definitions (CPU work: run it in a thread)."""
+    return diff_definitions(import_native(old.definition), import_native(new.definition)).summary
+
+
+class SysVersionProcessor:
+    """Turns release manifests into immutable releases that pin form versions, with lineage and diffs."""
+
+    def __init__(
+        self, *, systems: SystemRepository, versions: FormVersionRepository, forms: FormVersionProcessor
+    ) -> None:
+        self.systems = systems
+        self.versions = versions
+        self.forms = forms
+
+    async def create(self, *, tenant: str, system_key: str, body: ReleaseCreate) -> ReleaseCreated:
+        """Store the manifest as a release of the system (or find the identical one)."""
+        check_system_key(system_key)
+        plan = await self._plan_pins(tenant, body.forms)
+        existing = await self.systems.find_by_version(tenant, system_key, body.version)
+        if existing is not None:
+            return self._existing(existing, plan.known(), body.parents)
+        parents = await self._resolve_parents(tenant, system_key, body.parents)
+
+        pins = dict(plan.existing)
+        for form_key, inline in plan.inline.items():
+            ingested = await self.forms.ingest(
+                tenant=tenant,
+                form_key=form_key,
+                body=FormVersionCreate(format=inline.format, definition=inline.definition),
+            )
+            pins[form_key] = ingested.id
+        pins = dict(sorted(pins.items()))
+
+        diffs = await self._diffs(tenant, parents, pins)
+        new = NewRelease(
+            id=str(uuid.uuid4()),
+            system_key=system_key,
+            version=body.version,
+            pins=pins,
+            parents=[
+                ReleaseParent(
+                    id=d.parent_id,
+                    version=d.parent_version,
+                    summary=d.summary,
+                    diff=d.model_dump(mode="json", exclude={"parent_id", "parent_version", "summary"}),
+                )
+                for d in diffs
+            ],
+        )
+        try:
+            stored, created = await self.systems.create(tenant, new)
+        except PinnedVersionMissing as exc:
+            raise Invalid(str(exc)) from exc
+        if not created:
+            return self._existing(stored, pins, body.parents)
+        return ReleaseCreated(**release_read(stored).model_dump(), created=True)
+
+    async def _plan_pins(self, tenant: str, forms: list[PinExisting | PinInline]) -> PinPlan:
+        """Validate every pin before anything is written; inline definitions are normalised here."""
+        keys = [form.form_key for form in forms]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise Invalid(
+                f"a release pins one version per form; pinned more than once: {', '.join(repeated)}"
+            )
+        for key in keys:
+            check_form_key(key)
+
+        wanted = [form for form in forms if isinstance(form, PinExisting)]
+        found = await self.systems.pin_candidates(tenant, list({f.version_id for f in wanted}))
+        problems = [
+            f"form version {form.version_id} not found (pinned for {form.form_key!r})"
+            if form.version_id not in found
+            else f"form version {form.version_id} is a version of {found[form.version_id].form_key!r}, "
+            f"not of {form.form_key!r}"
+            for form in wanted
+            if form.version_id not in found or found[form.version_id].form_key != form.form_key
+        ]
+        if problems:
+            raise Invalid("; ".join(problems))
+
+        inline: dict[str, PinInline] = {}
+        existing = {form.form_key: form.version_id for form in wanted}
+        for form in forms:
+            if not isinstance(form, PinInline):
+                continue
+            body = FormVersionCreate(format=form.format, definition=form.definition)
+            try:
+                definition = await anyio.to_thread.run_sync(normalise, body, form.form_key)
+            except DefinitionError as exc:
+                raise Invalid(f"definition of form {form.form_key!r}: {exc}") from exc
+            version = await self.versions.find_by_content(tenant, form.form_key, content_hash(definition))
+            if version is None:
+                inline[form.form_key] = form
+            else:
+                existing[form.form_key] = version.id
+        return PinPlan(existing=existing, inline=inline)
+
+    def _existing(
+        self, release: StoredRelease, pins: Mapping[str, str | None], asked_parents: list[str] | None
+    ) -> ReleaseCreated:
+        stored = {pin.form_key: pin.version_id for pin in release.pins}
+        if stored != pins:
+            differing = sorted(key for key in stored.keys() | pins.keys() if stored.get(key) != pins.get(key))
+            raise Conflict(
+                f"release {release.version!r} of system {release.system_key!r} already exists ({release.id}) "
+                f"with other pins for: {', '.join(differing)}; releases are immutable, so post a new version"
+            )
+        if asked_parents is not None and set(asked_parents) != {p.id for p in release.parents}:
+            raise Conflict(
+                f"release {release.version!r} of system {release.system_key!r} already exists ({release.id}) "
+                f"with parents {sorted(p.id for p in release.parents)}; its lineage cannot change"
+            )
+        return ReleaseCreated(**release_read(release).model_dump(), created=False)
+
+    async def _resolve_parents(
+        self, tenant: str, system_key: str, asked: list[str] | None
+    ) -> list[StoredRelease]:
+        if asked is None:
+            latest = await self.systems.latest(tenant, system_key)
+            return [latest] if latest else []
+        unique = list(dict.fromkeys(asked))
+        found = await self.systems.releases(tenant, unique)
+        missing = [release_id for release_id in unique if release_id not in found]
+        if missing:
+            raise Invalid(f"parent release not found: {', '.join(missing)}")
+        foreign = [release for release in found.values() if release.system_key != system_key]
+        if foreign:
+            raise Invalid(
+                "parents must be releases of the same system: "
+                + ", ".join(f"{r.id} is a release of {r.system_key!r}" for r in foreign)
+            )
+        return [found[release_id] for release_id in unique]
+
+    async def _diffs(
+        self, tenant: str, parents: list[StoredRelease], pins: dict[str, str]
+    ) -> list[ReleaseDiffRead]:
+        """The release diff from each parent; per-form summaries from lineage edges, else diffed now."""
+        pairs = sorted(
+            {
+                (pins[pin.form_key], pin.version_id)
+                for parent in parents
+                for pin in parent.pins
+                if pin.form_key in pins and pins[pin.form_key] != pin.version_id
+            }
+        )
+        summaries = await self.systems.lineage_summaries(tenant, pairs) if pairs else {}
+        unlinked = [pair for pair in pairs if pair not in summaries]
+        if unlinked:
+            refs = await self.versions.refs(tenant, sorted({vid for pair in unlinked for vid in pair}))
+            computed = await anyio.to_thread.run_sync(
+                lambda: {(new, old): form_diff_summary(refs[old], refs[new]) for new, old in unlinked}
+            )
+            summaries.update(computed)
+        return [release_diff(parent, pins, summaries) for parent in parents]
+
+    async def get_release(self, *, tenant: str, release_id: str) -> ReleaseRead:
+        """One release with its pins and its diff against each parent; 404 unless the tenant's."""
+        release = await self.systems.get(tenant, release_id)
+        if release is None:
+            raise NotFound(f"release {release_id} not found")
+        return release_read(release)
+
+    async def get_system(self, *, tenant: str, system_key: str) -> SystemRead:
+        system = await self.systems.get_system(tenant, system_key)
+        if system is None:
+            raise NotFound(f"system {system_key!r} not found")
+        return system_read(system)
+
+    async def list_systems(self, *, tenant: str, after: str, limit: int) -> list[SystemRead]:
+        return [system_read(s) for s in await self.systems.list_systems(tenant, after=after, limit=limit)]
+
+    async def list_releases(
+        self, *, tenant: str, system_key: str, after: int, limit: int
+    ) -> list[ReleaseSummary]:
+        await self.get_system(tenant=tenant, system_key=system_key)
+        releases = await self.systems.list_releases(tenant, system_key, after=after, limit=limit)
+        return [
+            ReleaseSummary(
+                id=r.id,
+                system_key=r.system_key,
+                version=r.version,
+                number=r.number,
+                created_at=r.created_at,
+                parents=r.parents,
+                pin_count=r.pin_count,
+            )
+            for r in releases
+        ]
