@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from graph.server import LocalNeo4jServer
 
 from app.formversions.reconcile import DriftCounts, IndexReconciler
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
+from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
@@ -75,7 +75,9 @@ class Stack:
     async def tenant(self) -> str:
         return (await TenantRepository(self.graph).create(f"reconcile-{uuid.uuid4().hex[:8]}")).id
 
-    async def post(self, tenant: str, form_key: str, form: str, revision: int, *, indexing: bool = True) -> str:
+    async def post(
+        self, tenant: str, form_key: str, form: str, revision: int, *, indexing: bool = True
+    ) -> str:
         """Post one corpus revision as the next version of form_key; returns the version id."""
         path = sorted((self.corpora / REVISIONS / form).glob("*.json"))[revision]
         body = FormVersionCreate(definition=json.loads(path.read_text()))

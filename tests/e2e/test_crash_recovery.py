@@ -1,0 +1,251 @@
+"""`kill -9` of the real API server mid-ingest: nothing acknowledged is lost, the index catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.formversions.schemas import FormVersionCreate
+from app.formversions.service import FormVersionProcessor
+from app.resources import open_graph
+from app.settings import Settings
+from graph.forms import FormVersionRepository, LayoutInventory
+from graph.server import LocalNeo4jServer, free_port
+from tests.e2e.conftest import TenantKey, create_tenant
+
+PAGEFORGE = Path(sys.executable).parent / "pageforge"
+REVISIONS = "nav-formio/test-forms-revisions"
+# One client thread per revision chain; each posts its chain oldest first, parents defaulting to the latest.
+CHAINS = ("activities", "custom-components", "your-information", "test-mellomlagring")
+KILL_AFTER_ACKS = 14
+START_TIMEOUT_S = 180.0
+DRAIN_TIMEOUT_S = 120.0
+CLI_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    form_key: str
+    id: str
+    parents: list[str]
+
+
+class ApiServer:
+    """`pageforge serve` as a subprocess on a free port, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(PAGEFORGE), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"server exited early:\n{self.log_tail()}"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise AssertionError(f"server not healthy within {START_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a power cut of the process."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def terminate(self) -> int:
+        """SIGTERM: a clean shutdown that closes the index; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"server ignored SIGTERM:\n{self.log_tail()}") from None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+        self._log.close()
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def api_server(env: dict[str, str], log_path: Path) -> Iterator[ApiServer]:
+    server = ApiServer(env, log_path)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def revisions(corpora: Path, chain: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / chain).glob("*.json"))]
+
+
+def post_chains_until_killed(
+    server: ApiServer, tenant: TenantKey, chains: dict[str, list[dict[str, Any]]]
+) -> list[Acknowledged]:
+    """Client threads post every chain; the server is SIGKILLed once KILL_AFTER_ACKS were acknowledged."""
+    acknowledged: list[Acknowledged] = []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def post_chain(form_key: str, definitions: list[dict[str, Any]]) -> None:
+        with httpx.Client(base_url=server.url, headers=tenant.headers, timeout=60) as client:
+            for definition in definitions:
+                try:
+                    response = client.post(
+                        f"/api/v1/forms/{form_key}/versions", json={"definition": definition}
+                    )
+                except httpx.HTTPError:
+                    return
+                assert response.status_code in (200, 201), response.text
+                body = response.json()
+                with lock:
+                    acknowledged.append(Acknowledged(form_key, body["id"], body["parents"]))
+                    if len(acknowledged) >= KILL_AFTER_ACKS:
+                        enough.set()
+
+    threads = [threading.Thread(target=post_chain, args=item) for item in chains.items()]
+    for thread in threads:
+        thread.start()
+    assert enough.wait(timeout=300), f"only {len(acknowledged)} acknowledged:\n{server.log_tail()}"
+    server.kill()
+    for thread in threads:
+        thread.join(timeout=90)
+        assert not thread.is_alive(), "a client thread hung after the kill"
+    return acknowledged
+
+
+async def pending_count(settings: Settings, tenant_name: str) -> int:
+    graph = open_graph(settings)
+    try:
+        inventory = LayoutInventory(graph)
+        tenant = await inventory.tenant_id(tenant_name)
+        assert tenant is not None
+        versions = await inventory.fingerprints(tenant, after="", limit=10_000)
+        return sum(version.pending for version in versions)
+    finally:
+        await graph.close()
+
+
+async def commit_without_indexing(settings: Settings, tenant_name: str, definition: dict[str, Any]) -> str:
+    """What a crash between graph commit and index upsert leaves: a version with an open outbox entry."""
+    graph = open_graph(settings)
+    try:
+        tenant = await LayoutInventory(graph).tenant_id(tenant_name)
+        assert tenant is not None
+        processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
+        created = await processor.ingest(
+            tenant=tenant, form_key="crash-window", body=FormVersionCreate(definition=definition)
+        )
+        assert created.index_pending
+        return created.id
+    finally:
+        await graph.close()
+
+
+def wait_until_drained(settings: Settings, tenant_name: str) -> None:
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while (left := asyncio.run(pending_count(settings, tenant_name))) > 0:
+        assert time.monotonic() < deadline, f"{left} outbox entries still open after {DRAIN_TIMEOUT_S}s"
+        time.sleep(0.5)
+
+
+def pageforge_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PAGEFORGE), *args], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+    )
+
+
+def versions_of(client: httpx.Client, form_key: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/forms/{form_key}/versions", params={"limit": 200})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
+    settings: Settings, neo4j_server: LocalNeo4jServer, corpora: Path, tmp_path: Path
+) -> None:
+    tenant = create_tenant(settings)
+    env = {
+        **os.environ,
+        "PAGEFORGE_NEO4J__URI": neo4j_server.bolt_uri,
+        "PAGEFORGE_VECTORS__PATH": str(settings.vectors.path),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    chains = {chain: revisions(corpora, chain) for chain in CHAINS}
+
+    with api_server(env, tmp_path / "server-1.log") as first:
+        first.wait_healthy()
+        acknowledged = post_chains_until_killed(first, tenant, chains)
+    assert first.process.returncode == -signal.SIGKILL
+    assert len(acknowledged) < sum(len(c) for c in chains.values()), "the kill came after the whole ingest"
+    left_open_by_crash = asyncio.run(pending_count(settings, tenant.name))
+    crash_window_id = asyncio.run(commit_without_indexing(settings, tenant.name, chains["activities"][0]))
+
+    with api_server(env, tmp_path / "server-2.log") as second:
+        second.wait_healthy()
+        wait_until_drained(settings, tenant.name)
+        with httpx.Client(base_url=second.url, headers=tenant.headers, timeout=30) as client:
+            for ack in acknowledged:
+                read = client.get(f"/api/v1/form-versions/{ack.id}")
+                assert read.status_code == 200, (ack, read.text)
+                assert read.json()["parents"] == ack.parents
+            for form_key in CHAINS:
+                versions = versions_of(client, form_key)
+                assert [v["number"] for v in versions] == list(range(1, len(versions) + 1))
+                assert versions[0]["parents"] == []
+                for parent, child in itertools.pairwise(versions):
+                    assert child["parents"] == [parent["id"]], f"{form_key}: lineage broken at {child}"
+            assert client.get(f"/api/v1/form-versions/{crash_window_id}").status_code == 200
+            committed = sum(len(versions_of(client, form_key)) for form_key in [*CHAINS, "crash-window"])
+
+        busy = pageforge_cli(env, "reconcile", "--tenant", tenant.name, "--dry-run")
+        assert busy.returncode == 1
+        assert "in use by another process" in busy.stderr, busy.stderr
+        assert "stop `pageforge serve` first" in busy.stderr
+        # uvicorn shuts down cleanly, then re-raises SIGTERM, so the exit status names the signal.
+        assert second.terminate() in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in second.log_tail()
+
+    print(
+        f"acknowledged {len(acknowledged)}, committed {committed}, open after the kill {left_open_by_crash}"
+    )
+    level = pageforge_cli(env, "reconcile", "--tenant", tenant.name, "--dry-run")
+    assert level.returncode == 0, level.stderr
+    assert f"{committed} versions in the graph, {committed} points in the index" in level.stdout
+    assert "before: missing 0, orphaned 0, stale 0" in level.stdout, level.stdout
+
+    repaired = pageforge_cli(env, "reconcile", "--tenant", tenant.name)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "after: missing 0, orphaned 0, stale 0" in repaired.stdout, repaired.stdout
