@@ -250,6 +250,74 @@ def reindex(tenant: TenantOption = None) -> None:
 
 
 @cli.command()
+def ingest(
+    path: Annotated[
+        Path, typer.Argument(help="A folder of definitions, or a corpus folder with manifest.jsonl.")
+    ],
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant the versions belong to.")],
+    source_format: Annotated[
+        str | None, typer.Option("--format", help="formio, surveyjs, jsonschema or native (default: detect).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Versions per write and per encoding batch.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Processes that import files (0: in this process).")
+    ] = 0,
+) -> None:
+    """Ingest many definitions as versions, revision chains as lineage; exit 1 if any file failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.errors import Invalid
+    from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest, tenant_id
+    from vectors.embedder import EmbedderUnavailable
+    from vectors.index import VectorIndexUnavailable
+
+    settings = Settings()
+    if batch_size is not None:
+        settings = settings.model_copy(
+            update={"embedder": settings.embedder.model_copy(update={"batch_size": batch_size})}
+        )
+    configure_logging(settings.log_level)
+    try:
+        units = plan_ingest(path)
+    except Invalid as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    server = managed_server(settings) if settings.neo4j.managed else None
+    started_here = server is not None and not server.status().running
+    if server is not None:
+        server.start(timeout=settings.neo4j.start_timeout_s)
+    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+    async def run() -> BulkIngestReport:
+        async with owned_bulk_ingestor(settings, workers=workers) as ingestor:
+            tenant_key = await tenant_id(ingestor.inventory, tenant)
+            with Progress(*columns, transient=True) as progress:
+                task = progress.add_task("ingest", total=sum(len(unit.files) for unit in units))
+                return await ingestor.ingest(
+                    tenant=tenant_key,
+                    units=units,
+                    source_format=source_format,
+                    on_progress=lambda done, _total: progress.update(task, completed=done),
+                )
+
+    try:
+        report = asyncio.run(run())
+    except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if server is not None and started_here:
+            server.stop()
+    for failure in report.failures:
+        typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
+    typer.echo(report.summary())
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@cli.command()
 def version() -> None:
     """Print the PageForge version."""
     typer.echo(__version__)

@@ -85,6 +85,45 @@ class PendingLayout:
     layout_text: str
 
 
+@dataclass(frozen=True, slots=True)
+class AncestorRef:
+    """A version on the lineage of another, `depth` DERIVED_FROM steps away from it."""
+
+    id: str
+    form_key: str
+    number: int
+    content_hash: str
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenantGraphCounts:
+    """What one tenant holds in the graph."""
+
+    forms: int
+    versions: int
+    edges: int
+    pending: int
+
+
+def _version_params(new: NewVersion) -> dict[str, Any]:
+    return {
+        "id": new.id,
+        "form_key": new.form_key,
+        "content_hash": new.content_hash,
+        "label": new.label,
+        "metadata": json.dumps(new.metadata, sort_keys=True),
+        "definition": json.dumps(new.definition, sort_keys=True, ensure_ascii=False),
+        "source_format": new.source_format,
+        "title": new.title,
+        "layout_text": new.layout_text,
+        "field_count": new.field_count,
+        "parents": [
+            {"id": p.id, "summary": p.summary, "changes": json.dumps(p.changes or [])} for p in new.parents
+        ],
+    }
+
+
 def _stored_version(row: dict[str, Any], *, with_definition: bool = True) -> StoredVersion:
     parents = [
         ParentDiff(
@@ -169,24 +208,7 @@ class FormVersionRepository:
             if existing is not None:
                 return _stored_version(existing["version"]), False
             created = await (
-                await tx.run(
-                    queries.CREATE_VERSION,
-                    tenant=tenant,
-                    form_key=new.form_key,
-                    id=new.id,
-                    content_hash=new.content_hash,
-                    label=new.label,
-                    metadata=json.dumps(new.metadata, sort_keys=True),
-                    definition=json.dumps(new.definition, sort_keys=True, ensure_ascii=False),
-                    source_format=new.source_format,
-                    title=new.title,
-                    layout_text=new.layout_text,
-                    field_count=new.field_count,
-                    parents=[
-                        {"id": p.id, "summary": p.summary, "changes": json.dumps(p.changes or [])}
-                        for p in new.parents
-                    ],
-                )
+                await tx.run(queries.CREATE_VERSION, tenant=tenant, **_version_params(new))
             ).single()
             assert created is not None
             return _stored_version(created["version"]), True
@@ -222,6 +244,72 @@ class FormVersionRepository:
             queries.LIST_VERSIONS, tenant=tenant, form_key=form_key, after=after, limit=limit
         )
         return [_stored_version(r["version"], with_definition=False) for r in result.records]
+
+    async def find_by_contents(
+        self, tenant: str, pairs: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredVersion]:
+        """The versions that already hold these (form_key, content_hash) pairs, by pair."""
+        if not pairs:
+            return {}
+        result = await self._graph.run(
+            queries.VERSIONS_BY_CONTENTS,
+            tenant=tenant,
+            pairs=[{"form_key": key, "content_hash": digest} for key, digest in pairs],
+        )
+        found = [_stored_version(r["version"], with_definition=False) for r in result.records]
+        return {(v.form_key, v.content_hash): v for v in found}
+
+    async def latest_many(self, tenant: str, form_keys: list[str]) -> dict[str, VersionRef]:
+        """The latest version of each form that has one, by form key."""
+        if not form_keys:
+            return {}
+        result = await self._graph.run(queries.LATEST_VERSIONS, tenant=tenant, form_keys=form_keys)
+        return {
+            r["form_key"]: VersionRef(r["id"], r["form_key"], r["number"], json.loads(r["definition"]))
+            for r in result.records
+        }
+
+    async def create_many(self, tenant: str, versions: list[NewVersion]) -> list[tuple[StoredVersion, bool]]:
+        """Write new versions of distinct forms in one transaction, in the order given.
+
+        Each is (version, True) when created, or (the existing version, False) when its form already
+        holds that content, exactly as `create` decides it. Parents must already exist.
+        """
+        keys = [new.form_key for new in versions]
+        if len(set(keys)) != len(keys):
+            raise ValueError("create_many takes at most one new version per form")
+        if not versions:
+            return []
+
+        async def work(tx: AsyncManagedTransaction) -> list[tuple[StoredVersion, bool]]:
+            result = await tx.run(
+                queries.CREATE_VERSIONS, tenant=tenant, versions=[_version_params(new) for new in versions]
+            )
+            rows = [
+                (_stored_version(r["version"], with_definition=False), r["created"]) async for r in result
+            ]
+            by_key = {version.form_key: (version, created) for version, created in rows}
+            return [by_key[key] for key in keys]
+
+        try:
+            return await self._graph.write(work)
+        except ConstraintError:
+            # A concurrent writer raced us on one of the forms: settle each version on its own.
+            return [await self.create(tenant, new) for new in versions]
+
+    async def ancestry(self, tenant: str, version_id: str) -> list[AncestorRef]:
+        """The version and every version it derives from, transitively, nearest first."""
+        result = await self._graph.run(queries.VERSION_ANCESTRY, tenant=tenant, id=version_id)
+        return [
+            AncestorRef(r["id"], r["form_key"], r["number"], r["content_hash"], r["depth"])
+            for r in result.records
+        ]
+
+    async def counts(self, tenant: str) -> TenantGraphCounts:
+        """How many forms, versions, lineage edges and open outbox entries the tenant has."""
+        result = await self._graph.run(queries.TENANT_GRAPH_COUNTS, tenant=tenant)
+        r = result.records[0]
+        return TenantGraphCounts(r["forms"], r["versions"], r["edges"], r["pending"])
 
 
 class LayoutOutbox:

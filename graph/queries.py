@@ -283,3 +283,83 @@ RETURN r.id AS id, r.system_key AS system_key, r.version AS version, r.number AS
        COUNT { (r)-[:INCLUDES]->() } AS pin_count
 ORDER BY r.number LIMIT $limit
 """
+
+# --- Bulk ingest: batched reads and writes of form versions ------------------------------------
+
+# The versions among (form_key, content_hash) pairs that already exist: content already present.
+VERSIONS_BY_CONTENTS = """
+UNWIND $pairs AS pair
+MATCH (v:FormVersion {tenant: $tenant, form_key: pair.form_key, content_hash: pair.content_hash})
+RETURN v {.id, .tenant, .form_key, .number, .content_hash, .created_at, .label, .metadata, .source_format,
+          .title, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary}]} AS version
+"""
+
+# The latest version (highest number) of each of several forms, with its definition for diffing.
+LATEST_VERSIONS = """
+UNWIND $form_keys AS form_key
+CALL (form_key) {
+  MATCH (v:FormVersion {tenant: $tenant, form_key: form_key})
+  RETURN v ORDER BY v.number DESC LIMIT 1
+}
+RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.content_hash AS content_hash,
+       v.definition AS definition
+"""
+
+# New versions of distinct forms in one statement: each locks its form, and is created (with its
+# lineage edges and the :IndexPending outbox label) only when the form lacks that content.
+CREATE_VERSIONS = """
+UNWIND $versions AS new
+MERGE (f:Form {tenant: $tenant, key: new.form_key})
+  ON CREATE SET f.created_at = datetime(), f.next_number = 1, f.version_count = 0
+SET f.locked_at = datetime()
+WITH f, new
+OPTIONAL MATCH (existing:FormVersion {
+  tenant: $tenant, form_key: new.form_key, content_hash: new.content_hash
+})
+CALL (f, new, existing) {
+  WITH f, new, existing
+  WHERE existing IS NULL
+  CREATE (v:FormVersion:IndexPending {
+    id: new.id, tenant: $tenant, form_key: new.form_key, number: f.next_number,
+    content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
+    definition: new.definition, source_format: new.source_format, title: new.title,
+    layout_text: new.layout_text, field_count: new.field_count
+  })-[:VERSION_OF]->(f)
+  SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
+      f.latest_id = new.id
+  WITH v, new
+  CALL (v, new) {
+    UNWIND new.parents AS parent
+    MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
+    CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
+  }
+  RETURN v, true AS created
+  UNION
+  WITH existing
+  WHERE existing IS NOT NULL
+  RETURN existing AS v, false AS created
+}
+RETURN created,
+       v {.id, .tenant, .form_key, .number, .content_hash, .created_at, .label, .metadata, .source_format,
+          .title, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary}]} AS version
+"""
+
+# A version and all its ancestors along DERIVED_FROM, nearest first (depth 0 is the version itself).
+VERSION_ANCESTRY = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+MATCH path = (v)-[:DERIVED_FROM*0..]->(a:FormVersion)
+WITH a, min(length(path)) AS depth
+RETURN a.id AS id, a.form_key AS form_key, a.number AS number, a.content_hash AS content_hash, depth
+ORDER BY depth, a.number
+"""
+
+# What a tenant holds in the graph: forms, versions, lineage edges, open outbox entries.
+TENANT_GRAPH_COUNTS = """
+CALL () { MATCH (f:Form {tenant: $tenant}) RETURN count(f) AS forms }
+CALL () { MATCH (v:FormVersion {tenant: $tenant}) RETURN count(v) AS versions }
+CALL () {
+  MATCH (:FormVersion {tenant: $tenant})-[e:DERIVED_FROM]->(:FormVersion) RETURN count(e) AS edges
+}
+CALL () { MATCH (v:IndexPending {tenant: $tenant}) RETURN count(v) AS pending }
+RETURN forms, versions, edges, pending
+"""

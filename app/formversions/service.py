@@ -55,19 +55,54 @@ def check_form_key(form_key: str) -> None:
         )
 
 
-def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
-    """The canonical definition of the posted document (CPU work: call it in a worker thread)."""
-    document: Any = body.definition
-    if isinstance(document, str):
+def normalise_document(document: Any, source_format: str | None, form_key: str) -> FormDefinition:
+    """The canonical definition of a document (or JSON/YAML text) as a version of the form (CPU work)."""
+    if isinstance(document, str | bytes):
         document = parse_document(document)
-    definition = import_definition(document, format=body.format, key=form_key)
+    definition = import_definition(document, format=source_format, key=form_key)
     return definition.model_copy(update={"key": form_key})
 
 
+def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
+    """The canonical definition of the posted document (CPU work: call it in a worker thread)."""
+    return normalise_document(body.definition, body.format, form_key)
+
+
+def structural_diff(old: FormDefinition, new: FormDefinition) -> tuple[str, list[dict[str, Any]]]:
+    """The diff summary and the JSON-ready changes from `old` to `new`."""
+    result = diff_definitions(old, new)
+    changes: list[dict[str, Any]] = result.model_dump(mode="json")["changes"]
+    return result.summary, changes
+
+
 def diff_from(parent: VersionRef, definition: FormDefinition) -> ParentDiff:
-    result = diff_definitions(import_native(parent.definition), definition)
-    dumped = result.model_dump(mode="json")
-    return ParentDiff(id=parent.id, summary=result.summary, changes=dumped["changes"])
+    summary, changes = structural_diff(import_native(parent.definition), definition)
+    return ParentDiff(id=parent.id, summary=summary, changes=changes)
+
+
+def new_version(
+    definition: FormDefinition,
+    *,
+    form_key: str,
+    digest: str,
+    parents: list[ParentDiff],
+    label: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> NewVersion:
+    """The version to write for a canonical definition, with a fresh id."""
+    return NewVersion(
+        id=str(uuid.uuid4()),
+        form_key=form_key,
+        content_hash=digest,
+        definition=export_native(definition),
+        source_format=definition.source_format.value,
+        title=definition.title,
+        layout_text=layout_text(definition),
+        field_count=len(definition.fields()),
+        parents=parents,
+        label=label,
+        metadata=metadata or {},
+    )
 
 
 def version_summary(version: StoredVersion) -> FormVersionSummary:
@@ -124,18 +159,13 @@ class FormVersionProcessor:
 
         parents = await self._resolve_parents(tenant, form_key, body.parents)
         diffs = await anyio.to_thread.run_sync(lambda: [diff_from(p, definition) for p in parents])
-        new = NewVersion(
-            id=str(uuid.uuid4()),
+        new = new_version(
+            definition,
             form_key=form_key,
-            content_hash=digest,
-            definition=export_native(definition),
-            source_format=definition.source_format.value,
-            title=definition.title,
-            layout_text=layout_text(definition),
-            field_count=len(definition.fields()),
+            digest=digest,
             parents=diffs,
             label=body.label,
-            metadata=body.metadata or {},
+            metadata=body.metadata,
         )
         stored, created = await self.versions.create(tenant, new)
         if not created:
