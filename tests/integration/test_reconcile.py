@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.formversions.reconcile import DriftCounts, IndexReconciler
+from app.formversions.reconcile import DriftCounts, IndexReconciler, PointRef
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
 from graph.database import Graph
@@ -193,3 +193,24 @@ async def test_reindex_restores_a_wiped_index(stack: Stack) -> None:
     assert stack.index.search(other, query, k=1, exact=True) == other_before
     report = await stack.reconciler.reconcile(tenant, dry_run=True)
     assert report.before == CLEAN
+
+
+async def test_a_point_stored_under_another_tenant_is_found_and_moved_back(stack: Stack) -> None:
+    owner, intruder = await stack.tenant(), await stack.tenant()
+    version_id = await stack.post(owner, "accordion", "accordion", 0)
+    [point] = stack.index.get(owner, [version_id], with_vectors=True)
+    stack.index.delete(owner, [version_id])
+    payload = {key: value for key, value in point.payload.items() if key != "tenant"}
+    stack.index.upsert([LayoutPoint(id=version_id, tenant=intruder, vector=point.vector, payload=payload)])
+
+    everything = await stack.reconciler.survey(None)
+    assert version_id in everything.stale
+    assert [p for p in everything.misplaced if p.id == version_id] == [PointRef(version_id, intruder)]
+    assert version_id not in {p.id for p in everything.orphaned}
+
+    intruder_report = await stack.reconciler.reconcile(intruder)
+    assert (intruder_report.before, intruder_report.after) == (DriftCounts(0, 1, 0), CLEAN)
+    owner_report = await stack.reconciler.reconcile(owner)
+    assert (owner_report.before, owner_report.after) == (DriftCounts(1, 0, 0), CLEAN)
+    assert [p.id for p in stack.index.get(owner, [version_id])] == [version_id]
+    assert stack.index.count(intruder) == 0
