@@ -18,7 +18,14 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
 def start_test_neo4j(data_dir: Path) -> LocalNeo4jServer:
-    server = LocalNeo4jServer(data_dir=data_dir, bolt_port=free_port(), heap="768m", page_cache="128m")
+    # C1-only JIT halves the JVM start; test runs are short, so peak speed matters less.
+    server = LocalNeo4jServer(
+        data_dir=data_dir,
+        bolt_port=free_port(),
+        heap="768m",
+        page_cache="128m",
+        jvm_options=("-XX:TieredStopAtLevel=1",),
+    )
     server.start(timeout=240)
     return server
 
