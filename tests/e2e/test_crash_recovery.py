@@ -249,3 +249,10 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
     repaired = pageforge_cli(env, "reconcile", "--tenant", tenant.name)
     assert repaired.returncode == 0, repaired.stderr
     assert "after: missing 0, orphaned 0, stale 0" in repaired.stdout, repaired.stdout
+
+    rebuilt = pageforge_cli(env, "reindex", "--tenant", tenant.name)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"reindexed {committed} layouts" in rebuilt.stdout
+    after_rebuild = pageforge_cli(env, "reconcile", "--tenant", tenant.name, "--dry-run")
+    assert f"{committed} versions in the graph, {committed} points in the index" in after_rebuild.stdout
+    assert "before: missing 0, orphaned 0, stale 0" in after_rebuild.stdout, after_rebuild.stdout
