@@ -9,7 +9,7 @@ LAUNCHER_SOURCES := graph/server/pom.xml $(shell find graph/server/src -type f 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint fmt clean bench
+.PHONY: install tools system-packages run test lint fmt clean bench
 
 install: $(INSTALLED) $(LAUNCHER)
 
@@ -25,6 +25,29 @@ $(LAUNCHER): $(INSTALLED) $(LAUNCHER_SOURCES)
 	$(BIN)/pageforge neo4j build
 	touch $@
 
+# What the HTML-validity tests and PDF renders run beside Python: Java for the Nu HTML Checker (vnu-jar),
+# Debian's chromium for axe-core (driven by playwright-core, which never downloads a browser), Pango for
+# WeasyPrint. System packages come from apt (CI runs as root) only when missing; npm packages from the
+# lock into node_modules.
+NODE_TOOLS := node_modules/.installed
+
+tools: $(NODE_TOOLS) system-packages
+
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-packages:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	ldconfig -p | grep -q libpango-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 run: install
 	$(BIN)/pageforge neo4j start
 	@echo "API key for tenant 'default' (a new one each run; earlier keys stay valid):"
@@ -37,7 +60,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install lint
+test: install tools lint
 	$(BIN)/pytest
 
 fmt: $(INSTALLED)
