@@ -363,3 +363,18 @@ CALL () {
 CALL () { MATCH (v:IndexPending {tenant: $tenant}) RETURN count(v) AS pending }
 RETURN forms, versions, edges, pending
 """
+
+# --- Renders (LayoutRenderer) -------------------------------------------------------------------
+
+# What a render of one version of the tenant needs: its definition and content hash.
+RENDER_SOURCE = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+RETURN v {.id, .form_key, .content_hash, .definition} AS version
+"""
+
+# The version a release of the tenant pins for a form (null when it pins none), if the release exists.
+RELEASE_PINNED_RENDER_SOURCE = """
+MATCH (r:SysVersion {tenant: $tenant, id: $release_id})
+OPTIONAL MATCH (r)-[:INCLUDES {form_key: $form_key}]->(v:FormVersion {tenant: $tenant})
+RETURN r.id AS release_id, v {.id, .form_key, .content_hash, .definition} AS version
+"""

@@ -1,0 +1,57 @@
+"""PDF from the HTML render with WeasyPrint, fully offline: only `data:` URLs are ever fetched."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher, URLFetchingError
+
+# Paper layout on top of the page's own stylesheet: every input a visible box sized for handwriting,
+# wizard pages and headings kept with what follows them, no hyphenation (labels stay searchable).
+PRINT_CSS = """
+@page { size: A4; margin: 18mm 16mm 20mm; @bottom-right { content: counter(page) " / " counter(pages); } }
+html { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; hyphens: manual; }
+h1, h2, h3, h4, legend { break-after: avoid; }
+section + section { break-before: page; }
+input, select, textarea {
+  display: block; box-sizing: border-box; width: 100%; min-height: 7mm; margin: 1mm 0 3mm;
+  padding: 1.2mm 2mm; border: 0.3mm solid #333; background: #fff; color: #000; font: inherit;
+}
+textarea { min-height: 24mm; }
+input[type="checkbox"], input[type="radio"] {
+  display: inline-block; width: 4mm; min-height: 4mm; height: 4mm; margin: 0 2mm 0 0; padding: 0;
+  vertical-align: middle;
+}
+fieldset { border: 0.3mm solid #999; margin: 2mm 0 4mm; padding: 2mm 3mm; break-inside: avoid-page; }
+script, button, [hidden] { display: none; }
+"""
+
+
+class OfflineURLFetcher(URLFetcher):  # type: ignore[misc]
+    """Refuses every URL but `data:`, and remembers what it refused."""
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols={"data"}, allow_redirects=False)
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> Any:
+        if not url.lower().startswith("data:"):
+            self.refused.append(url)
+            raise URLFetchingError(f"offline render: refusing {url[:200]!r}")
+        return super().fetch(url, headers)
+
+
+@cache
+def print_stylesheet() -> Any:
+    """The print stylesheet, parsed once per process."""
+    return CSS(string=PRINT_CSS, url_fetcher=OfflineURLFetcher())
+
+
+def render_pdf(html: str, *, fetcher: OfflineURLFetcher | None = None) -> bytes:
+    """The PDF of an HTML render (CPU-bound: call it off the event loop)."""
+    fetcher = fetcher or OfflineURLFetcher()
+    document = HTML(string=html, url_fetcher=fetcher, base_url=None)
+    pdf: bytes = document.write_pdf(stylesheets=[print_stylesheet()])
+    return pdf

@@ -1,0 +1,45 @@
+"""PDF renders: offline (only data: URLs are fetched), a page per wizard page, text and values kept."""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PdfReader
+
+from render.pdf import OfflineURLFetcher, render_pdf
+
+PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+
+PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Søknad</title>
+<link rel="stylesheet" href="http://127.0.0.1:9/remote.css">
+<style>@import url("file:///etc/hostname");
+body {{ background: url("https://example.invalid/bg.png"); }}</style>
+</head><body><h1>Søknad om støtte</h1>
+<section><h2>Personalia</h2><label for="a">Fornavn</label><input id="a" name="a" value="Ola Nordmann">
+<img src="file:///etc/hostname" alt=""><img src="{PIXEL}" alt=""></section>
+<section><h2>Vedlegg</h2><label for="b">Kommentar</label><textarea id="b" name="b">Ingen vedlegg</textarea>
+</section></body></html>"""
+
+
+def pdf_pages(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_only_data_urls_are_fetched() -> None:
+    fetcher = OfflineURLFetcher()
+    render_pdf(PAGE, fetcher=fetcher)
+    assert sorted(fetcher.refused) == sorted(
+        [
+            "http://127.0.0.1:9/remote.css",
+            "file:///etc/hostname",
+            "file:///etc/hostname",
+            "https://example.invalid/bg.png",
+        ]
+    )
+
+
+def test_wizard_pages_start_new_pdf_pages_with_labels_and_values() -> None:
+    pages = pdf_pages(render_pdf(PAGE))
+    assert len(pages) == 2
+    assert all(text in pages[0] for text in ("Søknad om støtte", "Personalia", "Fornavn", "Ola Nordmann"))
+    assert all(text in pages[1] for text in ("Vedlegg", "Kommentar", "Ingen vedlegg"))
