@@ -15,6 +15,7 @@ from app.platform.router import health_router
 from app.platform.router import router as platform_router
 from app.resources import lifespan
 from app.settings import Settings
+from app.similarity.router import router as similarity_router
 from app.sysversions.router import router as sysversions_router
 
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(platform_router)
     api.include_router(formversions_router)
     api.include_router(sysversions_router)
+    api.include_router(similarity_router)
     app.include_router(health_router)
     app.include_router(api)
     return app

@@ -378,3 +378,38 @@ MATCH (r:SysVersion {tenant: $tenant, id: $release_id})
 OPTIONAL MATCH (r)-[:INCLUDES {form_key: $form_key}]->(v:FormVersion {tenant: $tenant})
 RETURN r.id AS release_id, v {.id, .form_key, .content_hash, .definition} AS version
 """
+
+# --- Similar layouts: scopes and hit context resolved in the graph ------------------------------
+
+# A version with the ids of its ancestors and descendants (when $lineage), to scope a vector query.
+SIMILARITY_SOURCE = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+RETURN v.id AS id, v.form_key AS form_key,
+  CASE WHEN $lineage THEN [(v)-[:DERIVED_FROM*1..]->(a:FormVersion) | a.id] ELSE [] END AS ancestors,
+  CASE WHEN $lineage THEN [(d:FormVersion)-[:DERIVED_FROM*1..]->(v) | d.id] ELSE [] END AS descendants
+"""
+
+# The form versions pinned by any release of the system.
+SYSTEM_PINNED_VERSIONS = """
+MATCH (:SysVersion {tenant: $tenant, system_key: $system_key})-[:INCLUDES]->(v:FormVersion)
+RETURN collect(DISTINCT v.id) AS ids
+"""
+
+# A version's definition and the tenant's other versions split into created before / not before it.
+VERSIONS_AROUND = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+OPTIONAL MATCH (c:FormVersion {tenant: $tenant}) WHERE c.id <> v.id
+WITH v, collect(CASE WHEN c.created_at < v.created_at THEN c.id END) AS before,
+        collect(CASE WHEN c.created_at >= v.created_at THEN c.id END) AS not_before
+RETURN v.definition AS definition, before, not_before
+"""
+
+# What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it.
+HIT_CONTEXT = """
+UNWIND $ids AS id
+MATCH (v:FormVersion {tenant: $tenant, id: id})
+RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at AS created_at,
+  NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
+  COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count,
+  CASE WHEN $with_definitions THEN v.definition END AS definition
+"""

@@ -1,0 +1,1 @@
+"""Similar layouts: by version, by text or example definition, recommendations, parent suggestions."""

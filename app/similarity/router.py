@@ -1,0 +1,89 @@
+"""Similar-layout routes: by version, by text or definition, recommendations, parent suggestions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.auth import ResourcesDep, TenantDep
+from app.similarity.schemas import (
+    MAX_K,
+    GroupBy,
+    LayoutRecommend,
+    LayoutSearch,
+    Scope,
+    SimilarResults,
+)
+from app.similarity.service import SimilarityService
+from graph.similarity import SimilarityRepository
+
+router = APIRouter(tags=["similar layouts"])
+
+
+def get_service(resources: ResourcesDep) -> SimilarityService:
+    return SimilarityService(
+        repository=SimilarityRepository(resources.graph),
+        index=resources.require_index(),
+        embedder=resources.embedder,
+    )
+
+
+ServiceDep = Annotated[SimilarityService, Depends(get_service)]
+KQuery = Annotated[int, Query(ge=1, le=MAX_K, description="How many hits.")]
+
+
+@router.get("/form-versions/{version_id}/similar", response_model=SimilarResults)
+async def list_similar_layouts(
+    version_id: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    k: KQuery = 10,
+    scope: Scope = "all",
+    group_by: GroupBy | None = None,
+    form_key: str | None = None,
+    system: str | None = None,
+) -> SimilarResults:
+    """The layouts closest to this version's: anywhere, in or outside its lineage; or one per form."""
+    items = await service.similar(
+        tenant=tenant.id,
+        version_id=version_id,
+        k=k,
+        scope=scope,
+        group_by=group_by,
+        form_key=form_key,
+        system=system,
+    )
+    return SimilarResults(items=items)
+
+
+@router.post("/layouts/search", response_model=SimilarResults)
+async def search_layouts(body: LayoutSearch, tenant: TenantDep, service: ServiceDep) -> SimilarResults:
+    """The layouts closest to a free text or an example definition."""
+    items = await service.search(
+        tenant=tenant.id,
+        text=body.text,
+        definition=body.definition,
+        source_format=body.format,
+        k=body.k,
+        filters=body.filters,
+        group_by=body.group_by,
+    )
+    return SimilarResults(items=items)
+
+
+@router.post("/layouts/recommend", response_model=SimilarResults)
+async def recommend_layouts(body: LayoutRecommend, tenant: TenantDep, service: ServiceDep) -> SimilarResults:
+    """The layouts closest to the positive examples and furthest from the negative ones."""
+    items = await service.recommend(
+        tenant=tenant.id, positive=body.positive, negative=body.negative, k=body.k, filters=body.filters
+    )
+    return SimilarResults(items=items)
+
+
+@router.get("/form-versions/{version_id}/suggested-parents", response_model=SimilarResults)
+async def list_suggested_parents(
+    version_id: str, tenant: TenantDep, service: ServiceDep, k: KQuery = 5
+) -> SimilarResults:
+    """The versions created before this one most likely to be its parent, likeliest first."""
+    return SimilarResults(items=await service.suggested_parents(tenant=tenant.id, version_id=version_id, k=k))

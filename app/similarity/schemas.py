@@ -1,0 +1,56 @@
+"""Request and response bodies of the similar-layout queries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+MAX_K = 100
+
+Scope = Literal["all", "lineage", "exclude-lineage"]
+GroupBy = Literal["form"]
+
+
+class LayoutFilters(BaseModel):
+    """Payload filters applied inside the vector query (the tenant filter always is)."""
+
+    form_keys: list[str] | None = Field(
+        default=None, max_length=100, description="Only versions of these forms."
+    )
+    system: str | None = Field(default=None, description="Only versions pinned by a release of this system.")
+
+
+class LayoutSearch(BaseModel):
+    """Find layouts like a text or an example definition; exactly one of the two."""
+
+    text: str | None = Field(default=None, max_length=10_000)
+    definition: dict[str, Any] | str | None = Field(default=None, description="An example definition.")
+    format: str | None = Field(default=None, description="Format of the definition; detected when omitted.")
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    filters: LayoutFilters = Field(default_factory=LayoutFilters)
+    group_by: GroupBy | None = Field(default=None, description="form: the best version of each form.")
+
+
+class LayoutRecommend(BaseModel):
+    """Find layouts like the positive examples and unlike the negative ones."""
+
+    positive: list[str] = Field(min_length=1, max_length=32)
+    negative: list[str] = Field(default_factory=list, max_length=32)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    filters: LayoutFilters = Field(default_factory=LayoutFilters)
+
+
+class SimilarHit(BaseModel):
+    """One similar layout with its lineage context."""
+
+    version_id: str
+    form_key: str
+    number: int
+    score: float
+    is_latest: bool = Field(description="True when no version derives from this one.")
+    pin_count: int = Field(description="How many releases pin this version.")
+
+
+class SimilarResults(BaseModel):
+    items: list[SimilarHit]

@@ -1,0 +1,320 @@
+"""Similar layouts: scopes resolved in the graph, applied as filters inside the vector query."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import anyio.to_thread
+
+from app.errors import Conflict, Invalid, NotFound
+from app.formversions.service import normalise_document
+from app.similarity.schemas import GroupBy, LayoutFilters, Scope, SimilarHit
+from graph.similarity import HitContext, SimilarityRepository
+from ingest import layout_text
+from vectors.embedder import Embedder, EmbedderUnavailable
+from vectors.index import LayoutFilter, LayoutHit, LayoutIndex, Vector, canonical_point_id
+
+VERSION_ID = "version_id"
+FORM_KEY = "form_key"
+# Points fetched per missing group when grouping by form: most forms have a few close versions.
+GROUP_OVERFETCH = 4
+# Candidates the vector query hands to the structural re-rank of parent suggestions.
+PARENT_POOL = 30
+SEARCH_FORM_KEY = "search"
+
+
+def layout_filter(
+    *,
+    only_ids: Iterable[str] | None = None,
+    exclude_ids: Iterable[str] = (),
+    form_keys: Sequence[str] | None = None,
+    exclude_forms: Sequence[str] = (),
+) -> LayoutFilter:
+    """The payload filter for these id and form conditions (the index adds the tenant)."""
+    must: dict[str, list[str]] = {}
+    must_not: dict[str, list[str]] = {}
+    excluded = set(exclude_ids)
+    if only_ids is not None:
+        must[VERSION_ID] = sorted(set(only_ids) - excluded)
+    elif excluded:
+        must_not[VERSION_ID] = sorted(excluded)
+    if form_keys is not None:
+        must[FORM_KEY] = list(form_keys)
+    if exclude_forms:
+        must_not[FORM_KEY] = list(exclude_forms)
+    return LayoutFilter(must=must, must_not=must_not)
+
+
+def grouped_search(
+    index: LayoutIndex, tenant: str, vector: Vector, *, k: int, base: LayoutFilter
+) -> list[LayoutHit]:
+    """The best hit of each of the k closest forms.
+
+    Over-fetches, keeps each form's first hit, then asks again without the forms already found; every
+    round adds at least one form, so k groups come back whenever k forms pass the filter.
+    """
+    best: dict[str, LayoutHit] = {}
+    while len(best) < k:
+        limit = (k - len(best)) * GROUP_OVERFETCH
+        found = list(best)
+        round_filter = LayoutFilter(
+            must=base.must,
+            must_not={**base.must_not, FORM_KEY: [*base.must_not.get(FORM_KEY, ()), *found]},
+        )
+        hits = index.search(tenant, vector, k=limit, filter=round_filter)
+        for hit in hits:
+            best.setdefault(str(hit.payload[FORM_KEY]), hit)
+        if len(hits) < limit:
+            break
+    return sorted(best.values(), key=lambda hit: -hit.score)[:k]
+
+
+def layout_fingerprints(definition: dict[str, Any]) -> frozenset[str]:
+    """Each node of a (native) definition as a string of its own properties, children left out."""
+    prints: set[str] = set()
+
+    def walk(node: dict[str, Any], top: bool) -> None:
+        own = {
+            key: value
+            for key, value in node.items()
+            if not (top and key == "key")
+            and not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value))
+        }
+        prints.add(json.dumps(own, sort_keys=True, ensure_ascii=False, default=str))
+        for value in node.values():
+            if isinstance(value, list):
+                for child in value:
+                    if isinstance(child, dict):
+                        walk(child, False)
+
+    walk(definition, True)
+    return frozenset(prints)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """|a & b| / |a | b|, 0 for two empty sets."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def rank_parents(
+    target: dict[str, Any], hits: Sequence[LayoutHit], context: dict[str, HitContext]
+) -> list[tuple[LayoutHit, float]]:
+    """Candidates by structural overlap with the target (unchanged nodes), then cosine, then recency.
+
+    A child is a small edit of its parent: it shares more unchanged nodes with it than with older
+    ancestors; among equal overlaps the newer version is the likelier parent.
+    """
+    target_prints = layout_fingerprints(target)
+    scored: list[tuple[LayoutHit, float, HitContext]] = []
+    for hit in hits:
+        ctx = context.get(hit.id)
+        if ctx is None or ctx.definition is None:
+            continue
+        scored.append((hit, jaccard(target_prints, layout_fingerprints(ctx.definition)), ctx))
+    scored.sort(key=lambda item: (item[1], round(item[0].score, 4), item[2].created_at), reverse=True)
+    return [(hit, overlap) for hit, overlap, _ in scored]
+
+
+class SimilarityService:
+    """Similar-layout queries for one tenant at a time; the tenant filter is inside every vector query."""
+
+    def __init__(
+        self, *, repository: SimilarityRepository, index: LayoutIndex, embedder: Embedder | None
+    ) -> None:
+        self.repository = repository
+        self.index = index
+        self.embedder = embedder
+
+    async def similar(
+        self,
+        *,
+        tenant: str,
+        version_id: str,
+        k: int,
+        scope: Scope = "all",
+        group_by: GroupBy | None = None,
+        form_key: str | None = None,
+        system: str | None = None,
+    ) -> list[SimilarHit]:
+        """The k layouts closest to the version's, in the scope; the version itself is never a hit."""
+        (version_id,) = _version_ids([version_id])
+        only: set[str] | None = None
+        exclude = {version_id}
+        if scope != "all" or system is not None:
+            source = await self.repository.source(tenant, version_id, lineage=scope != "all")
+            if source is None:
+                raise NotFound(f"form version {version_id} not found")
+            if scope == "lineage":
+                only = set(source.lineage)
+            elif scope == "exclude-lineage":
+                exclude |= source.lineage
+            if system is not None:
+                pinned = await self.repository.pinned_by_system(tenant, system)
+                only = pinned if only is None else only & pinned
+        vector = await self._vector_of(tenant, version_id)
+        if only is not None and not only - exclude:
+            return []
+        filters = layout_filter(
+            only_ids=only, exclude_ids=exclude, form_keys=[form_key] if form_key else None
+        )
+        return await self._query(tenant, vector, k=k, filters=filters, group_by=group_by)
+
+    async def search(
+        self,
+        *,
+        tenant: str,
+        text: str | None,
+        definition: dict[str, Any] | str | None,
+        source_format: str | None,
+        k: int,
+        filters: LayoutFilters,
+        group_by: GroupBy | None = None,
+    ) -> list[SimilarHit]:
+        """The k layouts closest to a free text or to an example definition."""
+        if (text is None) == (definition is None):
+            raise Invalid("give exactly one of 'text' or 'definition'")
+        if text is not None:
+            query = text.strip()
+            if not query:
+                raise Invalid("'text' is empty")
+        else:
+            assert definition is not None
+            parsed = await anyio.to_thread.run_sync(
+                normalise_document, definition, source_format, SEARCH_FORM_KEY
+            )
+            query = layout_text(parsed)
+        embedder = self._require_embedder()
+        vector = (await embedder.encode_async([query]))[0]
+        layout_filters = await self._filters(tenant, filters, exclude_ids=())
+        if layout_filters is None:
+            return []
+        return await self._query(tenant, vector, k=k, filters=layout_filters, group_by=group_by)
+
+    async def recommend(
+        self, *, tenant: str, positive: list[str], negative: list[str], k: int, filters: LayoutFilters
+    ) -> list[SimilarHit]:
+        """The k layouts closest to the positive examples and furthest from the negative ones."""
+        positive_ids, negative_ids = _version_ids(positive), _version_ids(negative)
+        wanted = list(dict.fromkeys([*positive_ids, *negative_ids]))
+        index = self.index
+        points = await anyio.to_thread.run_sync(lambda: index.get(tenant, wanted, with_vectors=True))
+        vectors: dict[str, Vector] = {p.id: p.vector for p in points if p.vector is not None}
+        missing = [version_id for version_id in wanted if version_id not in vectors]
+        if missing:
+            await self._raise_missing(tenant, missing)
+        layout_filters = await self._filters(tenant, filters, exclude_ids=wanted)
+        if layout_filters is None:
+            return []
+        hits = await anyio.to_thread.run_sync(
+            lambda: index.recommend(
+                tenant,
+                [vectors[v] for v in positive_ids],
+                [vectors[v] for v in negative_ids],
+                k=k,
+                filter=layout_filters,
+            )
+        )
+        return await self._with_context(tenant, hits)
+
+    async def suggested_parents(self, *, tenant: str, version_id: str, k: int) -> list[SimilarHit]:
+        """The versions created before this one most likely to be its parent, likeliest first.
+
+        The vector query, restricted to versions created before it, picks a pool of candidates; they
+        are re-ranked by how many of their layout nodes the version kept unchanged (see rank_parents).
+        """
+        (version_id,) = _version_ids([version_id])
+        around = await self.repository.versions_around(tenant, version_id)
+        if around is None:
+            raise NotFound(f"form version {version_id} not found")
+        vector = await self._vector_of(tenant, version_id)
+        if not around.before:
+            return []
+        # Whichever id list is shorter goes into the filter.
+        if len(around.before) <= len(around.not_before) + 1:
+            filters = layout_filter(only_ids=around.before)
+        else:
+            filters = layout_filter(exclude_ids=[version_id, *around.not_before])
+        index = self.index
+        hits = await anyio.to_thread.run_sync(
+            lambda: index.search(tenant, vector, k=max(PARENT_POOL, k), filter=filters)
+        )
+        context = await self.repository.hit_context(tenant, [hit.id for hit in hits], with_definitions=True)
+        ranked = await anyio.to_thread.run_sync(rank_parents, around.definition, hits, context)
+        return [_hit(hit, context[hit.id], score=(overlap + hit.score) / 2) for hit, overlap in ranked[:k]]
+
+    def _require_embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise EmbedderUnavailable("embedding model not loaded")
+        return self.embedder
+
+    async def _vector_of(self, tenant: str, version_id: str) -> Vector:
+        (version_id,) = _version_ids([version_id])
+        index = self.index
+        points = await anyio.to_thread.run_sync(lambda: index.get(tenant, [version_id], with_vectors=True))
+        if not points or points[0].vector is None:
+            await self._raise_missing(tenant, [version_id])
+        vector = points[0].vector
+        assert vector is not None
+        return vector
+
+    async def _raise_missing(self, tenant: str, version_ids: list[str]) -> None:
+        """404 for ids the tenant has no version with; 409 for versions whose layout is not indexed yet."""
+        known = await self.repository.hit_context(tenant, version_ids)
+        unknown = [version_id for version_id in version_ids if version_id not in known]
+        if unknown:
+            raise NotFound(f"form version not found: {', '.join(unknown)}")
+        raise Conflict(
+            f"the layout of {', '.join(version_ids)} is not indexed yet (in the outbox); retry shortly"
+        )
+
+    async def _filters(
+        self, tenant: str, filters: LayoutFilters, *, exclude_ids: Sequence[str]
+    ) -> LayoutFilter | None:
+        """The payload filter for request filters; None when no version can pass it."""
+        only: set[str] | None = None
+        if filters.system is not None:
+            only = await self.repository.pinned_by_system(tenant, filters.system)
+            if not only - set(exclude_ids):
+                return None
+        if filters.form_keys is not None and not filters.form_keys:
+            return None
+        return layout_filter(only_ids=only, exclude_ids=exclude_ids, form_keys=filters.form_keys)
+
+    async def _query(
+        self, tenant: str, vector: Vector, *, k: int, filters: LayoutFilter, group_by: GroupBy | None
+    ) -> list[SimilarHit]:
+        index = self.index
+        if group_by == "form":
+            hits = await anyio.to_thread.run_sync(
+                lambda: grouped_search(index, tenant, vector, k=k, base=filters)
+            )
+        else:
+            hits = await anyio.to_thread.run_sync(lambda: index.search(tenant, vector, k=k, filter=filters))
+        return await self._with_context(tenant, hits)
+
+    async def _with_context(self, tenant: str, hits: list[LayoutHit]) -> list[SimilarHit]:
+        """The hits with their lineage context (one graph query); points without a version are dropped."""
+        context = await self.repository.hit_context(tenant, [hit.id for hit in hits])
+        return [_hit(hit, context[hit.id]) for hit in hits if hit.id in context]
+
+
+def _version_ids(ids: Sequence[str]) -> list[str]:
+    """The ids in canonical form; 404 for one that is no version id at all."""
+    try:
+        return [canonical_point_id(version_id) for version_id in ids]
+    except ValueError as exc:
+        raise NotFound(f"form version not found: {exc}") from exc
+
+
+def _hit(hit: LayoutHit, context: HitContext, *, score: float | None = None) -> SimilarHit:
+    return SimilarHit(
+        version_id=context.id,
+        form_key=context.form_key,
+        number=context.number,
+        score=round(hit.score if score is None else score, 4),
+        is_latest=context.is_latest,
+        pin_count=context.pin_count,
+    )

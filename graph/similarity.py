@@ -1,0 +1,102 @@
+"""The graph side of similar-layout queries: scopes (lineage, system pins, created before) and hit context."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from graph import queries
+from graph.database import Graph
+
+
+@dataclass(frozen=True, slots=True)
+class SimilaritySource:
+    """A version a similarity query starts from, with its lineage (when asked for)."""
+
+    id: str
+    form_key: str
+    lineage: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsAround:
+    """A version's definition and the tenant's other versions, created before it or not."""
+
+    definition: dict[str, Any]
+    before: list[str]
+    not_before: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class HitContext:
+    """What a similarity hit shows about its version and lineage."""
+
+    id: str
+    form_key: str
+    number: int
+    created_at: datetime
+    is_latest: bool
+    pin_count: int
+    definition: dict[str, Any] | None = None
+
+
+class SimilarityRepository:
+    """Reads the graph facts that scope and explain similar-layout results; always per tenant."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    async def source(self, tenant: str, version_id: str, *, lineage: bool) -> SimilaritySource | None:
+        """The tenant's version, with its ancestors and descendants when `lineage`; None if absent."""
+        result = await self._graph.run(
+            queries.SIMILARITY_SOURCE, tenant=tenant, id=version_id, lineage=lineage
+        )
+        if not result.records:
+            return None
+        row = result.records[0]
+        return SimilaritySource(
+            id=row["id"],
+            form_key=row["form_key"],
+            lineage=frozenset(row["ancestors"]) | frozenset(row["descendants"]),
+        )
+
+    async def pinned_by_system(self, tenant: str, system_key: str) -> set[str]:
+        """Ids of the form versions pinned by any release of the system."""
+        result = await self._graph.run(queries.SYSTEM_PINNED_VERSIONS, tenant=tenant, system_key=system_key)
+        return set(result.records[0]["ids"]) if result.records else set()
+
+    async def versions_around(self, tenant: str, version_id: str) -> VersionsAround | None:
+        """The version's definition and the other versions created before it or not; None if absent."""
+        result = await self._graph.run(queries.VERSIONS_AROUND, tenant=tenant, id=version_id)
+        if not result.records:
+            return None
+        row = result.records[0]
+        return VersionsAround(
+            definition=json.loads(row["definition"]),
+            before=list(row["before"]),
+            not_before=list(row["not_before"]),
+        )
+
+    async def hit_context(
+        self, tenant: str, ids: list[str], *, with_definitions: bool = False
+    ) -> dict[str, HitContext]:
+        """Lineage context of the tenant's versions among `ids`, by id, in one query."""
+        if not ids:
+            return {}
+        result = await self._graph.run(
+            queries.HIT_CONTEXT, tenant=tenant, ids=ids, with_definitions=with_definitions
+        )
+        return {
+            row["id"]: HitContext(
+                id=row["id"],
+                form_key=row["form_key"],
+                number=row["number"],
+                created_at=row["created_at"].to_native(),
+                is_latest=row["is_latest"],
+                pin_count=row["pin_count"],
+                definition=json.loads(row["definition"]) if row["definition"] else None,
+            )
+            for row in result.records
+        }
