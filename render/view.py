@@ -473,7 +473,9 @@ def _field_view(
     node: FieldNode, choice: WidgetChoice, element_id: str, value: Any, phrases: dict[str, str]
 ) -> FieldView:
     widget = choice.widget
-    options = list(node.options) if widget in _OPTION_WIDGETS else []
+    options = (
+        [o for o in node.options if o.label.strip() or _as_text(o.value)] if widget in _OPTION_WIDGETS else []
+    )
     if widget is WidgetKind.YES_NO and not options:
         options = _yes_no_options(node, phrases)
     if widget is WidgetKind.RATING and not options:
@@ -490,7 +492,6 @@ def _field_view(
             selected=_as_text(option.value) in selected,
         )
         for number, option in enumerate(options, start=1)
-        if option.label.strip() or _as_text(option.value)
     ]
     attributes = dict(_INPUT_ATTRIBUTES.get(widget, {})) if control == "input" else {}
     if control == "input" and "type" not in attributes:
