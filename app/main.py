@@ -10,6 +10,7 @@ from app import __version__
 from app.auth import current_tenant
 from app.errors import install_error_handlers
 from app.formversions.router import router as formversions_router
+from app.lineage.router import router as lineage_router
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.platform.router import health_router
 from app.platform.router import router as platform_router
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(platform_router)
     api.include_router(formversions_router)
     api.include_router(sysversions_router)
+    api.include_router(lineage_router)
     api.include_router(similarity_router)
     app.include_router(health_router)
     app.include_router(api)

@@ -413,3 +413,148 @@ RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at AS c
   COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count,
   CASE WHEN $with_definitions THEN v.definition END AS definition
 """
+
+# --- Lineage (LineageRepository) ---------------------------------------------------------------
+
+# The deepest lineage one request may walk; also the only value ever formatted into a statement.
+LINEAGE_MAX_DEPTH = 1000
+
+# Each node `a` of a lineage, `distance` steps up or down, with its DERIVED_FROM edges to its parents.
+_LINEAGE_NODES = """
+WITH a, min(distance) AS distance, relation ORDER BY distance, a.number
+RETURN collect(a {.id, .form_key, .number, .content_hash, .created_at, .label, distance: distance,
+  relation: relation, parents: [(a)-[e:DERIVED_FROM]->(p:FormVersion) | {id: p.id, summary: e.summary}]})
+  AS nodes
+"""
+
+# A version and its ancestors up to __DEPTH__ steps away; with min(length(path)) the planner walks
+# breadth-first and visits each node once (no path enumeration, so merges do not multiply the work).
+_LINEAGE_UP = (
+    """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+CALL (v) {
+  MATCH path = (v)-[:DERIVED_FROM*0..__DEPTH__]->(a:FormVersion {tenant: $tenant})
+  RETURN a, min(length(path)) AS distance, 'ancestor' AS relation
+}
+"""
+    + _LINEAGE_NODES
+)
+
+# A version and its descendants up to __DEPTH__ steps away.
+_LINEAGE_DOWN = (
+    """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+CALL (v) {
+  MATCH path = (v)<-[:DERIVED_FROM*0..__DEPTH__]-(a:FormVersion {tenant: $tenant})
+  RETURN a, min(length(path)) AS distance, 'descendant' AS relation
+}
+"""
+    + _LINEAGE_NODES
+)
+
+# A version, its ancestors and its descendants up to __DEPTH__ steps away.
+_LINEAGE_BOTH = (
+    """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+CALL (v) {
+  MATCH path = (v)-[:DERIVED_FROM*0..__DEPTH__]->(a:FormVersion {tenant: $tenant})
+  RETURN a, min(length(path)) AS distance, 'ancestor' AS relation
+  UNION ALL
+  MATCH path = (v)<-[:DERIVED_FROM*1..__DEPTH__]-(a:FormVersion {tenant: $tenant})
+  RETURN a, min(length(path)) AS distance, 'descendant' AS relation
+}
+"""
+    + _LINEAGE_NODES
+)
+
+# The lineage templates by direction; graph.lineage.lineage_statement fills in a validated depth.
+LINEAGE_TEMPLATES = {"up": _LINEAGE_UP, "down": _LINEAGE_DOWN, "both": _LINEAGE_BOTH}
+
+
+# The ancestors (self included) of two versions, each with its parents' ids: their merge base.
+MERGE_BASE_ANCESTRIES = """
+MATCH (a:FormVersion {tenant: $tenant, id: $id})
+MATCH (b:FormVersion {tenant: $tenant, id: $other})
+RETURN
+  COLLECT { MATCH (a)-[:DERIVED_FROM*0..]->(x:FormVersion) WITH DISTINCT x
+            RETURN x {.id, .form_key, .number, parents: [(x)-[:DERIVED_FROM]->(p) | p.id]} } AS left,
+  COLLECT { MATCH (b)-[:DERIVED_FROM*0..]->(x:FormVersion) WITH DISTINCT x
+            RETURN x {.id, .form_key, .number, parents: [(x)-[:DERIVED_FROM]->(p) | p.id]} } AS right
+"""
+
+# A version of the form (its latest when $version_id is null) and its ancestors, each with the stored
+# changes from each parent; roots carry their definition (what they introduced).
+FIELD_LINEAGE = """
+MATCH (f:Form {tenant: $tenant, key: $form_key})
+MATCH (start:FormVersion {tenant: $tenant, form_key: $form_key, id: coalesce($version_id, f.latest_id)})
+RETURN start.id AS id, COLLECT {
+  MATCH (start)-[:DERIVED_FROM*0..]->(x:FormVersion) WITH DISTINCT x
+  WITH x, [(x)-[e:DERIVED_FROM]->(p:FormVersion) | {id: p.id, changes: e.changes}] AS parents
+  RETURN x {.id, .number, .created_at, parents: parents,
+            definition: CASE WHEN size(parents) = 0 THEN x.definition END}
+} AS versions
+"""
+
+# The projection of a release `r` pinning version `pv`, as used-by lists it.
+_USED_BY_RELEASE = """
+  RETURN r {.id, .system_key, .version, .number, .created_at, version_id: pv.id, version_number: pv.number}
+  ORDER BY r.system_key, r.number LIMIT $limit
+"""
+
+# A page of the releases pinning the version, by (system key, release number) after the cursor.
+USED_BY_VERSION = (
+    """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+RETURN v.id AS id, COLLECT {
+  MATCH (r:SysVersion {tenant: $tenant})-[:INCLUDES]->(pv:FormVersion)
+  WHERE pv = v
+    AND (r.system_key > $after_system OR (r.system_key = $after_system AND r.number > $after_number))
+"""
+    + _USED_BY_RELEASE
+    + "} AS releases"
+)
+
+# A page of the releases pinning any version of the version's form, after the cursor.
+USED_BY_FORM = (
+    """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+RETURN v.id AS id, COLLECT {
+  MATCH (r:SysVersion {tenant: $tenant})-[:INCLUDES]->(pv:FormVersion {tenant: $tenant, form_key: v.form_key})
+  WHERE r.system_key > $after_system OR (r.system_key = $after_system AND r.number > $after_number)
+"""
+    + _USED_BY_RELEASE
+    + "} AS releases"
+)
+
+# A page of the version and its descendants by (distance, number), each with the releases pinning it.
+IMPACT = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+RETURN v.id AS id, COLLECT {
+  MATCH path = (v)<-[:DERIVED_FROM*0..]-(d:FormVersion {tenant: $tenant})
+  WITH d, min(length(path)) AS distance
+  WHERE distance > $after_distance OR (distance = $after_distance AND d.number > $after_number)
+  WITH d, distance ORDER BY distance, d.number LIMIT $limit
+  RETURN d {.id, .form_key, .number, .content_hash, .created_at, distance: distance,
+            releases: COLLECT { MATCH (r:SysVersion {tenant: $tenant})-[:INCLUDES]->(d)
+                                RETURN r {.id, .system_key, .version, .number}
+                                ORDER BY r.system_key, r.number }}
+} AS items
+"""
+
+# A release and a page of its pins by form key, each with the newer versions on its lineage.
+DRIFT = """
+MATCH (r:SysVersion {tenant: $tenant, id: $id})
+RETURN r.id AS id, r.system_key AS system_key, r.version AS version, COLLECT {
+  MATCH (r)-[i:INCLUDES]->(v:FormVersion {tenant: $tenant})
+  WHERE i.form_key > $after
+  WITH i, v ORDER BY i.form_key LIMIT $limit
+  CALL (v) {
+    MATCH path = (v)<-[:DERIVED_FROM*1..]-(d:FormVersion {tenant: $tenant})
+    WITH d, min(length(path)) AS distance
+    RETURN collect(d {.id, .number, .created_at, distance: distance,
+                      parents: [(d)-[e:DERIVED_FROM]->(p:FormVersion) | {id: p.id, summary: e.summary}]})
+           AS newer
+  }
+  RETURN {form_key: i.form_key, version_id: v.id, number: v.number, newer: newer}
+} AS pins
+"""

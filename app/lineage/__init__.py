@@ -1,0 +1,1 @@
+"""Lineage questions: ancestry, diffs, merge bases, field histories, pins, impact and drift."""

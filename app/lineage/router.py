@@ -1,0 +1,155 @@
+"""Lineage routes: ancestry, diffs, merge bases, field histories, pins, impact and drift."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from app.auth import ResourcesDep, TenantDep
+from app.errors import Invalid
+from app.lineage.schemas import (
+    Direction,
+    FieldHistoryEntry,
+    ImpactRead,
+    LineageRead,
+    MergeBaseRead,
+    ReleaseDriftRead,
+    UsedByRead,
+    VersionDiffRead,
+)
+from app.lineage.service import LineageService
+from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from graph.forms import FormVersionRepository
+from graph.lineage import LINEAGE_MAX_DEPTH, LineageRepository
+
+router = APIRouter(tags=["lineage"])
+
+DEFAULT_DEPTH = 50
+
+
+def get_service(resources: ResourcesDep) -> LineageService:
+    return LineageService(
+        lineage=LineageRepository(resources.graph), versions=FormVersionRepository(resources.graph)
+    )
+
+
+ServiceDep = Annotated[LineageService, Depends(get_service)]
+
+
+def decode_pair(cursor: str | None, default: tuple[Any, int]) -> tuple[Any, int]:
+    """The (key, number) position a two-part cursor encodes, of the default's types."""
+    position = decode_cursor(cursor, list(default))
+    match position:
+        case [first, int() as second] if type(first) is type(default[0]):
+            return first, second
+    raise Invalid("cursor is not one this API issued")
+
+
+@router.get("/form-versions/{version_id}/lineage", response_model=LineageRead)
+async def get_lineage(
+    version_id: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    direction: Direction = "up",
+    depth: Annotated[
+        int, Query(description=f"DERIVED_FROM steps to walk, 1 to {LINEAGE_MAX_DEPTH}.")
+    ] = DEFAULT_DEPTH,
+) -> LineageRead:
+    """The version's ancestors (up), descendants (down) or both within `depth` steps, with edge diffs."""
+    return await service.lineage_of(tenant=tenant.id, version_id=version_id, direction=direction, depth=depth)
+
+
+@router.get("/form-versions/{version_id}/diff", response_model=VersionDiffRead)
+async def get_version_diff(
+    version_id: str, against: str, tenant: TenantDep, service: ServiceDep
+) -> VersionDiffRead:
+    """The structural diff from version `against` to this version (any two versions, of any forms)."""
+    return await service.diff(tenant=tenant.id, version_id=version_id, against_id=against)
+
+
+@router.get("/form-versions/{version_id}/merge-base", response_model=MergeBaseRead)
+async def get_merge_base(
+    version_id: str,
+    other: Annotated[str, Query(alias="with")],
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> MergeBaseRead:
+    """The lowest common ancestors of this version and version `with`."""
+    return await service.merge_base(tenant=tenant.id, version_id=version_id, other_id=other)
+
+
+@router.get("/forms/{form_key}/fields/{field_key}/history", response_model=Page[FieldHistoryEntry])
+async def get_field_history(
+    form_key: str,
+    field_key: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    version: Annotated[str | None, Query(description="Start here instead of the latest version.")] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[FieldHistoryEntry]:
+    """Each version on the lineage where the field was added, changed (and how), renamed, moved or removed."""
+    start_id, offset = decode_pair(cursor, (version or "", 0))
+    start, entries = await service.field_history(
+        tenant=tenant.id, form_key=form_key, field_key=field_key, version_id=start_id or None
+    )
+    page = entries[offset : offset + limit]
+    more = offset + limit < len(entries)
+    return Page(items=page, next_cursor=encode_cursor([start, offset + limit]) if more else None)
+
+
+@router.get("/form-versions/{version_id}/used-by", response_model=Page[UsedByRead])
+async def list_used_by(
+    version_id: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    form: Annotated[bool, Query(description="Releases pinning any version of this version's form.")] = False,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[UsedByRead]:
+    """The releases that pin this version, by system key and release number."""
+    after_system, after_number = decode_pair(cursor, ("", 0))
+    releases = await service.used_by(
+        tenant=tenant.id,
+        version_id=version_id,
+        whole_form=form,
+        after=(after_system, after_number),
+        limit=limit,
+    )
+    last = releases[-1] if len(releases) == limit else None
+    return Page(items=releases, next_cursor=encode_cursor([last.system_key, last.number]) if last else None)
+
+
+@router.get("/form-versions/{version_id}/impact", response_model=Page[ImpactRead])
+async def list_impact(
+    version_id: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[ImpactRead]:
+    """The version and its descendants, nearest first, each with the releases that pin it."""
+    after_distance, after_number = decode_pair(cursor, (-1, 0))
+    items = await service.impact(
+        tenant=tenant.id, version_id=version_id, after=(after_distance, after_number), limit=limit
+    )
+    last = items[-1] if len(items) == limit else None
+    return Page(items=items, next_cursor=encode_cursor([last.distance, last.number]) if last else None)
+
+
+@router.get("/releases/{release_id}/drift", response_model=ReleaseDriftRead)
+async def get_release_drift(
+    release_id: str,
+    tenant: TenantDep,
+    service: ServiceDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> ReleaseDriftRead:
+    """For each pin of the release, the newer versions on its lineage with their diff summaries."""
+    drift = await service.drift(
+        tenant=tenant.id, release_id=release_id, after=decode_cursor(cursor, ""), limit=limit
+    )
+    if len(drift.items) == limit:
+        drift.next_cursor = encode_cursor(drift.items[-1].form_key)
+    return drift
