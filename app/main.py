@@ -14,6 +14,7 @@ from app.lineage.router import router as lineage_router
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.platform.router import health_router
 from app.platform.router import router as platform_router
+from app.renders.router import router as renders_router
 from app.resources import lifespan
 from app.settings import Settings
 from app.similarity.router import router as similarity_router
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(formversions_router)
     api.include_router(sysversions_router)
     api.include_router(lineage_router)
+    api.include_router(renders_router)
     api.include_router(similarity_router)
     app.include_router(health_router)
     app.include_router(api)

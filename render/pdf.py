@@ -8,13 +8,13 @@ from typing import Any
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetchingError
 
-# Paper layout on top of the page's own stylesheet: every input a visible box sized for handwriting,
-# wizard pages and headings kept with what follows them, no hyphenation (labels stay searchable).
+# Paper layout on top of the page's own stylesheet (whose print rules start each wizard page on a new
+# sheet): every input a box sized for handwriting, headings kept with what follows, no hyphenation (labels
+# stay searchable), and text meant for screen readers printed, since paper has no other channel.
 PRINT_CSS = """
 @page { size: A4; margin: 18mm 16mm 20mm; @bottom-right { content: counter(page) " / " counter(pages); } }
-html { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; hyphens: manual; }
+html, body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.4; hyphens: manual; }
 h1, h2, h3, h4, legend { break-after: avoid; }
-section + section { break-before: page; }
 input, select, textarea {
   display: block; box-sizing: border-box; width: 100%; min-height: 7mm; margin: 1mm 0 3mm;
   padding: 1.2mm 2mm; border: 0.3mm solid #333; background: #fff; color: #000; font: inherit;
@@ -25,7 +25,8 @@ input[type="checkbox"], input[type="radio"] {
   vertical-align: middle;
 }
 fieldset { border: 0.3mm solid #999; margin: 2mm 0 4mm; padding: 2mm 3mm; break-inside: avoid-page; }
-script, button, [hidden] { display: none; }
+script, button { display: none; }
+.pf-visually-hidden { position: static; width: auto; height: auto; overflow: visible; clip: auto; }
 """
 
 

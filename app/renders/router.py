@@ -1,0 +1,132 @@
+"""LayoutRenderer routes: render a version, a release's pinned version, or a version against another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.auth import ResourcesDep, TenantDep
+from app.renders.cache import ContentHashes, RenderCache, Rendered
+from app.renders.schemas import DiffFormat, RenderFormat, RenderPrefill
+from app.renders.service import RENDER_THREADS, LayoutRenderer
+from app.renders.widgets import EmbeddingWidgetMatcher
+from graph.renders import RenderSourceRepository
+from render import CSP
+
+router = APIRouter(tags=["renders"])
+
+RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The render: a standalone HTML page, a JSON render tree or a PDF.",
+        "content": {"text/html": {}, "application/json": {}, "application/pdf": {}},
+    },
+    404: {"description": "No such version, release or pinned form for this tenant."},
+}
+
+
+@dataclass
+class RenderState:
+    """What renders share across requests of one process: the cache, the widget matcher, the thread cap."""
+
+    cache: RenderCache
+    hashes: ContentHashes
+    matcher: EmbeddingWidgetMatcher
+    limiter: anyio.CapacityLimiter
+
+
+async def render_state(request: Request, resources: ResourcesDep) -> RenderState:
+    """The process's render state, made on first use (the embedding model must be loaded)."""
+    state: RenderState | None = getattr(request.app.state, "renders", None)
+    if state is None:
+        state = RenderState(
+            cache=RenderCache(),
+            hashes=ContentHashes(),
+            matcher=EmbeddingWidgetMatcher(resources.require_embedder()),
+            limiter=anyio.CapacityLimiter(RENDER_THREADS),
+        )
+        request.app.state.renders = state
+    return state
+
+
+async def get_renderer(
+    resources: ResourcesDep, state: Annotated[RenderState, Depends(render_state)]
+) -> LayoutRenderer:
+    return LayoutRenderer(
+        sources=RenderSourceRepository(resources.graph),
+        matcher=state.matcher,
+        cache=state.cache,
+        hashes=state.hashes,
+        limiter=state.limiter,
+    )
+
+
+RendererDep = Annotated[LayoutRenderer, Depends(get_renderer)]
+FormatQuery = Annotated[RenderFormat, Query(description="html (default), json (render tree) or pdf")]
+DiffFormatQuery = Annotated[DiffFormat, Query(description="html (default) or pdf")]
+
+
+def render_response(rendered: Rendered, cached: bool) -> Response:
+    """The render with its media type; HTML carries the strict CSP; nothing is content-sniffed."""
+    headers = {"X-Content-Type-Options": "nosniff", "X-Render-Cache": "hit" if cached else "miss"}
+    if rendered.media_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = CSP
+    return Response(content=rendered.body, media_type=rendered.media_type, headers=headers)
+
+
+@router.get("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
+async def render_version(
+    version_id: str, tenant: TenantDep, renderer: RendererDep, format: FormatQuery = RenderFormat.HTML
+) -> Response:
+    """The version as HTML, a JSON render tree or PDF."""
+    rendered, cached = await renderer.render_version(tenant=tenant.id, version_id=version_id, format=format)
+    return render_response(rendered, cached)
+
+
+@router.post("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
+async def render_version_prefilled(
+    version_id: str,
+    body: RenderPrefill,
+    tenant: TenantDep,
+    renderer: RendererDep,
+    format: FormatQuery = RenderFormat.HTML,
+) -> Response:
+    """The version rendered with the posted `data` filled into its inputs."""
+    rendered, cached = await renderer.render_version(
+        tenant=tenant.id, version_id=version_id, format=format, data=body.data
+    )
+    return render_response(rendered, cached)
+
+
+@router.get(
+    "/releases/{release_id}/forms/{form_key}/render", response_class=Response, responses=RENDER_RESPONSES
+)
+async def render_pinned(
+    release_id: str,
+    form_key: str,
+    tenant: TenantDep,
+    renderer: RendererDep,
+    format: FormatQuery = RenderFormat.HTML,
+) -> Response:
+    """The form as the release pinned it."""
+    rendered, cached = await renderer.render_pinned(
+        tenant=tenant.id, release_id=release_id, form_key=form_key, format=format
+    )
+    return render_response(rendered, cached)
+
+
+@router.get("/form-versions/{version_id}/render/diff", response_class=Response, responses=RENDER_RESPONSES)
+async def render_diff(
+    version_id: str,
+    tenant: TenantDep,
+    renderer: RendererDep,
+    against: Annotated[str, Query(description="the version id to compare with")],
+    format: DiffFormatQuery = DiffFormat.HTML,
+) -> Response:
+    """The version with fields added, removed and changed since `against` marked."""
+    rendered, cached = await renderer.render_diff(
+        tenant=tenant.id, version_id=version_id, against_id=against, format=format
+    )
+    return render_response(rendered, cached)

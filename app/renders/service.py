@@ -1,0 +1,187 @@
+"""LayoutRenderer: any version, or the version a release pins, as HTML, a JSON render tree or PDF, cached."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from app.errors import NotFound
+from app.renders.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renders.schemas import MEDIA_TYPES, DiffFormat, RenderFormat
+from graph.renders import RenderSource, RenderSourceRepository
+from ingest import FormDefinition, diff_definitions
+from ingest.native import import_native
+from render.html import render_html
+from render.pdf import render_pdf
+from render.tree import render_tree
+from render.widgets import SemanticMatcher, WidgetMapping, resolve_widgets
+
+T = TypeVar("T")
+
+# Renders run in worker threads, at most one per core at a time, so the API keeps answering.
+RENDER_THREADS = os.cpu_count() or 2
+
+
+class LayoutRenderer:
+    """Turns stored versions into renders; every render goes through the process's render cache.
+
+    A repeat does no rendering work and, once the version's content hash is known, no graph read.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: RenderSourceRepository,
+        matcher: SemanticMatcher | None,
+        cache: RenderCache,
+        hashes: ContentHashes,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self._sources = sources
+        self._matcher = matcher
+        self._cache = cache
+        self._hashes = hashes
+        self._limiter = limiter
+
+    async def render_version(
+        self, *, tenant: str, version_id: str, format: RenderFormat, data: dict[str, Any] | None = None
+    ) -> tuple[Rendered, bool]:
+        """The render of one of the tenant's versions, and whether it came from the cache."""
+        content, load = await self._version(tenant, version_id)
+        return await self._render(tenant, content, load, format, data)
+
+    async def render_pinned(
+        self,
+        *,
+        tenant: str,
+        release_id: str,
+        form_key: str,
+        format: RenderFormat,
+        data: dict[str, Any] | None = None,
+    ) -> tuple[Rendered, bool]:
+        """The render of the form version the tenant's release pins for `form_key`."""
+        pin = await self._sources.pinned(tenant, release_id, form_key)
+        if pin is None:
+            raise NotFound(f"release {release_id!r} not found")
+        source = pin.source
+        if source is None:
+            raise NotFound(f"release {release_id!r} does not include form {form_key!r}")
+
+        async def load() -> RenderSource:
+            return source
+
+        return await self._render(tenant, source.content_hash, load, format, data)
+
+    async def render_diff(
+        self, *, tenant: str, version_id: str, against_id: str, format: DiffFormat
+    ) -> tuple[Rendered, bool]:
+        """The version with the fields added, removed and changed since `against_id` marked."""
+        content, load = await self._version(tenant, version_id)
+        against_content, load_against = await self._version(tenant, against_id)
+        html_key = RenderKey(tenant, content, "diff-html", against_hash=against_content)
+
+        async def html() -> Rendered:
+            source, against = await load(), await load_against()
+            return await self._off_loop(lambda: _diff_html(source, against, self._matcher))
+
+        if format is DiffFormat.HTML:
+            return await self._cache.get_or_render(html_key, html)
+
+        async def pdf() -> Rendered:
+            page, _ = await self._cache.get_or_render(html_key, html)
+            return await self._off_loop(lambda: _pdf_of(page))
+
+        pdf_key = RenderKey(tenant, content, "diff-pdf", against_hash=against_content)
+        return await self._cache.get_or_render(pdf_key, pdf)
+
+    async def _version(
+        self, tenant: str, version_id: str
+    ) -> tuple[str, Callable[[], Awaitable[RenderSource]]]:
+        """The version's content hash, and how to load its definition when a render needs it."""
+        known = self._hashes.get(tenant, version_id)
+        if known is not None:
+            return known, lambda: self._load(tenant, version_id)
+        source = await self._load(tenant, version_id)
+        self._hashes.put(tenant, version_id, source.content_hash)
+
+        async def loaded() -> RenderSource:
+            return source
+
+        return source.content_hash, loaded
+
+    async def _load(self, tenant: str, version_id: str) -> RenderSource:
+        source = await self._sources.version(tenant, version_id)
+        if source is None:
+            raise NotFound(f"form version {version_id!r} not found")
+        return source
+
+    async def _render(
+        self,
+        tenant: str,
+        content: str,
+        load: Callable[[], Awaitable[RenderSource]],
+        format: RenderFormat,
+        data: dict[str, Any] | None,
+    ) -> tuple[Rendered, bool]:
+        prefill = data_hash(data)
+        html_key = RenderKey(tenant, content, RenderFormat.HTML, prefill)
+
+        async def html() -> Rendered:
+            source = await load()
+            return await self._off_loop(lambda: _html(source, data, self._matcher))
+
+        if format is RenderFormat.HTML:
+            return await self._cache.get_or_render(html_key, html)
+        if format is RenderFormat.JSON:
+
+            async def tree() -> Rendered:
+                source = await load()
+                return await self._off_loop(lambda: _tree(source, data, self._matcher))
+
+            return await self._cache.get_or_render(
+                RenderKey(tenant, content, RenderFormat.JSON, prefill), tree
+            )
+
+        async def pdf() -> Rendered:
+            page, _ = await self._cache.get_or_render(html_key, html)
+            return await self._off_loop(lambda: _pdf_of(page))
+
+        return await self._cache.get_or_render(RenderKey(tenant, content, RenderFormat.PDF, prefill), pdf)
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+def _definition_and_widgets(
+    source: RenderSource, matcher: SemanticMatcher | None
+) -> tuple[FormDefinition, WidgetMapping]:
+    definition = import_native(source.definition)
+    return definition, resolve_widgets(definition, matcher=matcher)
+
+
+def _html(source: RenderSource, data: dict[str, Any] | None, matcher: SemanticMatcher | None) -> Rendered:
+    definition, widgets = _definition_and_widgets(source, matcher)
+    page = render_html(definition, widgets=widgets, data=data)
+    return Rendered(page.encode(), MEDIA_TYPES[RenderFormat.HTML])
+
+
+def _tree(source: RenderSource, data: dict[str, Any] | None, matcher: SemanticMatcher | None) -> Rendered:
+    definition, widgets = _definition_and_widgets(source, matcher)
+    tree = render_tree(definition, widgets=widgets, data=data)
+    body = json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode()
+    return Rendered(body, MEDIA_TYPES[RenderFormat.JSON])
+
+
+def _diff_html(source: RenderSource, against: RenderSource, matcher: SemanticMatcher | None) -> Rendered:
+    definition, widgets = _definition_and_widgets(source, matcher)
+    old = import_native(against.definition)
+    page = render_html(definition, widgets=widgets, diff=diff_definitions(old, definition), old=old)
+    return Rendered(page.encode(), MEDIA_TYPES[RenderFormat.HTML])
+
+
+def _pdf_of(page: Rendered) -> Rendered:
+    return Rendered(render_pdf(page.body.decode()), MEDIA_TYPES[RenderFormat.PDF])
