@@ -1,4 +1,4 @@
-"""PDF renders: offline (only data: URLs are fetched), a page per wizard page, text and values kept."""
+"""PDF renders: offline (only data: URLs are fetched), a sheet per wizard page, labels and values kept."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import io
 
 from pypdf import PdfReader
 
+from ingest import FormDefinition
+from ingest.native import import_native
+from render.html import render_html
 from render.pdf import OfflineURLFetcher, render_pdf
+from render.widgets import fallback_mapping
 
 PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
 
@@ -38,8 +42,44 @@ def test_only_data_urls_are_fetched() -> None:
     )
 
 
-def test_wizard_pages_start_new_pdf_pages_with_labels_and_values() -> None:
-    pages = pdf_pages(render_pdf(PAGE))
+def wizard() -> FormDefinition:
+    return import_native(
+        {
+            "key": "soknad",
+            "title": "Søknad om støtte",
+            "layout": [
+                {
+                    "node": "page",
+                    "title": "Personalia",
+                    "children": [
+                        {"node": "field", "key": "fornavn", "label": "Fornavn", "required": True},
+                        {"node": "field", "key": "ektefelle", "label": "Har du ektefelle?", "kind": "yes_no"},
+                    ],
+                },
+                {
+                    "node": "page",
+                    "title": "Vedlegg",
+                    "children": [
+                        {"node": "field", "key": "kommentar", "label": "Kommentar", "kind": "textarea"}
+                    ],
+                },
+            ],
+        }
+    )
+
+
+def test_each_wizard_page_starts_a_sheet_with_its_heading_labels_and_prefilled_values() -> None:
+    definition = wizard()
+    data = {"fornavn": "Ola Nordmann", "kommentar": "Ingen vedlegg"}
+    html = render_html(definition, widgets=fallback_mapping(definition), data=data)
+
+    pages = pdf_pages(render_pdf(html))
+
     assert len(pages) == 2
     assert all(text in pages[0] for text in ("Søknad om støtte", "Personalia", "Fornavn", "Ola Nordmann"))
+    assert "Har du ektefelle?" in pages[0]
     assert all(text in pages[1] for text in ("Vedlegg", "Kommentar", "Ingen vedlegg"))
+    assert (
+        "Ola Nordmann"
+        not in pdf_pages(render_pdf(render_html(definition, widgets=fallback_mapping(definition))))[0]
+    )
