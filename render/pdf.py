@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from weasyprint import CSS, HTML
+from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetchingError
 
 # Paper layout on top of the page's own stylesheet (whose print rules start each wizard page on a new
@@ -44,15 +43,17 @@ class OfflineURLFetcher(URLFetcher):  # type: ignore[misc]
         return super().fetch(url, headers)
 
 
-@cache
-def print_stylesheet() -> Any:
-    """The print stylesheet, parsed once per process."""
-    return CSS(string=PRINT_CSS, url_fetcher=OfflineURLFetcher())
+_PRINT_STYLE = f"<style>{PRINT_CSS}</style>"
+
+
+def with_print_style(html: str) -> str:
+    """The page with the paper rules appended to its head: later author rules win over the page's own."""
+    head_end = html.find("</head>")
+    return html[:head_end] + _PRINT_STYLE + html[head_end:] if head_end >= 0 else _PRINT_STYLE + html
 
 
 def render_pdf(html: str, *, fetcher: OfflineURLFetcher | None = None) -> bytes:
     """The PDF of an HTML render (CPU-bound: call it off the event loop)."""
-    fetcher = fetcher or OfflineURLFetcher()
-    document = HTML(string=html, url_fetcher=fetcher, base_url=None)
-    pdf: bytes = document.write_pdf(stylesheets=[print_stylesheet()])
+    document = HTML(string=with_print_style(html), url_fetcher=fetcher or OfflineURLFetcher(), base_url=None)
+    pdf: bytes = document.write_pdf()
     return pdf
