@@ -28,13 +28,13 @@ $(LAUNCHER): $(INSTALLED) $(LAUNCHER_SOURCES)
 # What the HTML-validity tests and PDF renders run beside Python: Java for the Nu HTML Checker (vnu-jar),
 # Debian's chromium for axe-core (driven by playwright-core, which never downloads a browser), Pango for
 # WeasyPrint. System packages come from apt (CI runs as root) only when missing; npm packages from the
-# lock into node_modules.
+# lock into node_modules, with no install scripts (vnu-jar's would try to download a Java).
 NODE_TOOLS := node_modules/.installed
 
 tools: $(NODE_TOOLS) system-packages
 
 $(NODE_TOOLS): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 system-packages:
