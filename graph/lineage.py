@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, LiteralString
 
 from graph import queries
 from graph.database import Graph
+from graph.forms import NewVersion
 
 LINEAGE_MAX_DEPTH = queries.LINEAGE_MAX_DEPTH
 DIRECTIONS = tuple(queries.LINEAGE_TEMPLATES)
@@ -23,7 +24,7 @@ def lineage_statement(direction: str, depth: int) -> LiteralString:
     return queries.LINEAGE_TEMPLATES[direction].replace("__DEPTH__", str(depth))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class EdgeSummary:
     """A DERIVED_FROM edge seen from the child: the parent and the diff summary from it."""
 
@@ -154,19 +155,20 @@ class LineageRepository:
     async def lineage(self, tenant: str, version_id: str, *, direction: str, depth: int) -> list[LineageNode]:
         """The version and its ancestors and/or descendants within `depth` steps; [] if not the tenant's."""
         result = await self._graph.run(lineage_statement(direction, depth), tenant=tenant, id=version_id)
+        rows = result.records[0]["nodes"]
         return [
             LineageNode(
-                id=n["id"],
-                form_key=n["form_key"],
-                number=n["number"],
-                content_hash=n["content_hash"],
-                created_at=n["created_at"].to_native(),
-                label=n.get("label"),
-                distance=n["distance"],
-                relation="self" if n["distance"] == 0 else n["relation"],
-                parents=_edges(n["parents"]),
+                id=node_id,
+                form_key=form_key,
+                number=number,
+                content_hash=digest,
+                created_at=datetime.fromtimestamp(millis / 1000, tz=UTC),
+                label=label,
+                distance=distance,
+                relation="self" if distance == 0 else relation,
+                parents=sorted(EdgeSummary(p_id, summary or "") for p_id, summary in parents),
             )
-            for n in result.records[0]["nodes"]
+            for node_id, form_key, number, digest, millis, label, distance, relation, parents in rows
         ]
 
     async def ancestries(
@@ -293,3 +295,30 @@ class LineageRepository:
             version=record["version"],
             pins=sorted(pins, key=lambda p: p.form_key),
         )
+
+    async def create_chain(self, tenant: str, form_key: str, versions: list[NewVersion]) -> int:
+        """Write new versions of one form in one statement, each derived from the one before it.
+
+        Seeds long lineages (benchmarks); each version's first parent diff is stored on its edge to the
+        version before it. Returns how many lineage edges were written.
+        """
+        rows = [
+            {
+                "id": new.id,
+                "content_hash": new.content_hash,
+                "label": new.label,
+                "metadata": json.dumps(new.metadata, sort_keys=True),
+                "definition": json.dumps(new.definition, sort_keys=True, ensure_ascii=False),
+                "source_format": new.source_format,
+                "title": new.title,
+                "layout_text": new.layout_text,
+                "field_count": new.field_count,
+                "summary": new.parents[0].summary if new.parents else "",
+                "changes": json.dumps(new.parents[0].changes or [] if new.parents else []),
+            }
+            for new in versions
+        ]
+        result = await self._graph.run(
+            queries.CREATE_VERSION_CHAIN, tenant=tenant, form_key=form_key, versions=rows
+        )
+        return int(result.records[0]["edges"]) if result.records else 0

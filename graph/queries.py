@@ -419,12 +419,13 @@ RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at AS c
 # The deepest lineage one request may walk; also the only value ever formatted into a statement.
 LINEAGE_MAX_DEPTH = 1000
 
-# Each node `a` of a lineage, `distance` steps up or down, with its DERIVED_FROM edges to its parents.
+# Each node `a` of a lineage, `distance` steps up or down, with its DERIVED_FROM edges to its parents,
+# as positional lists with created_at in epoch milliseconds: for a 1000-node lineage, decoding maps and
+# temporal values costs several times the traversal itself.
 _LINEAGE_NODES = """
 WITH a, min(distance) AS distance, relation ORDER BY distance, a.number
-RETURN collect(a {.id, .form_key, .number, .content_hash, .created_at, .label, distance: distance,
-  relation: relation, parents: [(a)-[e:DERIVED_FROM]->(p:FormVersion) | {id: p.id, summary: e.summary}]})
-  AS nodes
+RETURN collect([a.id, a.form_key, a.number, a.content_hash, a.created_at.epochMillis, a.label, distance,
+  relation, [(a)-[e:DERIVED_FROM]->(p:FormVersion) | [p.id, e.summary]]]) AS nodes
 """
 
 # A version and its ancestors up to __DEPTH__ steps away; with min(length(path)) the planner walks
@@ -557,4 +558,28 @@ RETURN r.id AS id, r.system_key AS system_key, r.version AS version, COLLECT {
   }
   RETURN {form_key: i.form_key, version_id: v.id, number: v.number, newer: newer}
 } AS pins
+"""
+
+# New versions of one form as a chain in one statement, each derived from the one before it (seeds long
+# lineages); numbers continue the form's, the chain's first version gets no parent edge.
+CREATE_VERSION_CHAIN = """
+MERGE (f:Form {tenant: $tenant, key: $form_key})
+  ON CREATE SET f.created_at = datetime(), f.next_number = 1, f.version_count = 0
+WITH f
+UNWIND range(0, size($versions) - 1) AS i
+WITH f, i, $versions[i] AS new
+CREATE (v:FormVersion:IndexPending {
+  id: new.id, tenant: $tenant, form_key: $form_key, number: f.next_number + i,
+  content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
+  definition: new.definition, source_format: new.source_format, title: new.title,
+  layout_text: new.layout_text, field_count: new.field_count
+})-[:VERSION_OF]->(f)
+WITH f, collect(v) AS chain
+SET f.next_number = f.next_number + size(chain), f.version_count = f.version_count + size(chain),
+    f.latest_id = chain[-1].id, f.title = chain[-1].title
+WITH chain
+UNWIND range(1, size(chain) - 1) AS i
+WITH chain[i] AS child, chain[i - 1] AS parent, $versions[i] AS new
+CREATE (child)-[:DERIVED_FROM {summary: new.summary, changes: new.changes}]->(parent)
+RETURN count(*) AS edges
 """
