@@ -270,6 +270,7 @@ def ingest(
 
     from app.errors import Invalid
     from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest, tenant_id
+    from graph.forms import LayoutInventory
     from vectors.embedder import EmbedderUnavailable
     from vectors.index import VectorIndexUnavailable
 
@@ -291,8 +292,12 @@ def ingest(
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
     async def run() -> BulkIngestReport:
+        graph = open_graph(settings)
+        try:
+            tenant_key = await tenant_id(LayoutInventory(graph), tenant)
+        finally:
+            await graph.close()
         async with owned_bulk_ingestor(settings, workers=workers) as ingestor:
-            tenant_key = await tenant_id(ingestor.inventory, tenant)
             with Progress(*columns, transient=True) as progress:
                 task = progress.add_task("ingest", total=sum(len(unit.files) for unit in units))
                 return await ingestor.ingest(

@@ -92,6 +92,8 @@ class BulkIngestReport:
     edges: int = 0
     indexed: int = 0
     seconds: float = 0.0
+    # Time spent embedding and upserting layouts, overlapping the reading and writing of later files.
+    index_seconds: float = 0.0
     failures: list[FileFailure] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -269,6 +271,7 @@ class BulkIngestor:
         self.batch_size = batch_size
         self.workers = workers
         self._to_index: list[PendingLayout] = []
+        self._indexing: asyncio.Task[None] | None = None
 
     async def ingest(
         self,
@@ -295,10 +298,13 @@ class BulkIngestor:
                     upcoming = self._prepare(groups[number + 1], source_format, executor)
                 states = [_UnitState(unit, files) for unit, files in zip(group, prepared, strict=True)]
                 await self._write_group(tenant, states, report, total, on_progress)
+            await self._index_written(report, everything=True)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
-        report.indexed += await self._flush_index()
+            if self._indexing is not None:
+                self._indexing.cancel()
+                self._indexing = None
         report.indexed += await self.relay.drain()
         await anyio.to_thread.run_sync(self.index.optimize)
         report.seconds = time.perf_counter() - started
@@ -388,8 +394,7 @@ class BulkIngestor:
                     layout_text=new.layout_text,
                 )
             )
-        if len(self._to_index) >= self.batch_size:
-            report.indexed += await self._flush_index()
+        await self._index_written(report, everything=False)
 
     async def _parents(
         self, state: _UnitState, prepared: PreparedFile, latest: VersionRef | None
@@ -407,14 +412,26 @@ class BulkIngestor:
         )
         return [ParentDiff(latest.id, summary, changes)]
 
-    async def _flush_index(self) -> int:
-        """Embed and upsert the layouts written so far, a batch at a time; returns how many."""
-        indexed = 0
-        while self._to_index:
+    async def _index_written(self, report: BulkIngestReport, *, everything: bool) -> None:
+        """Hand full batches of written layouts to the relay; one batch embeds while writing goes on."""
+        while len(self._to_index) >= self.batch_size or (everything and self._to_index):
             entries, self._to_index = self._to_index[: self.batch_size], self._to_index[self.batch_size :]
-            await self.relay.index_layouts(entries)
-            indexed += len(entries)
-        return indexed
+            await self._indexed()
+            self._indexing = asyncio.create_task(self._index(entries, report))
+        if everything:
+            await self._indexed()
+
+    async def _indexed(self) -> None:
+        """Wait for the batch in flight (its failure surfaces here)."""
+        if self._indexing is not None:
+            task, self._indexing = self._indexing, None
+            await task
+
+    async def _index(self, entries: list[PendingLayout], report: BulkIngestReport) -> None:
+        started = time.perf_counter()
+        await self.relay.index_layouts(entries)
+        report.indexed += len(entries)
+        report.index_seconds += time.perf_counter() - started
 
 
 async def tenant_id(inventory: LayoutInventory, name: str) -> str:
