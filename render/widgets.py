@@ -47,12 +47,15 @@ _NOISE_PROPERTIES = frozenset(
 # The widgets a custom component can resolve to, each described as a person filling in a form sees it.
 KNOWN_WIDGET_DESCRIPTIONS: tuple[tuple[WidgetKind, str], ...] = (
     (WidgetKind.TEXT, "text field: a short single line of free text"),
-    (WidgetKind.TEXTAREA, "text area: several lines of free text, comments, an explanation or description"),
+    (WidgetKind.TEXTAREA, "text area: a long answer in several lines: a comment, explain why, a description"),
     (WidgetKind.TEXTAREA, "multiple text inputs: several short answers written as lines of text"),
     (WidgetKind.NUMBER, "number field: a count, amount or quantity entered as a number"),
     (WidgetKind.CURRENCY, "currency amount: money, price, cost, income or expenses in kroner or dollars"),
     (WidgetKind.DATE, "date picker: a calendar date, day month and year, such as date of birth; dato"),
-    (WidgetKind.DATE, "date range: a period from a start date to an end date, valid from and to"),
+    (
+        WidgetKind.DATE,
+        "date range: a period from a start date to an end date, valid from and to; varighet, gyldig fra til",
+    ),
     (WidgetKind.MONTH, "month picker: a month and year"),
     (WidgetKind.YEAR, "year field: a four digit year"),
     (WidgetKind.TIME, "time picker: a time of day, hours and minutes"),
@@ -63,11 +66,14 @@ KNOWN_WIDGET_DESCRIPTIONS: tuple[tuple[WidgetKind, str], ...] = (
     (WidgetKind.CHECKBOX, "checkbox: tick one box to confirm, agree or accept"),
     (WidgetKind.CHECKBOX_GROUP, "checkbox group: tick all options that apply, several choices"),
     (WidgetKind.CHECKBOX_GROUP, "multiple checkboxes with a comment box for each ticked choice"),
-    (WidgetKind.YES_NO, "yes or no question: answer yes or no, ja eller nei, a boolean toggle"),
+    (
+        WidgetKind.YES_NO,
+        "yes/no (yesno) question: did you or do you? answer yes or no, ja eller nei, a boolean",
+    ),
     (WidgetKind.EMAIL, "email address field: e-post"),
     (WidgetKind.PHONE, "phone number field: telephone, mobile or fax number; telefonnummer"),
     (WidgetKind.URL, "web address field: a URL or link to a website"),
-    (WidgetKind.FILE, "file upload: attach a document or attachment; vedlegg"),
+    (WidgetKind.FILE, "file upload: attach a document, documentation or attachment; vedlegg, dokumentasjon"),
     (WidgetKind.ADDRESS, "postal address: street, city, postal code, province and country; adresse"),
     (WidgetKind.ADDRESS, "contact information: mailing address, phone number and email of a person"),
     (WidgetKind.PERSON_NAME, "person name: first name, middle name and last name, full name, navn"),
@@ -76,7 +82,10 @@ KNOWN_WIDGET_DESCRIPTIONS: tuple[tuple[WidgetKind, str], ...] = (
         WidgetKind.IDENTITY_NUMBER,
         "national identity number: social security number, fødselsnummer, personal identification",
     ),
-    (WidgetKind.ORGANISATION_NUMBER, "organisation number: the registry number of a company or employer"),
+    (
+        WidgetKind.ORGANISATION_NUMBER,
+        "organisation number (org nr): the registry number of a company or employer; organisasjonsnummer",
+    ),
     (WidgetKind.BANK_ACCOUNT, "bank account number: kontonummer, IBAN or routing number for payments"),
     (WidgetKind.SIGNATURE, "signature: sign the form with your name and the date"),
     (WidgetKind.RATING, "rating scale: rate from one to five stars"),
@@ -145,11 +154,22 @@ def resolve_widgets(defn: FormDefinition, *, matcher: SemanticMatcher | None) ->
     custom = [index for index, node in enumerate(fields) if node.kind is WidgetKind.CUSTOM]
     matches: dict[int, tuple[str, float]] = {}
     if custom and matcher is not None:
-        found = matcher.match([component_description(fields[index]) for index in custom])
-        if len(found) != len(custom):
-            raise ValueError(f"matcher returned {len(found)} matches for {len(custom)} descriptions")
-        matches = dict(zip(custom, found, strict=True))
+        # Each component is asked twice, as a whole and by its type name alone; the closer answer wins.
+        asked = [(index, text) for index in custom for text in lookup_descriptions(fields[index])]
+        found = matcher.match([text for _, text in asked])
+        if len(found) != len(asked):
+            raise ValueError(f"matcher returned {len(found)} matches for {len(asked)} descriptions")
+        for (index, _), match in zip(asked, found, strict=True):
+            if index not in matches or match[1] > matches[index][1]:
+                matches[index] = match
     return WidgetMapping(tuple(_choice(node, matches.get(index)) for index, node in enumerate(fields)))
+
+
+def lookup_descriptions(node: FieldNode) -> list[str]:
+    """What the semantic lookup embeds for a component: the whole description, and its type name alone."""
+    whole = component_description(node)
+    type_name = split_identifier(node.source_type or "")
+    return [whole, type_name] if type_name and type_name != whole else [whole]
 
 
 def fallback_mapping(defn: FormDefinition) -> WidgetMapping:

@@ -44,7 +44,8 @@ def test_known_kinds_keep_their_widget_and_only_custom_types_are_looked_up() -> 
     assert mapping[1].score == pytest.approx(0.71)
     assert mapping[1].source_type == "navDatepicker"
     assert len(matcher.asked) == 1
-    assert len(matcher.asked[0]) == 3
+    assert matcher.asked[0][:2] == ["nav datepicker: Dato", "nav datepicker"]
+    assert len(matcher.asked[0]) == 6
     assert (mapping.semantic, mapping.fallbacks) == (1, 2)
 
 
@@ -71,7 +72,7 @@ def test_a_matcher_answering_the_wrong_number_of_matches_is_refused() -> None:
         def match(self, descriptions: list[str]) -> list[tuple[str, float]]:
             return []
 
-    with pytest.raises(ValueError, match="0 matches for 3 descriptions"):
+    with pytest.raises(ValueError, match="0 matches for 6 descriptions"):
         resolve_widgets(definition(LAYOUT), matcher=Short())
 
 
@@ -118,3 +119,22 @@ def test_the_render_tree_shows_the_mapping_of_each_field() -> None:
         "input_type": "date",
     }
     assert tree["widgets"] == {"fields": 4, "semantic": 1, "fallback": 2}
+
+
+def test_the_type_name_alone_wins_when_it_is_closer_than_the_whole_description() -> None:
+    class ByText:
+        def match(self, descriptions: list[str]) -> list[tuple[str, float]]:
+            return [("yes_no", 0.48) if text == "yesno" else ("text", 0.26) for text in descriptions]
+
+    layout = [
+        {
+            "node": "field",
+            "key": "q",
+            "label": "Did the other party apply?",
+            "kind": "custom",
+            "source_type": "yesno",
+        }
+    ]
+    [choice] = resolve_widgets(definition(layout), matcher=ByText())
+
+    assert (choice.widget, choice.chosen_by, choice.score) == (WidgetKind.YES_NO, "semantic", 0.48)
