@@ -46,6 +46,7 @@ def _field(view: FieldView) -> dict[str, Any]:
         "node": "field",
         "id": view.id,
         "key": view.key,
+        "name": view.name,
         "label": view.label,
         **view.choice.as_json(),
         "control": view.control,

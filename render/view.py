@@ -151,6 +151,7 @@ class FieldView:
     simple_conditions: list[dict[str, Any]]
     diff: DiffMark | None = None
     disabled: bool = False
+    name: str = ""
     node: Literal["field"] = "field"
 
     @property
@@ -280,6 +281,7 @@ class _Builder:
         self.fields: list[FieldView] = []
         self.placed_removed: set[int] = set()
         self.page_number = 0
+        self.name_prefix = ""
 
     def nodes(
         self, nodes: list[LayoutNode], scope: Mapping[str, Any], path: tuple[str, ...], level: int, row: str
@@ -341,13 +343,15 @@ class _Builder:
         given = scope.get(node.key) if node.key else None
         row_data = [item for item in given if isinstance(item, Mapping)] if isinstance(given, list) else []
         row_data = row_data[:_MAX_ROWS] or [{}]
-        return [
-            RowView(
-                label=f"{self.phrases['row']} {number}",
-                children=self.nodes(node.children, item, path, level, f"{row}r{number}"),
-            )
-            for number, item in enumerate(row_data, start=1)
-        ]
+        outer_prefix, views = self.name_prefix, []
+        for number, item in enumerate(row_data, start=1):
+            # One row keeps plain keys as names; several rows need their own radio groups, so row names.
+            if len(row_data) > 1:
+                self.name_prefix = f"{outer_prefix}{node.key or 'row'}[{number - 1}]."
+            children = self.nodes(node.children, item, path, level, f"{row}r{number}")
+            views.append(RowView(label=f"{self.phrases['row']} {number}", children=children))
+        self.name_prefix = outer_prefix
+        return views
 
     def content(self, node: ContentNode) -> ContentView:
         conditions, simple = _conditions(node.conditions)
@@ -375,6 +379,7 @@ class _Builder:
         element_id = self.ids.make(*path, row, node.key)
         value = scope[node.key] if node.key in scope else self.data.get(node.key, node.default)
         view = _field_view(node, choice, element_id, value, self.phrases)
+        view.name = self.name_prefix + node.key
         view.diff = mark
         view.disabled = mark is not None and mark.action == "removed"
         if node.help_text:

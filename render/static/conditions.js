@@ -5,14 +5,17 @@
   form.addEventListener("submit", function (event) { event.preventDefault(); });
   var targets = Array.prototype.slice.call(form.querySelectorAll("[data-pf-show-if]"));
 
-  function controlsNamed(name, target) {
+  function controlsOf(key, target) {
     var scope = target.closest("[data-pf-row]") || form;
     while (scope) {
-      var found = Array.prototype.filter.call(scope.querySelectorAll("[name]"), function (control) {
-        return control.name === name;
+      var found = [];
+      Array.prototype.forEach.call(scope.querySelectorAll("[data-pf-field]"), function (field) {
+        if (field.getAttribute("data-pf-field") !== key) { return; }
+        if (field.matches("input, select, textarea")) { found.push(field); return; }
+        Array.prototype.push.apply(found, field.querySelectorAll("input, select, textarea"));
       });
       if (found.length || scope === form) { return found; }
-      scope = scope.parentElement ? scope.parentElement.closest("[data-pf-row]") || form : form;
+      scope = (scope.parentElement && scope.parentElement.closest("[data-pf-row]")) || form;
     }
     return [];
   }
@@ -33,7 +36,7 @@
   }
 
   function holds(condition, target) {
-    var values = valuesOf(controlsNamed(condition.when, target));
+    var values = valuesOf(controlsOf(condition.when, target));
     var truthy = values.some(function (value) { return value !== "" && value !== "false"; });
     var expected = condition.value === null || condition.value === undefined ? "" : String(condition.value);
     var equal = values.indexOf(expected) >= 0 || (expected === "" && values.length === 0);

@@ -238,8 +238,10 @@ def test_prefill_data_fills_every_kind_of_control() -> None:
     assert page.controls("consent")[0].has("checked")
     assert page.controls("notes")[0].text == "See attachment"
     assert [b.has("checked") for b in page.controls("benefits")] == [True, False]
-    assert [c.get("value") for c in page.controls("childName")] == ["Ola", "Per"]
-    assert [c.get("value") for c in page.controls("born")] == ["2015-04-01", None]
+    assert [c.get("value") for c in page.controls("children[0].childName")] == ["Ola"]
+    assert [c.get("value") for c in page.controls("children[1].childName")] == ["Per"]
+    assert [c.get("value") for c in page.controls("children[0].born")] == ["2015-04-01"]
+    assert [c.get("value") for c in page.controls("children[1].born")] == [None]
 
 
 def test_duplicate_keys_get_unique_ids_and_each_label_stays_bound() -> None:
@@ -375,3 +377,22 @@ def test_removed_fields_without_the_old_definition_come_from_the_diff_itself() -
 
     [beta] = page.controls("b")
     assert page.label_for(beta) == "Removed Beta"
+
+
+def test_several_prefilled_rows_keep_separate_radio_groups() -> None:
+    layout = [
+        {
+            "node": "repeat",
+            "key": "jobs",
+            "label": "Jobs",
+            "children": [
+                {"node": "field", "key": "paid", "label": "Paid?", "kind": "yes_no", "source_type": "yesno"}
+            ],
+        }
+    ]
+    _, page = render_page(definition(layout), data={"jobs": [{"paid": "y"}, {"paid": "n"}]})
+
+    first, second = page.controls("jobs[0].paid"), page.controls("jobs[1].paid")
+    assert [r.has("checked") for r in first] == [True, False]
+    assert [r.has("checked") for r in second] == [False, True]
+    assert all(page.group_legend(radio) == "Paid?" for radio in first + second)
