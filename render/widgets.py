@@ -172,11 +172,6 @@ def lookup_descriptions(node: FieldNode) -> list[str]:
     return [whole, type_name] if type_name and type_name != whole else [whole]
 
 
-def fallback_mapping(defn: FormDefinition) -> WidgetMapping:
-    """The mapping without semantic lookup: custom components become text inputs."""
-    return resolve_widgets(defn, matcher=None)
-
-
 def _choice(node: FieldNode, match: tuple[str, float] | None) -> WidgetChoice:
     if node.kind is not WidgetKind.CUSTOM:
         return WidgetChoice(node.kind, node.source_type, "kind")
