@@ -20,7 +20,7 @@ class Neo4jSettings(BaseModel):
     page_cache: str = "512m"
     start_timeout_s: float = 180.0
     # Bounds how long a request waits for Neo4j before answering 503.
-    connection_timeout_s: float = 2.0
+    connection_timeout_s: float = 5.0
 
     @property
     def managed(self) -> bool:

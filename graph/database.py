@@ -37,7 +37,7 @@ class Graph:
         uri: str,
         auth: tuple[str, str] | None,
         database: str | None = None,
-        connection_timeout_s: float = 2.0,
+        connection_timeout_s: float = 5.0,
     ) -> None:
         self.uri = uri
         self.database = database
