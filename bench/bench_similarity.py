@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import shutil
 import statistics
 import tempfile
@@ -109,7 +110,7 @@ async def load_graph(
             for version in batch:
                 parent = previous.get(version.form_key)
                 parents = [ParentDiff(id=parent, summary="bench", changes=[])] if parent else []
-                news.append(NewVersion(**{**version.__dict__, "parents": parents}))
+                news.append(dataclasses.replace(version, parents=parents))
                 previous[version.form_key] = version.id
             await repository.create_many(tenant.id, news)
             await outbox.mark_indexed([v.id for v in news])
