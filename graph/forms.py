@@ -312,6 +312,17 @@ class FormVersionRepository:
         return TenantGraphCounts(r["forms"], r["versions"], r["edges"], r["pending"])
 
 
+def _pending_layout(row: Any) -> PendingLayout:
+    return PendingLayout(
+        id=row["id"],
+        tenant=row["tenant"],
+        form_key=row["form_key"],
+        number=row["number"],
+        content_hash=row["content_hash"],
+        layout_text=row["layout_text"] or "",
+    )
+
+
 class LayoutOutbox:
     """The outbox of layouts to index: versions still labelled :IndexPending."""
 
@@ -321,17 +332,7 @@ class LayoutOutbox:
     async def pending(self, limit: int) -> list[PendingLayout]:
         """The oldest open entries."""
         result = await self._graph.run(queries.PENDING_INDEX, limit=limit)
-        return [
-            PendingLayout(
-                id=r["id"],
-                tenant=r["tenant"],
-                form_key=r["form_key"],
-                number=r["number"],
-                content_hash=r["content_hash"],
-                layout_text=r["layout_text"] or "",
-            )
-            for r in result.records
-        ]
+        return [_pending_layout(r) for r in result.records]
 
     async def mark_indexed(self, ids: list[str]) -> None:
         """Close the entries whose points are now in the index."""
@@ -379,14 +380,4 @@ class LayoutInventory:
     async def layouts(self, ids: list[str]) -> list[PendingLayout]:
         """The layouts of these versions, ready to embed; unknown ids are left out."""
         result = await self._graph.run(queries.LAYOUTS_BY_IDS, ids=ids)
-        return [
-            PendingLayout(
-                id=r["id"],
-                tenant=r["tenant"],
-                form_key=r["form_key"],
-                number=r["number"],
-                content_hash=r["content_hash"],
-                layout_text=r["layout_text"] or "",
-            )
-            for r in result.records
-        ]
+        return [_pending_layout(r) for r in result.records]
