@@ -66,9 +66,13 @@ async def bench(settings: Settings, workers: int) -> None:
 
         texts = await layout_texts(ingestor, tenant.id)
         embedder = ingestor.relay.embedder
-        started = time.perf_counter()
-        embedder.encode(texts, batch_size=ingestor.batch_size)
-        embed_seconds = time.perf_counter() - started
+        # The faster of two raw passes: load on a shared machine only ever makes the ratio look better.
+        passes = []
+        for _ in range(2):
+            started = time.perf_counter()
+            embedder.encode(texts, batch_size=ingestor.batch_size)
+            passes.append(time.perf_counter() - started)
+        embed_seconds = min(passes)
 
     bulk_rate = first.created / first.seconds
     embed_rate = len(texts) / embed_seconds
