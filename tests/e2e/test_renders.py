@@ -253,7 +253,7 @@ class _DiffMarks(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        key, classes = attributes.get("data-pf-key"), (attributes.get("class") or "").split()
+        key, classes = attributes.get("data-pf-field"), (attributes.get("class") or "").split()
         actions = [name.removeprefix("pf-diff-") for name in classes if name.startswith("pf-diff-")]
         if key and actions:
             self.marks[key] = actions[0]
