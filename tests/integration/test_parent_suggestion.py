@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from app.similarity.schemas import LayoutFilters
 from app.similarity.service import SimilarityService
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
-from graph.server import LocalNeo4jServer
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
 from ingest import DefinitionError
@@ -56,32 +54,6 @@ CORPORA = tuple(EXPECTED)
 # Parents are asked for the chains at every ASK_EVERY-th position of the sorted chain keys (the whole
 # corpus is still ingested, so every earlier revision is a candidate): keeps a corpus within minutes.
 ASK_EVERY = 2
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture
-async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
-    graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
-    await graph.apply_schema()
-    yield graph
-    await graph.close()
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[EdgeLayoutIndex]:
-    index = EdgeLayoutIndex(tmp_path / "vectors" / "layouts", dimension=384)
-    index.ensure()
-    yield index
-    index.close()
 
 
 @dataclass

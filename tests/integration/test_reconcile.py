@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
-from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
@@ -26,32 +24,6 @@ pytestmark = pytest.mark.anyio
 
 REVISIONS = "nav-formio/test-forms-revisions"
 CLEAN = DriftCounts(missing=0, orphaned=0, stale=0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture
-async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
-    graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
-    await graph.apply_schema()
-    yield graph
-    await graph.close()
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Iterator[EdgeLayoutIndex]:
-    index = EdgeLayoutIndex(tmp_path / "vectors" / "layouts", dimension=384)
-    index.ensure()
-    yield index
-    index.close()
 
 
 @dataclass

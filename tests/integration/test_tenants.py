@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,6 @@ from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository, hash_api_key
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
-    graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
-    await graph.apply_schema()
-    yield graph
-    await graph.close()
 
 
 def unique_name() -> str:

@@ -1,0 +1,39 @@
+"""Fixtures shared by the integration tests: the graph of the test run, a Qdrant Edge index, the model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from graph.database import Graph
+from graph.server import LocalNeo4jServer
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture
+async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
+    graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
+    await graph.apply_schema()
+    yield graph
+    await graph.close()
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[EdgeLayoutIndex]:
+    index = EdgeLayoutIndex(tmp_path / "vectors" / "layouts", dimension=384)
+    index.ensure()
+    yield index
+    index.close()
