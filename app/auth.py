@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,9 +11,41 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.errors import Unauthorized
 from app.resources import Resources
-from graph.tenants import Tenant, TenantRepository
+from graph.tenants import Tenant, TenantRepository, hash_api_key
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key from `pageforge tenant create`.")
+
+
+class VerifiedKeys:
+    """Keys Neo4j confirmed, trusted for `ttl_s` so a request does not pay a graph round trip to authenticate.
+
+    Only known keys are kept (a key issued a moment ago works at once), by hash, at most `max_keys`,
+    the least recently used dropped first. A ttl of 0 asks Neo4j on every request.
+    """
+
+    def __init__(self, ttl_s: float, max_keys: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_keys = max_keys
+        self._tenants: OrderedDict[str, tuple[Tenant, float]] = OrderedDict()
+
+    def get(self, key_hash: str) -> Tenant | None:
+        entry = self._tenants.get(key_hash)
+        if entry is None:
+            return None
+        tenant, expires = entry
+        if time.monotonic() >= expires:
+            del self._tenants[key_hash]
+            return None
+        self._tenants.move_to_end(key_hash)
+        return tenant
+
+    def put(self, key_hash: str, tenant: Tenant) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._tenants[key_hash] = (tenant, time.monotonic() + self.ttl_s)
+        self._tenants.move_to_end(key_hash)
+        while len(self._tenants) > self.max_keys:
+            self._tenants.popitem(last=False)
 
 
 def get_resources(request: Request) -> Resources:
@@ -23,15 +57,21 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def current_tenant(
+    request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
     """The tenant owning the request's API key; 401 when the key is missing or unknown."""
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    tenant = await TenantRepository(resources.graph).for_key(credentials.credentials)
+    verified: VerifiedKeys = request.app.state.verified_keys
+    key_hash = hash_api_key(credentials.credentials)
+    tenant = verified.get(key_hash)
     if tenant is None:
-        raise Unauthorized("unknown API key")
+        tenant = await TenantRepository(resources.graph).for_hash(key_hash)
+        if tenant is None:
+            raise Unauthorized("unknown API key")
+        verified.put(key_hash, tenant)
     return tenant
 
 

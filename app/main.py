@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import APIRouter, Depends, FastAPI
 
 from app import __version__
-from app.auth import current_tenant
+from app.auth import VerifiedKeys, current_tenant
 from app.errors import install_error_handlers
 from app.formversions.router import router as formversions_router
 from app.lineage.router import router as lineage_router
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
         lifespan=partial(lifespan, settings),
     )
+    app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

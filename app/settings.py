@@ -53,6 +53,8 @@ class ApiSettings(BaseModel):
     port: int = 8000
     max_body_bytes: int = 5_000_000
     health_timeout_s: float = 3.0
+    # How long a key Neo4j confirmed is trusted without asking again (0: ask on every request).
+    key_cache_s: float = Field(default=60.0, ge=0)
 
 
 class Settings(BaseSettings):

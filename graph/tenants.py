@@ -54,7 +54,11 @@ class TenantRepository:
 
     async def for_key(self, key: str) -> Tenant | None:
         """The tenant the key belongs to, or None for an unknown key."""
-        result = await self._graph.run(queries.TENANT_FOR_KEY_HASH, hash=hash_api_key(key))
+        return await self.for_hash(hash_api_key(key))
+
+    async def for_hash(self, key_hash: str) -> Tenant | None:
+        """The tenant of the key with this SHA-256 (see hash_api_key), or None."""
+        result = await self._graph.run(queries.TENANT_FOR_KEY_HASH, hash=key_hash)
         if not result.records:
             return None
         record = result.records[0]
