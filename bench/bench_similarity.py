@@ -229,6 +229,14 @@ def main() -> None:
                 vector = api_embedder.encode([query_texts[i % len(query_texts)]])[0]
                 return index.search(tenant, vector, k=K)
 
+            def raw_search_in_worker(i: int) -> Any:
+                # The encode as the API runs it (a worker thread of the app's event loop), then the query.
+                text = query_texts[i % len(query_texts)]
+                vector = client.portal.call(lambda: api_embedder.encode_async([text]))[0]  # type: ignore[union-attr]
+                return index.search(tenant, vector, k=K)
+
+            graph = resources.graph
+
             def form_filter(i: int) -> LayoutFilter:
                 return LayoutFilter(must={"form_key": [versions[i % queries].form_key]})
 
@@ -240,6 +248,14 @@ def main() -> None:
                 ),
                 "search by text, API": p50_ms(api_search, queries),
                 "search by text, encode + raw search": p50_ms(raw_search, queries),
+                "search by text, encode in a worker + raw search": p50_ms(raw_search_in_worker, queries),
+                "floor: an authenticated API request (GET /api/v1/tenant)": p50_ms(
+                    lambda i: client.get("/api/v1/tenant", headers=headers), queries
+                ),
+                "floor: one Neo4j round trip (the health ping)": p50_ms(
+                    lambda i: client.portal.call(graph.ping),  # type: ignore[union-attr]
+                    queries,
+                ),
                 "raw search, form_key filter": p50_ms(lambda i: raw_similar(i, form_filter(i)), queries),
                 "API similar, form_key filter": p50_ms(
                     lambda i: api_similar(i, form_key=versions[i % queries].form_key), queries
@@ -264,7 +280,12 @@ def main() -> None:
         results["similar-by-id, API (get + search + graph context)"]
         / results["similar-by-id, raw index search it issues"]
     )
-    text_vs_raw = results["search by text, API"] / results["search by text, encode + raw search"]
+    # The baseline is the faster of the two ways to encode outside the API.
+    raw_text = min(
+        results["search by text, encode + raw search"],
+        results["search by text, encode in a worker + raw search"],
+    )
+    text_vs_raw = results["search by text, API"] / raw_text
     filtered = results["raw search, form_key filter"] / results["similar-by-id, raw index search it issues"]
     print(f"similar-by-id API / raw index query: {api_vs_raw:.2f}x (target <= 2)")
     print(f"search by text API / (encode + raw query): {text_vs_raw:.2f}x (target <= 1.25)")

@@ -405,10 +405,11 @@ RETURN v.definition AS definition, before, not_before
 """
 
 # What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it.
+# created_at in epoch milliseconds: the driver decodes a temporal value several times slower.
 HIT_CONTEXT = """
 UNWIND $ids AS id
 MATCH (v:FormVersion {tenant: $tenant, id: id})
-RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at AS created_at,
+RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at.epochMillis AS created_at,
   NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
   COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count,
   CASE WHEN $with_definitions THEN v.definition END AS definition

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from graph import queries
@@ -93,7 +93,7 @@ class SimilarityRepository:
                 id=row["id"],
                 form_key=row["form_key"],
                 number=row["number"],
-                created_at=row["created_at"].to_native(),
+                created_at=datetime.fromtimestamp(row["created_at"] / 1000, tz=UTC),
                 is_latest=row["is_latest"],
                 pin_count=row["pin_count"],
                 definition=json.loads(row["definition"]) if row["definition"] else None,
