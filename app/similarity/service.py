@@ -174,7 +174,7 @@ class SimilarityService:
         """The versions created before this one most likely to be its parent, likeliest first.
 
         The vector query, restricted to versions created before it, picks a pool of candidates; they
-        are re-ranked by how many of their layout nodes the version kept unchanged (see rank_parents).
+        are re-ranked by how many of their layout nodes and field keys it kept (see rank_parents).
         """
         (version_id,) = _version_ids([version_id])
         around = await self.repository.versions_around(tenant, version_id)
