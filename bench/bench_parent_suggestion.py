@@ -1,0 +1,205 @@
+"""Parent suggestion on the real corpora against the label-Jaccard baseline, measured in one run.
+
+Issue 5's quality target: every revision of a corpus's chains is ingested in commit-date order, each
+under a fresh form key and without lineage (neither the form nor the order gives the answer away); each
+non-first revision asks `suggested-parents` for its parent among everything ingested before it (any
+form of the tenant). The manifest's `prev_file` is the truth. Printed per corpus: top-1 and top-3 of
+suggested-parents and of the baseline "the earlier version whose field labels overlap most (Jaccard)",
+the target (top-1 >= 0.80, top-3 >= 0.95, beats the baseline), and the wall time of each phase.
+
+Starts its own Neo4j (a free port, a temp dir) and a Qdrant Edge index in the same temp dir; real model.
+Run: .venv/bin/python -m bench.bench_parent_suggestion [--corpus va-jsonschema ...] [--ask-every 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.formversions.schemas import FormVersionCreate
+from app.formversions.service import FormVersionProcessor, normalise_document
+from app.similarity.service import SimilarityService
+from graph.database import Graph
+from graph.forms import FormVersionRepository, LayoutOutbox
+from graph.server import LocalNeo4jServer, free_port
+from graph.similarity import SimilarityRepository
+from graph.tenants import TenantRepository
+from ingest import DefinitionError
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder
+from vectors.relay import OutboxRelay
+
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
+TOP1_TARGET = 0.80
+TOP3_TARGET = 0.95
+
+
+@dataclass
+class Revision:
+    """One corpus revision: its file, chain, true parent file, raw definition and field labels."""
+
+    file: str
+    chain: str
+    parent_file: str | None
+    definition: dict[str, Any] = field(repr=False)
+    labels: frozenset[str] = field(repr=False)
+
+
+@dataclass
+class Figures:
+    """Hits of suggested-parents and of the baseline among the asked revisions."""
+
+    asked: int = 0
+    top1: int = 0
+    top3: int = 0
+    baseline_top1: int = 0
+    baseline_top3: int = 0
+
+    def rate(self, count: int) -> float:
+        return count / self.asked if self.asked else 0.0
+
+    def meets_target(self) -> bool:
+        return (
+            self.rate(self.top1) >= TOP1_TARGET
+            and self.rate(self.top3) >= TOP3_TARGET
+            and self.top1 > self.baseline_top1
+            and self.top3 >= self.baseline_top3
+        )
+
+
+def revisions_in_commit_order(folder: Path) -> list[Revision]:
+    """The corpus revisions that import, oldest commit first (ties: chain, then seq)."""
+    lines = (folder / "manifest.jsonl").read_text().splitlines()
+    rows = [row for row in (json.loads(line) for line in lines if line.strip()) if row.get("form_key")]
+    rows.sort(key=lambda row: (row["commit_date"], row["form_key"], int(row["seq"])))
+    revisions = []
+    for row in rows:
+        raw = (folder / row["file"]).read_bytes()
+        try:
+            definition = normalise_document(raw, None, "probe")
+        except DefinitionError:
+            continue
+        labels = frozenset(f.label.strip().lower() for f in definition.fields() if f.label.strip())
+        revisions.append(
+            Revision(row["file"], row["form_key"], row.get("prev_file"), json.loads(raw), labels)
+        )
+    return revisions
+
+
+def label_jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def baseline_ranking(revisions: list[Revision], position: int) -> list[str]:
+    """Earlier revisions by field-label Jaccard with this one, the newest first among equals."""
+    target = revisions[position].labels
+    earlier = list(enumerate(revisions[:position]))
+    earlier.sort(key=lambda item: (label_jaccard(target, item[1].labels), item[0]), reverse=True)
+    return [revision.file for _, revision in earlier]
+
+
+async def measure(
+    graph: Graph, index: EdgeLayoutIndex, embedder: Embedder, folder: Path, ask_every: int
+) -> Figures:
+    """Ingest one corpus into a fresh tenant, then ask each revision of the asked chains for its parent."""
+    started = time.perf_counter()
+    revisions = revisions_in_commit_order(folder)
+    tenant = (await TenantRepository(graph).create(f"parents-{uuid.uuid4().hex[:8]}")).id
+    processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
+    ids: dict[str, str] = {}
+    for number, revision in enumerate(revisions):
+        body = FormVersionCreate(definition=revision.definition, parents=[])
+        created = await processor.ingest(tenant=tenant, form_key=f"r{number:04d}", body=body)
+        ids.setdefault(revision.file, created.id)
+    written = time.perf_counter()
+    await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
+    index.optimize()
+    indexed = time.perf_counter()
+
+    service = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)
+    file_of = {version_id: file for file, version_id in ids.items()}
+    asked_chains = set(sorted({revision.chain for revision in revisions})[::ask_every])
+    figures = Figures()
+    for position, revision in enumerate(revisions):
+        if revision.chain not in asked_chains or revision.parent_file not in ids:
+            continue
+        figures.asked += 1
+        suggested = await service.suggested_parents(tenant=tenant, version_id=ids[revision.file], k=3)
+        ranked = [file_of.get(hit.version_id) for hit in suggested]
+        figures.top1 += ranked[:1] == [revision.parent_file]
+        figures.top3 += revision.parent_file in ranked
+        baseline = baseline_ranking(revisions, position)
+        figures.baseline_top1 += baseline[:1] == [revision.parent_file]
+        figures.baseline_top3 += revision.parent_file in baseline[:3]
+    asked = time.perf_counter()
+    print(
+        f"{folder.name}: {len(revisions)} revisions, {figures.asked} asked for their parent "
+        f"({len(asked_chains)} chains); graph writes {written - started:.0f}s, "
+        f"embedding {indexed - written:.0f}s, parent queries {asked - indexed:.0f}s "
+        f"({1000 * (asked - indexed) / max(1, figures.asked):.0f} ms each)\n"
+        f"  suggested-parents  top-1 {figures.rate(figures.top1):.3f}  "
+        f"top-3 {figures.rate(figures.top3):.3f}\n"
+        f"  label Jaccard      top-1 {figures.rate(figures.baseline_top1):.3f}  "
+        f"top-3 {figures.rate(figures.baseline_top3):.3f}\n"
+        f"  target (top-1 >= {TOP1_TARGET}, top-3 >= {TOP3_TARGET}, beats the baseline): "
+        f"{'met' if figures.meets_target() else 'NOT met'}",
+        flush=True,
+    )
+    return figures
+
+
+async def bench(bolt_uri: str, vectors_dir: Path, folders: list[str], ask_every: int) -> None:
+    embedder = Embedder()
+    graph = Graph(uri=bolt_uri, auth=None)
+    index = EdgeLayoutIndex(vectors_dir, dimension=embedder.dimension)
+    index.ensure()
+    try:
+        await graph.apply_schema()
+        for folder in folders:
+            await measure(graph, index, embedder, CORPORA / folder, ask_every)
+    finally:
+        index.close()
+        await graph.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", action="append", choices=FOLDERS, help="repeatable; default: all three")
+    parser.add_argument(
+        "--ask-every", type=int, default=1, help="ask the chains at every n-th sorted chain key (1: all)"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-parents-") as tmp:
+        root = Path(tmp)
+        server = LocalNeo4jServer(
+            data_dir=root / "neo4j", bolt_port=free_port(), heap="768m", page_cache="256m"
+        )
+        server.start(timeout=240)
+        try:
+            asyncio.run(
+                bench(
+                    server.bolt_uri,
+                    root / "vectors" / "layouts",
+                    args.corpus or list(FOLDERS),
+                    args.ask_every,
+                )
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
