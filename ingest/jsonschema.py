@@ -166,6 +166,21 @@ class _SchemaImporter:
         self.nodes = 0
         self.collect_level = 0
         self._anchors: dict[str, Any] | None = None
+        # Options of each enum list (with its enumNames), by identity: shared definitions such as
+        # country or state lists are referenced by many fields, each with hundreds of values.
+        self._enum_options: dict[tuple[int, int], tuple[list[Any], Any, list[Option]]] = {}
+
+    def options(self, schema: dict[str, Any]) -> list[Option]:
+        """The schema's options as a new list (the caller may extend it)."""
+        enum = schema.get("enum")
+        if not isinstance(enum, list):
+            return _options(schema)
+        names = schema.get("enumNames")
+        cached = self._enum_options.get((id(enum), id(names)))
+        if cached is None or cached[0] is not enum or cached[1] is not names:
+            cached = (enum, names, _options(schema))
+            self._enum_options[(id(enum), id(names))] = cached
+        return list(cached[2])
 
     def resolve(self, schema: Any, path: str, active: frozenset[str]) -> _Resolved:
         """Follow `$ref`s; sibling keywords next to a `$ref` override the target's."""
@@ -444,10 +459,10 @@ class _SchemaImporter:
         self, name: str, primary: _Resolved, resolved: list[_Resolved], required: bool
     ) -> FieldNode:
         schema = _merge_all_of(self, primary)
-        options = _options(schema)
+        options = self.options(schema)
         for other in resolved:
             if other is not primary:
-                _add_options(options, _options(_merge_all_of(self, other)))
+                _add_options(options, self.options(_merge_all_of(self, other)))
         conditions: list[Condition] = []
         for keyword in (*COMBINATORS, "not"):
             if keyword in schema:

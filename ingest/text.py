@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -54,6 +55,12 @@ def plain_text(value: str | None) -> str:
     """HTML and markup stripped to plain text with whitespace collapsed."""
     if not value:
         return ""
+    return _plain(value)
+
+
+# Labels repeat across fields, detail levels and the versions of a chain: strip each once.
+@functools.lru_cache(maxsize=16384)
+def _plain(value: str) -> str:
     stripped = _TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", value))
     return " ".join(html.unescape(stripped).split())
 
@@ -125,10 +132,12 @@ def _describe_field(node: FieldNode, detail: _Detail) -> str:
     if not detail.kinds:
         return label
     kind = _kind_name(node)
-    options = [plain_text(option.label) or str(option.value) for option in node.options]
-    if detail.options and options:
-        shown = ", ".join(options[: detail.options])
-        more = ", ..." if len(options) > detail.options else ""
+    if detail.options and node.options:
+        # Only the options shown are described: real enums (countries, states) run to hundreds.
+        shown = ", ".join(
+            plain_text(option.label) or str(option.value) for option in node.options[: detail.options]
+        )
+        more = ", ..." if len(node.options) > detail.options else ""
         return f"{label} ({kind}: {shown}{more})"
     return f"{label} ({kind})"
 

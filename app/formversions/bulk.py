@@ -2,8 +2,11 @@
 
 Files are grouped into units: one form's files in lineage order, each deriving from the one before.
 Units are prepared (import, hash, layout text, diff from the previous file) off the event loop,
-optionally in worker processes, while the previous group is written. Writes go level by level, so
-a batch (one UNWIND) never references a parent created in the same statement.
+optionally in worker processes, a group or two ahead of the group being written. The layouts a
+prepared group will create are encoded at once, ahead of their writes, into the embedder's memo
+(a byte-identical layout text is encoded once); after a write commits, the relay upserts them from
+the memo and closes their outbox entries. Writes go level by level, so a batch (one UNWIND) never
+references a parent created in the same statement.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
@@ -49,6 +53,10 @@ from vectors.relay import OutboxRelay
 T = TypeVar("T")
 
 MANIFEST = "manifest.jsonl"
+# Written layouts handed to the encoder at most this many batches at a time.
+INDEX_CHUNK_BATCHES = 4
+# Groups prepared (and their new layouts encoded) ahead of the group being written.
+PREPARE_AHEAD = 2
 DEFINITION_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -94,6 +102,8 @@ class BulkIngestReport:
     seconds: float = 0.0
     # Time spent embedding and upserting layouts, overlapping the reading and writing of later files.
     index_seconds: float = 0.0
+    # Layout texts the model encoded: a text byte-identical to one encoded before reuses its vector.
+    encoded: int = 0
     failures: list[FileFailure] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -272,6 +282,8 @@ class BulkIngestor:
         self.workers = workers
         self._to_index: list[PendingLayout] = []
         self._indexing: asyncio.Task[None] | None = None
+        # Encoding ahead of the group being written (it follows the groups before it).
+        self._encoded: asyncio.Task[None] | None = None
 
     async def ingest(
         self,
@@ -286,39 +298,86 @@ class BulkIngestor:
         report = BulkIngestReport()
         total = sum(len(unit.files) for unit in units)
         groups = group_units(units, max(4 * self.batch_size, 256))
+        if len(groups) > 1:
+            # The smallest group (short units, wide levels) first: its layouts reach the encoder soonest.
+            groups.insert(0, groups.pop())
         executor: Executor | None = None
         if self.workers > 0:
             executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        try:
-            upcoming = self._prepare(groups[0], source_format, executor) if groups else None
-            for number, group in enumerate(groups):
-                assert upcoming is not None
-                prepared = await upcoming
-                if number + 1 < len(groups):
-                    upcoming = self._prepare(groups[number + 1], source_format, executor)
-                states = [_UnitState(unit, files) for unit, files in zip(group, prepared, strict=True)]
-                await self._write_group(tenant, states, report, total, on_progress)
-            await self._index_written(report, everything=True)
-        finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
-            if self._indexing is not None:
-                self._indexing.cancel()
-                self._indexing = None
-        report.indexed += await self.relay.drain()
+        # Per group: its preparation, and the encoding of the layouts it will create (into the memo,
+        # ahead of the writes). Each runs after the group before, up to PREPARE_AHEAD groups ahead.
+        ahead: deque[tuple[asyncio.Future[list[list[PreparedFile]]], asyncio.Task[None]]] = deque()
+        pending = iter(groups)
+        last_prepared: asyncio.Future[list[list[PreparedFile]]] | None = None
+        last_encoding: asyncio.Task[None] | None = None
+        with self.relay.embedder.remembering() as memo:
+            try:
+                for group in groups:
+                    while len(ahead) < PREPARE_AHEAD and (upcoming := next(pending, None)) is not None:
+                        last_prepared = self._prepare(upcoming, source_format, executor, after=last_prepared)
+                        last_encoding = self._encode_ahead(tenant, last_prepared, after=last_encoding)
+                        ahead.append((last_prepared, last_encoding))
+                    prepared, self._encoded = ahead.popleft()
+                    files = await prepared
+                    states = [
+                        _UnitState(unit, unit_files) for unit, unit_files in zip(group, files, strict=True)
+                    ]
+                    await self._write_group(tenant, states, report, total, on_progress)
+                await self._index_written(report, everything=True)
+            finally:
+                if executor is not None:
+                    executor.shutdown(cancel_futures=True)
+                for task in [self._indexing, self._encoded, *(encoding for _, encoding in ahead)]:
+                    if task is not None and not task.done():
+                        task.cancel()
+                self._indexing = self._encoded = None
+            report.indexed += await self.relay.drain()
+        report.encoded = memo.encoded
         await anyio.to_thread.run_sync(self.index.optimize)
         report.seconds = time.perf_counter() - started
         return report
 
     def _prepare(
-        self, group: list[IngestUnit], source_format: str | None, executor: Executor | None
+        self,
+        group: list[IngestUnit],
+        source_format: str | None,
+        executor: Executor | None,
+        *,
+        after: asyncio.Future[Any] | None,
     ) -> asyncio.Future[list[list[PreparedFile]]]:
-        loop = asyncio.get_running_loop()
-        if executor is None:
-            work = anyio.to_thread.run_sync(lambda: [prepare_unit(u, source_format) for u in group])
-            return asyncio.ensure_future(work)
-        futures = [loop.run_in_executor(executor, prepare_unit, unit, source_format) for unit in group]
-        return asyncio.ensure_future(asyncio.gather(*futures))
+        """The group's prepared files, worked out once the group before is prepared."""
+
+        async def work() -> list[list[PreparedFile]]:
+            if after is not None:
+                await asyncio.wait([after])
+            if executor is None:
+                return await anyio.to_thread.run_sync(lambda: [prepare_unit(u, source_format) for u in group])
+            loop = asyncio.get_running_loop()
+            futures = [loop.run_in_executor(executor, prepare_unit, unit, source_format) for unit in group]
+            return list(await asyncio.gather(*futures))
+
+        return asyncio.ensure_future(work())
+
+    def _encode_ahead(
+        self,
+        tenant: str,
+        prepared: asyncio.Future[list[list[PreparedFile]]],
+        *,
+        after: asyncio.Task[None] | None,
+    ) -> asyncio.Task[None]:
+        """Encode the layouts the group will create, after the group before: the memo keeps them."""
+
+        async def work() -> None:
+            versions = [file.version for files in await prepared for file in files if file.version]
+            pairs = [(version.form_key, version.content_hash) for version in versions]
+            existing = await self.versions.find_by_contents(tenant, pairs)
+            texts = [v.layout_text for v, pair in zip(versions, pairs, strict=True) if pair not in existing]
+            if after is not None:
+                await after
+            for chunk in _chunks(list(dict.fromkeys(texts)), INDEX_CHUNK_BATCHES * self.batch_size):
+                await self.relay.embedder.encode_async(chunk, batch_size=self.batch_size)
+
+        return asyncio.create_task(work())
 
     async def _write_group(
         self,
@@ -413,11 +472,20 @@ class BulkIngestor:
         return [ParentDiff(latest.id, summary, changes)]
 
     async def _index_written(self, report: BulkIngestReport, *, everything: bool) -> None:
-        """Hand full batches of written layouts to the relay; one batch embeds while writing goes on."""
-        while len(self._to_index) >= self.batch_size or (everything and self._to_index):
-            entries, self._to_index = self._to_index[: self.batch_size], self._to_index[self.batch_size :]
+        """Hand written layouts to the relay; one chunk embeds while writing goes on.
+
+        An idle encoder gets what is waiting (a batch or more); while it is busy, up to
+        INDEX_CHUNK_BATCHES batches gather, which the model sorts by length so it pads less.
+        """
+        most = INDEX_CHUNK_BATCHES * self.batch_size
+        while self._to_index:
+            waiting = len(self._to_index)
+            idle = self._indexing is None or self._indexing.done()
+            if not (everything or waiting >= most or (idle and waiting >= self.batch_size)):
+                break
+            entries, self._to_index = self._to_index[:most], self._to_index[most:]
             await self._indexed()
-            self._indexing = asyncio.create_task(self._index(entries, report))
+            self._indexing = asyncio.create_task(self._index(entries, report, self._encoded))
         if everything:
             await self._indexed()
 
@@ -427,8 +495,13 @@ class BulkIngestor:
             task, self._indexing = self._indexing, None
             await task
 
-    async def _index(self, entries: list[PendingLayout], report: BulkIngestReport) -> None:
+    async def _index(
+        self, entries: list[PendingLayout], report: BulkIngestReport, encoded: asyncio.Task[None] | None
+    ) -> None:
         started = time.perf_counter()
+        if encoded is not None:
+            # Encoded ahead up to the group being written: the relay finds these vectors in the memo.
+            await encoded
         await self.relay.index_layouts(entries)
         report.indexed += len(entries)
         report.index_seconds += time.perf_counter() - started

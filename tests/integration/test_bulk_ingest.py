@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest
@@ -55,6 +56,9 @@ class CorpusIngest:
     ancestry: dict[str, list[str]] = field(default_factory=dict)
     version_counts: dict[str, int] = field(default_factory=dict)
     present_latest: set[tuple[str, str]] = field(default_factory=set)
+    # Every version's layout text; over a sample, the largest gap between indexed and fresh vectors.
+    layout_texts: list[str] = field(default_factory=list)
+    worst_vector_gap: float = 0.0
 
 
 def file_hash(path: Path, form_key: str) -> str:
@@ -153,6 +157,16 @@ def corpus_ingest(
                 assert form is not None
                 result.version_counts[chain.form_key] = form.version_count
             result.present_latest = set(await versions.find_by_contents(tenant.id, latest))
+            ids = [f.id for f in await ingestor.inventory.fingerprints(tenant.id, after="", limit=5000)]
+            layouts = await ingestor.inventory.layouts(ids)
+            result.layout_texts = [layout.layout_text for layout in layouts]
+            sample = layouts[::7]
+            points = {p.id: p for p in index.get(tenant.id, [s.id for s in sample], with_vectors=True)}
+            fresh = ingestor.relay.embedder.encode([layout.layout_text for layout in sample])
+            result.worst_vector_gap = max(
+                float(np.abs(np.asarray(points[layout.id].vector) - vector).max())
+                for layout, vector in zip(sample, fresh, strict=True)
+            )
             return result
 
     return asyncio.run(work())
@@ -195,9 +209,17 @@ def test_index_holds_every_version_and_the_outbox_is_empty(corpus_ingest: Corpus
     assert counts.edges == counts.versions - counts.forms == corpus_ingest.first.edges
 
 
+def test_each_distinct_layout_text_is_encoded_once_and_every_point_holds_its_own_vector(
+    corpus_ingest: CorpusIngest,
+) -> None:
+    assert len(corpus_ingest.layout_texts) == corpus_ingest.first.created
+    assert corpus_ingest.first.encoded == len(set(corpus_ingest.layout_texts)) < corpus_ingest.first.created
+    assert corpus_ingest.worst_vector_gap < 1e-4
+
+
 def test_ingesting_again_adds_nothing(corpus_ingest: CorpusIngest) -> None:
     second = corpus_ingest.second
-    assert (second.created, second.edges, second.indexed) == (0, 0, 0)
+    assert (second.created, second.edges, second.indexed, second.encoded) == (0, 0, 0, 0)
     assert second.present == corpus_ingest.manifest_rows
     assert corpus_ingest.counts_second == corpus_ingest.counts_first
     assert corpus_ingest.points_second == corpus_ingest.points_first

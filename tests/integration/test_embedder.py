@@ -103,3 +103,30 @@ def test_a_directory_without_a_model_raises_embedder_unavailable(tmp_path: Path)
 
     with pytest.raises(EmbedderUnavailable, match="failed to load"):
         Embedder(str(tmp_path))
+
+
+def test_remembering_encodes_each_distinct_text_once_and_returns_the_same_vectors(
+    embedder: Embedder,
+) -> None:
+    texts = ["Page Applicant: text Name", "Page Child: date Birthday", "Page Applicant: text Name"]
+    plain = embedder.encode(texts)
+
+    with embedder.remembering() as memo:
+        first = embedder.encode(texts)
+        again = embedder.encode(["Page Child: date Birthday", "Page Address: text City"])
+
+    assert (memo.encoded, memo.reused) == (3, 2)
+    np.testing.assert_allclose(first, plain, atol=1e-5)
+    assert np.array_equal(first[0], first[2])
+    assert np.array_equal(again[0], first[1])
+    np.testing.assert_allclose(again[1], embedder.encode(["Page Address: text City"])[0], atol=1e-5)
+
+
+def test_remembering_ends_with_its_block_and_does_not_nest(embedder: Embedder) -> None:
+    with embedder.remembering() as memo:
+        embedder.encode(["Page Income: number Salary"])
+        with pytest.raises(RuntimeError, match="already remembering"), embedder.remembering():
+            pass
+    embedder.encode(["Page Income: number Salary"])
+
+    assert (memo.encoded, memo.reused) == (1, 0)
