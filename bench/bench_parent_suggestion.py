@@ -26,6 +26,7 @@ from typing import Any
 
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor, normalise_document
+from app.similarity.parents import jaccard
 from app.similarity.service import SimilarityService
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
@@ -95,16 +96,23 @@ def revisions_in_commit_order(folder: Path) -> list[Revision]:
     return revisions
 
 
-def label_jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+async def ingest_fresh(
+    processor: FormVersionProcessor, tenant: str, revisions: list[Revision]
+) -> dict[str, str]:
+    """Each revision as version 1 of a fresh form, without lineage, in order; file -> version id."""
+    ids: dict[str, str] = {}
+    for number, revision in enumerate(revisions):
+        body = FormVersionCreate(definition=revision.definition, parents=[])
+        created = await processor.ingest(tenant=tenant, form_key=f"r{number:04d}", body=body)
+        ids.setdefault(revision.file, created.id)
+    return ids
 
 
 def baseline_ranking(revisions: list[Revision], position: int) -> list[str]:
     """Earlier revisions by field-label Jaccard with this one, the newest first among equals."""
     target = revisions[position].labels
     earlier = list(enumerate(revisions[:position]))
-    earlier.sort(key=lambda item: (label_jaccard(target, item[1].labels), item[0]), reverse=True)
+    earlier.sort(key=lambda item: (jaccard(target, item[1].labels), item[0]), reverse=True)
     return [revision.file for _, revision in earlier]
 
 
@@ -116,11 +124,7 @@ async def measure(
     revisions = revisions_in_commit_order(folder)
     tenant = (await TenantRepository(graph).create(f"parents-{uuid.uuid4().hex[:8]}")).id
     processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
-    ids: dict[str, str] = {}
-    for number, revision in enumerate(revisions):
-        body = FormVersionCreate(definition=revision.definition, parents=[])
-        created = await processor.ingest(tenant=tenant, form_key=f"r{number:04d}", body=body)
-        ids.setdefault(revision.file, created.id)
+    ids = await ingest_fresh(processor, tenant, revisions)
     written = time.perf_counter()
     await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
     index.optimize()

@@ -4,28 +4,27 @@ Every revision of a corpus is ingested in commit-date order, each under a fresh 
 lineage, so neither the form nor the order gives the answer away. Each non-first revision then asks for
 its parent among everything ingested before it; the manifest's `prev_file` is the truth. The figures
 are printed (run with -s) next to the baseline "the earlier version whose field labels overlap most".
+The corpus revisions, the fresh-form ingest and the baseline are those of bench/bench_parent_suggestion.py,
+so the test and the bench measure the same thing.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from app.formversions.schemas import FormVersionCreate
-from app.formversions.service import FormVersionProcessor, normalise_document
+from app.formversions.service import FormVersionProcessor
 from app.similarity.schemas import LayoutFilters
 from app.similarity.service import SimilarityService
+from bench.bench_parent_suggestion import Revision, baseline_ranking, ingest_fresh, revisions_in_commit_order
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
-from ingest import DefinitionError
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.relay import OutboxRelay
@@ -62,39 +61,6 @@ ASK_EVERY = 2
 
 
 @dataclass
-class Revision:
-    file: str
-    chain: str
-    parent_file: str | None
-    definition: dict[str, Any] = field(repr=False)
-    labels: frozenset[str] = field(repr=False)
-
-
-def revisions_in_commit_order(folder: Path) -> list[Revision]:
-    """The corpus revisions that import, oldest commit first (ties: chain, then seq)."""
-    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    rows = [row for row in rows if row.get("form_key")]
-    rows.sort(key=lambda row: (row["commit_date"], row["form_key"], int(row["seq"])))
-    revisions = []
-    for row in rows:
-        raw = (folder / row["file"]).read_bytes()
-        try:
-            definition = normalise_document(raw, None, "probe")
-        except DefinitionError:
-            continue
-        labels = frozenset(f.label.strip().lower() for f in definition.fields() if f.label.strip())
-        revisions.append(
-            Revision(row["file"], row["form_key"], row.get("prev_file"), json.loads(raw), labels)
-        )
-    return revisions
-
-
-def label_jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
-
-
-@dataclass
 class Figures:
     asked: int = 0
     top1: int = 0
@@ -109,24 +75,6 @@ class Figures:
         return count / self.asked if self.asked else 0.0
 
 
-async def ingest(processor: FormVersionProcessor, tenant: str, revisions: list[Revision]) -> dict[str, str]:
-    """Each revision as version 1 of a fresh form, one after the other; file -> version id."""
-    ids: dict[str, str] = {}
-    for number, revision in enumerate(revisions):
-        body = FormVersionCreate(definition=revision.definition, parents=[])
-        created = await processor.ingest(tenant=tenant, form_key=f"r{number:04d}", body=body)
-        ids.setdefault(revision.file, created.id)
-    return ids
-
-
-def baseline_ranking(revisions: list[Revision], position: int) -> list[str]:
-    """Earlier revisions by field-label Jaccard with this one, the newest first among equals."""
-    target = revisions[position].labels
-    earlier = list(enumerate(revisions[:position]))
-    earlier.sort(key=lambda item: (label_jaccard(target, item[1].labels), item[0]), reverse=True)
-    return [revision.file for _, revision in earlier]
-
-
 @pytest.mark.parametrize("corpus", CORPORA)
 async def test_parent_suggestion_and_family_retrieval(
     corpus: str, graph: Graph, index: EdgeLayoutIndex, embedder: Embedder, corpora: Path
@@ -138,13 +86,13 @@ async def test_parent_suggestion_and_family_retrieval(
     twin = (await tenants.create(f"parents-twin-{uuid.uuid4().hex[:8]}")).id
     relay = OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder)
     processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
-    ids = await ingest(processor, tenant, revisions)
+    ids = await ingest_fresh(processor, tenant, revisions)
     asked_chains = sorted({revision.chain for revision in revisions})[::ASK_EVERY]
     asked_set = set(asked_chains)
     last_of_chain = {revision.chain: revision for revision in revisions}
     # The twin tenant holds exact copies of the definitions the family queries search with: the most
     # tempting cross-tenant hits there are. None may ever come back to `tenant`.
-    twin_ids = set((await ingest(processor, twin, [last_of_chain[c] for c in asked_chains])).values())
+    twin_ids = set((await ingest_fresh(processor, twin, [last_of_chain[c] for c in asked_chains])).values())
     written_s = time.perf_counter() - started
     await relay.drain()
     index.optimize()
