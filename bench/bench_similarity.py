@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import dataclasses
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
@@ -28,7 +27,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.resources import Resources
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import DEFAULT_CORPORA, build_layouts, encode_cached
+from bench.bench_vector_index import DEFAULT_CORPORA, build_layouts, encode_cached, p50_ms
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox, NewVersion, ParentDiff
 from graph.server import LocalNeo4jServer, free_port
@@ -38,19 +37,6 @@ from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
 
 K = 10
-
-
-def p50_ms(run: Callable[[int], object], count: int, repeats: int = 3) -> float:
-    """Median latency of run(0..count-1), each timed `repeats` times after a warm-up."""
-    for i in range(min(10, count)):
-        run(i)
-    timings = []
-    for _ in range(repeats):
-        for i in range(count):
-            started = time.perf_counter()
-            run(i)
-            timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
 
 
 def throughput(run: Callable[[int], object], clients: int, seconds: float) -> float:
