@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio.to_thread
 
@@ -69,6 +69,20 @@ def grouped_search(
     return sorted(best.values(), key=lambda hit: -hit.score)[:k]
 
 
+def _search(
+    index: LayoutIndex,
+    tenant: str,
+    vector: Vector,
+    *,
+    k: int,
+    filters: LayoutFilter,
+    group_by: GroupBy | None,
+) -> list[LayoutHit]:
+    if group_by == "form":
+        return grouped_search(index, tenant, vector, k=k, base=filters)
+    return index.search(tenant, vector, k=k, filter=filters)
+
+
 class SimilarityService:
     """Similar-layout queries for one tenant at a time; the tenant filter is inside every vector query."""
 
@@ -105,13 +119,25 @@ class SimilarityService:
             if system is not None:
                 pinned = await self.repository.pinned_by_system(tenant, system)
                 only = pinned if only is None else only & pinned
-        vector = await self._vector_of(tenant, version_id)
-        if only is not None and not only - exclude:
-            return []
+        nothing_passes = only is not None and not only - exclude
         filters = layout_filter(
             only_ids=only, exclude_ids=exclude, form_keys=[form_key] if form_key else None
         )
-        return await self._query(tenant, vector, k=k, filters=filters, group_by=group_by)
+        index = self.index
+
+        def search_from_stored_vector() -> list[LayoutHit] | None:
+            # The vector read and the query it feeds share one worker-thread hop; None: no vector stored.
+            points = index.get(tenant, [version_id], with_vectors=True)
+            if not points or points[0].vector is None:
+                return None
+            if nothing_passes:
+                return []
+            return _search(index, tenant, points[0].vector, k=k, filters=filters, group_by=group_by)
+
+        hits = await anyio.to_thread.run_sync(search_from_stored_vector)
+        if hits is None:
+            await self._raise_missing(tenant, [version_id])
+        return await self._with_context(tenant, hits)
 
     async def search(
         self,
@@ -211,7 +237,7 @@ class SimilarityService:
         assert vector is not None
         return vector
 
-    async def _raise_missing(self, tenant: str, version_ids: list[str]) -> None:
+    async def _raise_missing(self, tenant: str, version_ids: list[str]) -> NoReturn:
         """404 for ids the tenant has no version with; 409 for versions whose layout is not indexed yet."""
         known = await self.repository.hit_context(tenant, version_ids)
         unknown = [version_id for version_id in version_ids if version_id not in known]
@@ -238,12 +264,9 @@ class SimilarityService:
         self, tenant: str, vector: Vector, *, k: int, filters: LayoutFilter, group_by: GroupBy | None
     ) -> list[SimilarHit]:
         index = self.index
-        if group_by == "form":
-            hits = await anyio.to_thread.run_sync(
-                lambda: grouped_search(index, tenant, vector, k=k, base=filters)
-            )
-        else:
-            hits = await anyio.to_thread.run_sync(lambda: index.search(tenant, vector, k=k, filter=filters))
+        hits = await anyio.to_thread.run_sync(
+            lambda: _search(index, tenant, vector, k=k, filters=filters, group_by=group_by)
+        )
         return await self._with_context(tenant, hits)
 
     async def _with_context(self, tenant: str, hits: list[LayoutHit]) -> list[SimilarHit]:
