@@ -187,8 +187,20 @@ def diff(
         typer.echo(json.dumps(change, ensure_ascii=False))
 
 
-def _owning_index(settings: Settings, work: Callable[[IndexReconciler], Awaitable[T]]) -> T:
-    """Run work with graph, model and index opened as the server opens them (managed Neo4j started)."""
+async def _tenant_id(settings: Settings, name: str) -> str:
+    """The id of the tenant with this name; TenantNotFound if there is none."""
+    graph = open_graph(settings)
+    try:
+        return (await TenantRepository(graph).named(name)).id
+    finally:
+        await graph.close()
+
+
+def _owning_index(
+    settings: Settings, tenant: str | None, work: Callable[[IndexReconciler, str | None], Awaitable[T]]
+) -> T:
+    """Run work with graph, model and index opened as the server opens them (managed Neo4j started),
+    and the id of the named tenant (None: all tenants)."""
     from app.formversions.reconcile import owning_index
     from vectors.embedder import EmbedderUnavailable
     from vectors.index import VectorIndexUnavailable
@@ -200,8 +212,9 @@ def _owning_index(settings: Settings, work: Callable[[IndexReconciler], Awaitabl
         server.start(timeout=settings.neo4j.start_timeout_s)
 
     async def run() -> T:
+        tenant_id = await _tenant_id(settings, tenant) if tenant else None
         async with owning_index(settings) as reconciler:
-            return await work(reconciler)
+            return await work(reconciler, tenant_id)
 
     try:
         return asyncio.run(run())
@@ -223,11 +236,10 @@ def reconcile(
 ) -> None:
     """Compare the layout index with the graph; repair missing, orphaned and stale points."""
 
-    async def work(reconciler: IndexReconciler) -> ReconcileReport:
-        tenant_id = await reconciler.tenant_id(tenant) if tenant else None
+    async def work(reconciler: IndexReconciler, tenant_id: str | None) -> ReconcileReport:
         return await reconciler.reconcile(tenant_id, dry_run=dry_run)
 
-    report = _owning_index(Settings(), work)
+    report = _owning_index(Settings(), tenant, work)
     typer.echo(f"{report.versions} versions in the graph, {report.points} points in the index")
     typer.echo(f"before: {report.before}")
     if report.after is None:
@@ -242,11 +254,10 @@ def reconcile(
 def reindex(tenant: TenantOption = None) -> None:
     """Rebuild the layout index from the graph: delete the points, embed every version again."""
 
-    async def work(reconciler: IndexReconciler) -> int:
-        tenant_id = await reconciler.tenant_id(tenant) if tenant else None
+    async def work(reconciler: IndexReconciler, tenant_id: str | None) -> int:
         return await reconciler.reindex(tenant_id)
 
-    typer.echo(f"reindexed {_owning_index(Settings(), work)} layouts")
+    typer.echo(f"reindexed {_owning_index(Settings(), tenant, work)} layouts")
 
 
 @cli.command()
@@ -269,8 +280,7 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.errors import Invalid
-    from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest, tenant_id
-    from graph.forms import LayoutInventory
+    from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest
     from vectors.embedder import EmbedderUnavailable
     from vectors.index import VectorIndexUnavailable
 
@@ -292,11 +302,7 @@ def ingest(
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
     async def run() -> BulkIngestReport:
-        graph = open_graph(settings)
-        try:
-            tenant_key = await tenant_id(LayoutInventory(graph), tenant)
-        finally:
-            await graph.close()
+        tenant_key = await _tenant_id(settings, tenant)
         async with owned_bulk_ingestor(settings, workers=workers) as ingestor:
             with Progress(*columns, transient=True) as progress:
                 task = progress.add_task("ingest", total=sum(len(unit.files) for unit in units))

@@ -352,15 +352,10 @@ class VersionFingerprint:
 
 
 class LayoutInventory:
-    """The graph's side of reconciling the layout index: versions by id, their layouts, tenant ids."""
+    """The graph's side of reconciling the layout index: versions by id and their layouts."""
 
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
-
-    async def tenant_id(self, name: str) -> str | None:
-        """The id of the tenant with this name, if there is one."""
-        result = await self._graph.run(queries.TENANT_ID_BY_NAME, name=name)
-        return str(result.records[0]["id"]) if result.records else None
 
     async def fingerprints(self, tenant: str | None, *, after: str, limit: int) -> list[VersionFingerprint]:
         """A page of versions ordered by id, starting after `after`; all tenants when tenant is None."""

@@ -35,6 +35,12 @@ CREATE (:ApiKey {hash: $hash, prefix: $prefix, created_at: datetime()})-[:AUTHEN
 RETURN t.id AS id, t.name AS name
 """
 
+# A tenant by its name (the CLI names tenants).
+TENANT_BY_NAME = """
+MATCH (t:Tenant {name: $name})
+RETURN t.id AS id, t.name AS name
+"""
+
 # The tenant an API key belongs to.
 TENANT_FOR_KEY_HASH = """
 MATCH (:ApiKey {hash: $hash})-[:AUTHENTICATES]->(t:Tenant)
@@ -143,12 +149,6 @@ REMOVE v:IndexPending
 """
 
 # --- Reconciling the layout index with the graph -----------------------------------------------
-
-# A tenant's id from its name (the CLI names tenants).
-TENANT_ID_BY_NAME = """
-MATCH (t:Tenant {name: $name})
-RETURN t.id AS id
-"""
 
 # A page of versions by id (of one tenant, or of all when $tenant is null): what their points must carry.
 VERSION_FINGERPRINTS = """
@@ -395,13 +395,14 @@ MATCH (:SysVersion {tenant: $tenant, system_key: $system_key})-[:INCLUDES]->(v:F
 RETURN collect(DISTINCT v.id) AS ids
 """
 
-# A version's definition and the tenant's other versions split into created before / not before it.
+# A version's definition and content hash, and the tenant's other versions split into created
+# before / not before it.
 VERSIONS_AROUND = """
 MATCH (v:FormVersion {tenant: $tenant, id: $id})
 OPTIONAL MATCH (c:FormVersion {tenant: $tenant}) WHERE c.id <> v.id
 WITH v, collect(CASE WHEN c.created_at < v.created_at THEN c.id END) AS before,
         collect(CASE WHEN c.created_at >= v.created_at THEN c.id END) AS not_before
-RETURN v.definition AS definition, before, not_before
+RETURN v.definition AS definition, v.content_hash AS content_hash, before, not_before
 """
 
 # What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it.
@@ -411,7 +412,7 @@ UNWIND $ids AS id
 MATCH (v:FormVersion {tenant: $tenant, id: id})
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at.epochMillis AS created_at,
   NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
-  COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count,
+  COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count, v.content_hash AS content_hash,
   CASE WHEN $with_definitions THEN v.definition END AS definition
 """
 

@@ -28,7 +28,7 @@ def hash_api_key(key: str) -> str:
 
 
 class TenantRepository:
-    """Creates tenants, issues keys, resolves a key to its tenant."""
+    """Creates tenants, issues keys, finds a tenant by its name or by one of its keys."""
 
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
@@ -51,6 +51,16 @@ class TenantRepository:
         if not result.records:
             raise TenantNotFound(f"no tenant named {name!r}")
         return key
+
+    async def named(self, name: str) -> Tenant:
+        """The tenant with this name; TenantNotFound, with the way to make one, if there is none."""
+        result = await self._graph.run(queries.TENANT_BY_NAME, name=name)
+        if not result.records:
+            raise TenantNotFound(
+                f"no tenant named {name!r} (create it with `pageforge tenant create {name}`)"
+            )
+        record = result.records[0]
+        return Tenant(id=record["id"], name=record["name"])
 
     async def for_key(self, key: str) -> Tenant | None:
         """The tenant the key belongs to, or None for an unknown key."""

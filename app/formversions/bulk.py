@@ -35,7 +35,6 @@ from app.formversions.service import (
 )
 from app.resources import close_resources, open_resources
 from app.settings import Settings
-from graph.errors import TenantNotFound
 from graph.forms import (
     FormVersionRepository,
     LayoutInventory,
@@ -505,14 +504,6 @@ class BulkIngestor:
         await self.relay.index_layouts(entries)
         report.indexed += len(entries)
         report.index_seconds += time.perf_counter() - started
-
-
-async def tenant_id(inventory: LayoutInventory, name: str) -> str:
-    """The id of the named tenant; TenantNotFound, with the way to make one, if there is none."""
-    found = await inventory.tenant_id(name)
-    if found is None:
-        raise TenantNotFound(f"no tenant named {name!r} (create it with `pageforge tenant create {name}`)")
-    return found
 
 
 @asynccontextmanager

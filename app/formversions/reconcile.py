@@ -10,7 +10,6 @@ import anyio.to_thread
 
 from app.resources import close_resources, open_resources
 from app.settings import Settings
-from graph.errors import TenantNotFound
 from graph.forms import LayoutInventory, VersionFingerprint
 from vectors.embedder import EmbedderUnavailable
 from vectors.index import TENANT_FIELD, LayoutIndex, Payload, VectorIndexUnavailable
@@ -109,13 +108,6 @@ class IndexReconciler:
         self.relay = relay
         self.page_size = page_size
         self.repair_batch = repair_batch
-
-    async def tenant_id(self, name: str) -> str:
-        """The id of the named tenant; TenantNotFound if there is none."""
-        tenant = await self.inventory.tenant_id(name)
-        if tenant is None:
-            raise TenantNotFound(f"no tenant named {name!r}")
-        return tenant
 
     def _points(self, tenant: str | None) -> dict[str, Fingerprint]:
         return {point_id: point_fingerprint(payload) for point_id, payload in self.index.scroll_ids(tenant)}

@@ -25,6 +25,7 @@ from app.resources import open_graph
 from app.settings import Settings
 from graph.forms import FormVersionRepository, LayoutInventory
 from graph.server import LocalNeo4jServer, free_port
+from graph.tenants import TenantRepository
 from tests.e2e.conftest import TenantKey, create_tenant
 
 PAGEFORGE = Path(sys.executable).parent / "pageforge"
@@ -148,8 +149,7 @@ async def pending_count(settings: Settings, tenant_name: str) -> int:
     graph = open_graph(settings)
     try:
         inventory = LayoutInventory(graph)
-        tenant = await inventory.tenant_id(tenant_name)
-        assert tenant is not None
+        tenant = (await TenantRepository(graph).named(tenant_name)).id
         versions = await inventory.fingerprints(tenant, after="", limit=10_000)
         return sum(version.pending for version in versions)
     finally:
@@ -160,8 +160,7 @@ async def commit_without_indexing(settings: Settings, tenant_name: str, definiti
     """What a crash between graph commit and index upsert leaves: a version with an open outbox entry."""
     graph = open_graph(settings)
     try:
-        tenant = await LayoutInventory(graph).tenant_id(tenant_name)
-        assert tenant is not None
+        tenant = (await TenantRepository(graph).named(tenant_name)).id
         processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
         created = await processor.ingest(
             tenant=tenant, form_key="crash-window", body=FormVersionCreate(definition=definition)

@@ -51,6 +51,15 @@ async def test_two_tenants_cannot_share_a_name(graph: Graph) -> None:
         await tenants.create(name)
 
 
+async def test_a_tenant_is_found_by_its_name_and_an_unknown_name_says_how_to_make_one(graph: Graph) -> None:
+    tenants = TenantRepository(graph)
+    name = unique_name()
+    created = await tenants.create(name)
+    assert await tenants.named(name) == created
+    with pytest.raises(TenantNotFound, match="pageforge tenant create"):
+        await tenants.named(unique_name())
+
+
 async def test_keys_are_issued_only_for_existing_tenants(graph: Graph) -> None:
     with pytest.raises(TenantNotFound):
         await TenantRepository(graph).issue_key(unique_name())
