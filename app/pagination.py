@@ -16,6 +16,9 @@ T = TypeVar("T")
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 CursorQuery = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
 
+# Cursors hold keys, version numbers and offsets: never negative, and within Neo4j's signed 64-bit integers.
+MAX_POSITION = 2**63 - 1
+
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
@@ -32,8 +35,14 @@ def decode_cursor(cursor: str | None, default: T) -> T:
         return default
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise Invalid("cursor is not one this API issued") from exc
-    if type(position) is not type(default):
+    if type(position) is not type(default) or not _issuable(position):
         raise Invalid("cursor is not one this API issued")
     return position
+
+
+def _issuable(position: Any) -> bool:
+    """Whether the position is a key, a number or a flat list of them, as our cursors are."""
+    parts = position if isinstance(position, list) else [position]
+    return all(type(part) is str or (type(part) is int and 0 <= part <= MAX_POSITION) for part in parts)

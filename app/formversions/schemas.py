@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FormVersionCreate(BaseModel):
     """A new version of a form: its definition, and where it comes from."""
+
+    # A misspelt field (`parent` for `parents`) must be refused, not ingested as if it were absent.
+    model_config = ConfigDict(extra="forbid")
 
     format: str | None = Field(
         default=None, description="formio, surveyjs, jsonschema or native; detected when omitted."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_K = 100
 
@@ -15,6 +15,8 @@ GroupBy = Literal["form"]
 class LayoutFilters(BaseModel):
     """Payload filters applied inside the vector query (the tenant filter always is)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     form_keys: list[str] | None = Field(
         default=None, max_length=100, description="Only versions of these forms."
     )
@@ -23,6 +25,8 @@ class LayoutFilters(BaseModel):
 
 class LayoutSearch(BaseModel):
     """Find layouts like a text or an example definition; exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(default=None, max_length=10_000)
     definition: dict[str, Any] | str | None = Field(default=None, description="An example definition.")
@@ -34,6 +38,8 @@ class LayoutSearch(BaseModel):
 
 class LayoutRecommend(BaseModel):
     """Find layouts like the positive examples and unlike the negative ones."""
+
+    model_config = ConfigDict(extra="forbid")
 
     positive: list[str] = Field(min_length=1, max_length=32)
     negative: list[str] = Field(default_factory=list, max_length=32)

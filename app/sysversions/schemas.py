@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class PinExisting(BaseModel):
@@ -34,6 +35,8 @@ class PinInline(BaseModel):
 class ReleaseCreate(BaseModel):
     """A release manifest: its name, where it comes from, and the form versions it ships."""
 
+    model_config = ConfigDict(extra="forbid")
+
     version: str = Field(min_length=1, max_length=200, description="The release name, e.g. 2024.3.")
     parents: list[str] | None = Field(
         default=None,
@@ -43,6 +46,17 @@ class ReleaseCreate(BaseModel):
     forms: list[PinExisting | PinInline] = Field(
         min_length=1, max_length=1000, description="One entry per form: an existing version or a definition."
     )
+
+    @field_validator("version")
+    @classmethod
+    def _printable(cls, version: str) -> str:
+        """A release name is shown and matched as typed: it needs visible text and no control characters."""
+        if not version.strip():
+            raise ValueError("a release name needs a visible character")
+        controls = sorted({f"U+{ord(c):04X}" for c in version if unicodedata.category(c) == "Cc"})
+        if controls:
+            raise ValueError(f"a release name holds no control characters (found {', '.join(controls)})")
+        return version
 
 
 class PinRead(BaseModel):
