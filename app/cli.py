@@ -155,6 +155,35 @@ def tenant_key(
     typer.echo(_with_graph(Settings(), work))
 
 
+@tenant_cli.command("keys")
+def tenant_keys(name: str) -> None:
+    """List the tenant's API keys by their first characters, oldest first."""
+
+    async def work(tenants: TenantRepository) -> str:
+        keys = await tenants.keys(name)
+        return "\n".join(f"{key.prefix}  issued {key.created_at:%Y-%m-%d %H:%M:%S} UTC" for key in keys)
+
+    listing = _with_graph(Settings(), work)
+    typer.echo(listing or f"tenant {name!r} has no API keys")
+
+
+@tenant_cli.command("revoke-key")
+def tenant_revoke_key(
+    name: str,
+    key: Annotated[
+        str, typer.Argument(help="The whole key, or its first characters as `tenant keys` lists them.")
+    ],
+) -> None:
+    """Revoke one API key of a tenant: Neo4j forgets it at once; servers stop accepting it within
+    PAGEFORGE_API__KEY_CACHE_S seconds."""
+
+    async def work(tenants: TenantRepository) -> None:
+        await tenants.revoke_key(name, key)
+
+    _with_graph(Settings(), work)
+    typer.echo(f"revoked {key[:10]}… of tenant {name!r}")
+
+
 def _read_definition(path: Path, source_format: str | None) -> FormDefinition:
     try:
         raw = path.read_bytes()

@@ -15,3 +15,7 @@ class TenantExists(GraphError):
 
 class TenantNotFound(GraphError):
     """No tenant with that name."""
+
+
+class ApiKeyNotFound(GraphError):
+    """No key (or more than one) of the tenant matches what was given."""

@@ -41,6 +41,23 @@ MATCH (t:Tenant {name: $name})
 RETURN t.id AS id, t.name AS name
 """
 
+# The prefixes of a tenant's API keys (what `tenant keys` shows; a key itself is never stored).
+TENANT_KEYS = """
+MATCH (t:Tenant {name: $name})
+OPTIONAL MATCH (k:ApiKey)-[:AUTHENTICATES]->(t)
+WITH t, k ORDER BY k.created_at
+RETURN t.id AS id, collect([k.prefix, k.created_at.epochMillis]) AS keys
+"""
+
+# Delete the tenant's one key with this prefix (or hash); several matches delete nothing.
+REVOKE_API_KEY = """
+MATCH (t:Tenant {name: $name})
+OPTIONAL MATCH (k:ApiKey)-[:AUTHENTICATES]->(t) WHERE k.prefix = $prefix OR k.hash = $hash
+WITH t, collect(k) AS keys
+FOREACH (k IN CASE WHEN size(keys) = 1 THEN keys ELSE [] END | DETACH DELETE k)
+RETURN size(keys) AS matched
+"""
+
 # The tenant an API key belongs to.
 TENANT_FOR_KEY_HASH = """
 MATCH (:ApiKey {hash: $hash})-[:AUTHENTICATES]->(t:Tenant)

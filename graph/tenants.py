@@ -6,20 +6,31 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
-from graph.errors import TenantExists, TenantNotFound
+from graph.errors import ApiKeyNotFound, TenantExists, TenantNotFound
 
 KEY_PREFIX = "pf_"
+# Characters of a key kept in clear, to tell a tenant's keys apart when listing or revoking them.
+SHOWN_PREFIX = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
     id: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What is kept of an API key besides its hash: its first characters and when it was issued."""
+
+    prefix: str
+    created_at: datetime
 
 
 def hash_api_key(key: str) -> str:
@@ -46,7 +57,7 @@ class TenantRepository:
         """Issue a new API key for the tenant and return it; only its hash is stored."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         result = await self._graph.run(
-            queries.ADD_API_KEY, name=name, hash=hash_api_key(key), prefix=key[:10]
+            queries.ADD_API_KEY, name=name, hash=hash_api_key(key), prefix=key[:SHOWN_PREFIX]
         )
         if not result.records:
             raise TenantNotFound(f"no tenant named {name!r}")
@@ -61,6 +72,41 @@ class TenantRepository:
             )
         record = result.records[0]
         return Tenant(id=record["id"], name=record["name"])
+
+    async def keys(self, name: str) -> list[ApiKeyInfo]:
+        """The tenant's API keys, oldest first; TenantNotFound if there is no such tenant."""
+        result = await self._graph.run(queries.TENANT_KEYS, name=name)
+        if not result.records:
+            raise TenantNotFound(f"no tenant named {name!r}")
+        return [
+            ApiKeyInfo(prefix=prefix, created_at=datetime.fromtimestamp(millis / 1000, tz=UTC))
+            for prefix, millis in result.records[0]["keys"]
+            if prefix is not None
+        ]
+
+    async def revoke_key(self, name: str, key_or_prefix: str) -> None:
+        """Delete the tenant's key, given whole or by its shown prefix; ApiKeyNotFound unless one matches.
+
+        Servers that verified the key recently keep accepting it until their key cache expires
+        (`api.key_cache_s`).
+        """
+        result = await self._graph.run(
+            queries.REVOKE_API_KEY,
+            name=name,
+            prefix=key_or_prefix[:SHOWN_PREFIX] if len(key_or_prefix) == SHOWN_PREFIX else None,
+            hash=hash_api_key(key_or_prefix),
+        )
+        if not result.records:
+            raise TenantNotFound(f"no tenant named {name!r}")
+        matched = result.records[0]["matched"]
+        if matched == 0:
+            raise ApiKeyNotFound(
+                f"tenant {name!r} has no key {key_or_prefix!r} (see `pageforge tenant keys {name}`)"
+            )
+        if matched > 1:
+            raise ApiKeyNotFound(
+                f"{matched} keys of tenant {name!r} start with {key_or_prefix!r}: give the whole key"
+            )
 
     async def for_key(self, key: str) -> Tenant | None:
         """The tenant the key belongs to, or None for an unknown key."""

@@ -13,7 +13,7 @@ import pytest
 from neo4j import AsyncGraphDatabase
 
 from graph.database import Graph
-from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
+from graph.errors import ApiKeyNotFound, GraphUnavailable, TenantExists, TenantNotFound
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository, hash_api_key
 
@@ -60,6 +60,35 @@ async def test_a_tenant_is_found_by_its_name_and_an_unknown_name_says_how_to_mak
         await tenants.named(unique_name())
 
 
+async def test_a_revoked_key_no_longer_resolves_and_the_other_keys_still_do(graph: Graph) -> None:
+    tenants = TenantRepository(graph)
+    name, other = unique_name(), unique_name()
+    created = await tenants.create(name)
+    await tenants.create(other)
+    first, second = await tenants.issue_key(name), await tenants.issue_key(name)
+    foreign = await tenants.issue_key(other)
+    assert [key.prefix for key in await tenants.keys(name)] == [first[:10], second[:10]]
+
+    with pytest.raises(ApiKeyNotFound):
+        await tenants.revoke_key(name, foreign[:10])
+    with pytest.raises(ApiKeyNotFound):
+        await tenants.revoke_key(name, foreign)
+    await tenants.revoke_key(name, first[:10])
+    await tenants.revoke_key(name, second)
+
+    assert await tenants.for_key(first) is None
+    assert await tenants.for_key(second) is None
+    assert (await tenants.for_key(foreign)) is not None
+    assert await tenants.keys(name) == []
+    assert await tenants.named(name) == created
+    with pytest.raises(ApiKeyNotFound):
+        await tenants.revoke_key(name, first)
+    with pytest.raises(TenantNotFound):
+        await tenants.revoke_key(unique_name(), first)
+    with pytest.raises(TenantNotFound):
+        await tenants.keys(unique_name())
+
+
 async def test_keys_are_issued_only_for_existing_tenants(graph: Graph) -> None:
     with pytest.raises(TenantNotFound):
         await TenantRepository(graph).issue_key(unique_name())
@@ -103,3 +132,28 @@ def test_cli_creates_a_tenant_and_prints_a_working_key(
             await graph.close()
 
     assert asyncio.run(resolve()) == name
+
+    listed = subprocess.run(
+        [str(cli), "tenant", "keys", name], env=env, capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith(key[:10])
+    revoked = subprocess.run(
+        [str(cli), "tenant", "revoke-key", name, key[:10]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    assert asyncio.run(resolve()) is None
+    unknown = subprocess.run(
+        [str(cli), "tenant", "revoke-key", name, key[:10]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unknown.returncode == 1
+    assert "has no key" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
