@@ -11,7 +11,7 @@ from app.auth import VerifiedKeys, current_tenant
 from app.errors import install_error_handlers
 from app.formversions.router import router as formversions_router
 from app.lineage.router import router as lineage_router
-from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
 from app.platform.router import router as platform_router
 from app.renders.router import router as renders_router
@@ -31,9 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=partial(lifespan, settings),
     )
     app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
+    app.state.metrics = RequestMetrics()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_tenant)])
     api.include_router(platform_router)

@@ -1,4 +1,4 @@
-"""Request ids, JSON logs and the request-size limit, as plain ASGI middleware."""
+"""Request ids, JSON logs, request metrics and the request-size limit, as plain ASGI middleware."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,11 +54,67 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
-class RequestContextMiddleware:
-    """Takes X-Request-ID from the request (or makes one), returns it, logs one access line."""
+# Requests that matched no route share one label, so unknown paths cannot grow the metrics without bound.
+UNMATCHED_ROUTE = "unmatched"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template with the prefixes of the routers it is included in.
+
+    Routing leaves the matched route in the scope, but with included routers its path lacks their
+    (static) prefixes: those are the part of the request path before the route's own pattern matches.
+    """
+    route = scope.get("route")
+    pattern = getattr(route, "path_regex", None)
+    if route is None or pattern is None:
+        return UNMATCHED_ROUTE
+    path: str = scope["path"]
+    for cut in range(len(path)):
+        if path[cut] == "/" and pattern.match(path[cut:]):
+            return path[:cut] + str(route.path)
+    return UNMATCHED_ROUTE
+
+
+class RequestMetrics:
+    """The Prometheus metrics of one app: requests by route template and status, durations, outbox backlog."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pageforge_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.durations = Histogram(
+            "pageforge_http_request_duration_seconds",
+            "Time from receiving a request to the end of its response, by method and route template",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            "pageforge_layout_outbox_pending",
+            "Versions committed in Neo4j whose layout is not in the vector index yet (read at each scrape; "
+            "NaN when Neo4j did not answer)",
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.durations.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+class RequestContextMiddleware:
+    """Takes X-Request-ID from the request (or makes one), returns it, logs one access line, counts it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,6 +136,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], route_template(scope), status, seconds)
             access_logger.info(
                 "%s %s %s",
                 scope["method"],
@@ -89,7 +149,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(seconds * 1000, 2),
                     }
                 },
             )

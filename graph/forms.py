@@ -329,6 +329,11 @@ class LayoutOutbox:
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
 
+    async def count(self) -> int:
+        """How many entries are open, over all tenants."""
+        result = await self._graph.run(queries.PENDING_INDEX_COUNT)
+        return int(result.records[0]["pending"])
+
     async def pending(self, limit: int) -> list[PendingLayout]:
         """The oldest open entries."""
         result = await self._graph.run(queries.PENDING_INDEX, limit=limit)

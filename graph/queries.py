@@ -150,6 +150,12 @@ ORDER BY v.number LIMIT $limit
 
 # --- The outbox: versions whose layout is not in the index yet -------------------------------
 
+# How many versions of all tenants wait for their layout to be indexed.
+PENDING_INDEX_COUNT = """
+MATCH (v:IndexPending)
+RETURN count(v) AS pending
+"""
+
 # Oldest pending versions first.
 PENDING_INDEX = """
 MATCH (v:IndexPending)

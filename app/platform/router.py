@@ -1,4 +1,4 @@
-"""Health (no auth) and the caller's own tenant."""
+"""Health and metrics (no auth), and the caller's own tenant."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.auth import ResourcesDep, TenantDep
+from app.observability import RequestMetrics
 from app.platform.schemas import DependencyHealth, HealthRead, TenantRead
 from app.resources import Resources
+from graph.errors import GraphUnavailable
+from graph.forms import LayoutOutbox
 
 health_router = APIRouter(tags=["platform"])
 router = APIRouter(tags=["platform"])
@@ -60,6 +64,23 @@ async def get_health(resources: ResourcesDep) -> JSONResponse:
         status="ok" if healthy else "unavailable", version=__version__, dependencies=dependencies
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+@health_router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+)
+async def get_metrics(request: Request, resources: ResourcesDep) -> Response:
+    """Prometheus metrics of this process: requests by route and status, durations, the outbox backlog."""
+    metrics: RequestMetrics = request.app.state.metrics
+    try:
+        pending = await asyncio.wait_for(
+            LayoutOutbox(resources.graph).count(), resources.settings.api.health_timeout_s
+        )
+    except (GraphUnavailable, TimeoutError):
+        metrics.outbox_pending.set(float("nan"))
+    else:
+        metrics.outbox_pending.set(pending)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/tenant", response_model=TenantRead)

@@ -6,10 +6,12 @@ import io
 import json
 import logging
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.observability import JsonLogFormatter
@@ -138,3 +140,41 @@ def test_openapi_documents_the_api_and_its_bearer_auth(client: TestClient) -> No
     assert "/api/v1/tenant" in spec["paths"]
     assert "/health" in spec["paths"]
     assert any(scheme["scheme"] == "bearer" for scheme in spec["components"]["securitySchemes"].values())
+
+
+def metric_samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_by_route_template_and_status(client: TestClient, tenant: TenantKey) -> None:
+    missing = str(uuid.uuid4())
+    before = metric_samples(client)
+    assert client.get(f"/api/v1/form-versions/{missing}", headers=tenant.headers).status_code == 404
+    assert client.get(f"/api/v1/no-such-thing/{missing}", headers=tenant.headers).status_code == 404
+    assert client.get("/api/v1/tenant", headers=tenant.headers).status_code == 200
+    after = metric_samples(client)
+
+    def counted(route: str, status: str) -> float:
+        key = (
+            "pageforge_http_requests_total",
+            frozenset({"method": "GET", "route": route, "status": status}.items()),
+        )
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert counted("/api/v1/form-versions/{version_id}", "404") == 1
+    assert counted("unmatched", "404") == 1
+    assert counted("/api/v1/tenant", "200") == 1
+    timed = (
+        "pageforge_http_request_duration_seconds_count",
+        frozenset({"method": "GET", "route": "/api/v1/tenant"}.items()),
+    )
+    assert after[timed] - before.get(timed, 0.0) == 1
+    assert all(missing not in dict(labels).get("route", "") for _, labels in after)
+    assert after[("pageforge_layout_outbox_pending", frozenset())] >= 0
