@@ -22,11 +22,19 @@ class SimilaritySource:
 
 @dataclass(frozen=True, slots=True)
 class VersionsAround:
-    """A version's definition and the tenant's other versions, created before it or not."""
+    """A version's definition and content hash, and the tenant's other versions, created before it or not."""
 
-    definition: dict[str, Any]
+    # The stored JSON text: parsing a large definition costs more than the query, so callers parse it
+    # only when they need it.
+    definition_json: str
+    content_hash: str
     before: list[str]
     not_before: list[str]
+
+    def definition(self) -> dict[str, Any]:
+        """The definition, parsed."""
+        parsed: dict[str, Any] = json.loads(self.definition_json)
+        return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,7 @@ class HitContext:
     created_at: datetime
     is_latest: bool
     pin_count: int
+    content_hash: str
     definition: dict[str, Any] | None = None
 
 
@@ -74,7 +83,8 @@ class SimilarityRepository:
             return None
         row = result.records[0]
         return VersionsAround(
-            definition=json.loads(row["definition"]),
+            definition_json=row["definition"],
+            content_hash=row["content_hash"],
             before=list(row["before"]),
             not_before=list(row["not_before"]),
         )
@@ -96,6 +106,7 @@ class SimilarityRepository:
                 created_at=datetime.fromtimestamp(row["created_at"] / 1000, tz=UTC),
                 is_latest=row["is_latest"],
                 pin_count=row["pin_count"],
+                content_hash=row["content_hash"],
                 definition=json.loads(row["definition"]) if row["definition"] else None,
             )
             for row in result.records

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from graph.similarity import HitContext
+from ingest import content_hash
+from ingest.native import import_native
 from vectors.index import LayoutHit
 
 # Candidates the vector query hands to the structural re-rank. Measured on the real corpora, the true
@@ -20,14 +24,19 @@ FIELD_KEY_WEIGHT = 0.25
 # Cosine orders candidates whose structural scores tie; closer than this, embeddings of near-identical
 # layouts differ by noise, and the newer candidate goes first.
 COSINE_DECIMALS = 2
+# Layout prints kept in memory, by the content hash of the stored definition (content never changes).
+# The prints of a VA definition (83 kB of JSON on average) take about 85 kB: about 90 MB at most.
+PRINTS_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class LayoutPrints:
-    """What the parent ranking compares of a definition: its layout nodes and its field keys."""
+    """What parent suggestion compares of a definition: its layout nodes, field keys and layout hash."""
 
     nodes: frozenset[str]
     field_keys: frozenset[str]
+    # The content hash with the form key left out: equal for byte-identical layouts of different forms.
+    layout: str
 
 
 def layout_fingerprints(definition: dict[str, Any]) -> frozenset[str]:
@@ -68,9 +77,56 @@ def field_keys(definition: dict[str, Any]) -> frozenset[str]:
     return frozenset(keys)
 
 
+def layout_hash(definition: dict[str, Any]) -> str:
+    """The content hash of a (native) definition as the layout of no particular form."""
+    return content_hash(import_native(definition, key=""))
+
+
 def layout_prints(definition: dict[str, Any]) -> LayoutPrints:
-    """The node fingerprints and field keys of a (native) definition."""
-    return LayoutPrints(nodes=layout_fingerprints(definition), field_keys=field_keys(definition))
+    """The node fingerprints, field keys and layout hash of a (native) definition."""
+    return LayoutPrints(
+        nodes=layout_fingerprints(definition),
+        field_keys=field_keys(definition),
+        layout=layout_hash(definition),
+    )
+
+
+class LayoutPrintsCache:
+    """LayoutPrints by content hash, the least recently used dropped beyond `max_entries`; thread-safe."""
+
+    def __init__(self, max_entries: int = PRINTS_CACHE_SIZE) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, LayoutPrints] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> LayoutPrints | None:
+        """The prints stored for this content hash, if any."""
+        with self._lock:
+            prints = self._entries.get(digest)
+            if prints is not None:
+                self._entries.move_to_end(digest)
+            return prints
+
+    def prints(self, digest: str, definition: dict[str, Any]) -> LayoutPrints:
+        """The prints of the definition with this content hash, computed once while cached."""
+        prints = self.get(digest)
+        if prints is None:
+            prints = layout_prints(definition)
+            with self._lock:
+                self._entries[digest] = prints
+                self._entries.move_to_end(digest)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return prints
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+
+# One per process: parent suggestion meets the same candidates query after query.
+LAYOUT_PRINTS = LayoutPrintsCache()
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -87,24 +143,54 @@ def parent_overlap(target: LayoutPrints, candidate: LayoutPrints) -> float:
 
 
 def rank_parents(
-    target: dict[str, Any], hits: Sequence[LayoutHit], context: dict[str, HitContext]
+    target: LayoutPrints,
+    hits: Sequence[LayoutHit],
+    context: Mapping[str, HitContext],
+    prints: Mapping[str, LayoutPrints],
 ) -> list[tuple[LayoutHit, float]]:
     """Candidates by structural overlap with the target, then cosine (2 decimals), then recency.
 
     A child is a small edit of its parent: it keeps more of its parent's nodes and field keys than of
     older ancestors or of other forms. Recency only orders candidates that tie on both scores (identical
-    or near-identical layouts), so the order of ingestion never outweighs the content.
+    or near-identical layouts), so the order of ingestion never outweighs the content. Candidates
+    without context or prints are left out.
     """
-    target_prints = layout_prints(target)
     scored: list[tuple[LayoutHit, float, HitContext]] = []
     for hit in hits:
-        ctx = context.get(hit.id)
-        if ctx is None or ctx.definition is None:
+        ctx, candidate = context.get(hit.id), prints.get(hit.id)
+        if ctx is None or candidate is None:
             continue
-        overlap = parent_overlap(target_prints, layout_prints(ctx.definition))
-        scored.append((hit, overlap, ctx))
+        scored.append((hit, parent_overlap(target, candidate), ctx))
     scored.sort(
         key=lambda item: (round(item[1], 9), round(item[0].score, COSINE_DECIMALS), item[2].created_at),
         reverse=True,
     )
     return [(hit, overlap) for hit, overlap, _ in scored]
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutSuggestion:
+    """One distinct layout among ranked candidates: its likeliest version, then the other versions with it."""
+
+    hit: LayoutHit
+    overlap: float
+    same_layout: list[LayoutHit] = field(default_factory=list)
+
+
+def one_per_layout(
+    ranked: Sequence[tuple[LayoutHit, float]], prints: Mapping[str, LayoutPrints]
+) -> list[LayoutSuggestion]:
+    """The ranked candidates grouped by layout hash, in the order of each layout's first candidate.
+
+    Byte-identical layouts cannot be told apart by content: a user gains nothing from seeing each copy
+    as a suggestion of its own.
+    """
+    groups: dict[str, LayoutSuggestion] = {}
+    for hit, overlap in ranked:
+        layout = prints[hit.id].layout
+        group = groups.get(layout)
+        if group is None:
+            groups[layout] = LayoutSuggestion(hit=hit, overlap=overlap)
+        else:
+            group.same_layout.append(hit)
+    return list(groups.values())

@@ -12,6 +12,7 @@ from app.similarity.schemas import (
     GroupBy,
     LayoutRecommend,
     LayoutSearch,
+    ParentSuggestions,
     Scope,
     SimilarResults,
 )
@@ -81,9 +82,10 @@ async def recommend_layouts(body: LayoutRecommend, tenant: TenantDep, service: S
     return SimilarResults(items=items)
 
 
-@router.get("/form-versions/{version_id}/suggested-parents", response_model=SimilarResults)
+@router.get("/form-versions/{version_id}/suggested-parents", response_model=ParentSuggestions)
 async def list_suggested_parents(
     version_id: str, tenant: TenantDep, service: ServiceDep, k: KQuery = 5
-) -> SimilarResults:
-    """The versions created before this one most likely to be its parent, likeliest first."""
-    return SimilarResults(items=await service.suggested_parents(tenant=tenant.id, version_id=version_id, k=k))
+) -> ParentSuggestions:
+    """The layouts created before this version most likely to be its parent's, likeliest first."""
+    items = await service.suggested_parents(tenant=tenant.id, version_id=version_id, k=k)
+    return ParentSuggestions(items=items)

@@ -60,3 +60,18 @@ class SimilarHit(BaseModel):
 
 class SimilarResults(BaseModel):
     items: list[SimilarHit]
+
+
+class ParentSuggestion(SimilarHit):
+    """One layout the version was likely made from: its likeliest version, and the others with it."""
+
+    same_layout: list[str] = Field(
+        description=(
+            "Other earlier versions (any form) with exactly this layout (same content apart from the form "
+            "key), likeliest first: content cannot tell them from this one."
+        )
+    )
+
+
+class ParentSuggestions(BaseModel):
+    items: list[ParentSuggestion] = Field(description="One per distinct layout, likeliest first.")

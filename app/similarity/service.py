@@ -9,8 +9,15 @@ import anyio.to_thread
 
 from app.errors import Conflict, Invalid, NotFound
 from app.formversions.service import normalise_document
-from app.similarity.parents import PARENT_POOL, rank_parents
-from app.similarity.schemas import GroupBy, LayoutFilters, Scope, SimilarHit
+from app.similarity.parents import (
+    LAYOUT_PRINTS,
+    PARENT_POOL,
+    LayoutPrints,
+    LayoutSuggestion,
+    one_per_layout,
+    rank_parents,
+)
+from app.similarity.schemas import GroupBy, LayoutFilters, ParentSuggestion, Scope, SimilarHit
 from graph.similarity import HitContext, SimilarityRepository
 from ingest import layout_text
 from vectors.embedder import Embedder, EmbedderUnavailable
@@ -196,11 +203,12 @@ class SimilarityService:
         )
         return await self._with_context(tenant, hits)
 
-    async def suggested_parents(self, *, tenant: str, version_id: str, k: int) -> list[SimilarHit]:
-        """The versions created before this one most likely to be its parent, likeliest first.
+    async def suggested_parents(self, *, tenant: str, version_id: str, k: int) -> list[ParentSuggestion]:
+        """The k layouts created before this version most likely to be its parent's, likeliest first.
 
         The vector query, restricted to versions created before it, picks a pool of candidates; they
-        are re-ranked by how many of their layout nodes and field keys it kept (see rank_parents).
+        are re-ranked by how many of their layout nodes and field keys it kept (see rank_parents). Each
+        distinct layout comes once, as its likeliest version with the other versions of it.
         """
         (version_id,) = _version_ids([version_id])
         around = await self.repository.versions_around(tenant, version_id)
@@ -218,9 +226,42 @@ class SimilarityService:
         hits = await anyio.to_thread.run_sync(
             lambda: index.search(tenant, vector, k=max(PARENT_POOL, k), filter=filters)
         )
-        context = await self.repository.hit_context(tenant, [hit.id for hit in hits], with_definitions=True)
-        ranked = await anyio.to_thread.run_sync(rank_parents, around.definition, hits, context)
-        return [_hit(hit, context[hit.id], score=(overlap + hit.score) / 2) for hit, overlap in ranked[:k]]
+        context = await self.repository.hit_context(tenant, [hit.id for hit in hits])
+        prints = await self._candidate_prints(tenant, context)
+
+        def rank() -> list[LayoutSuggestion]:
+            target = LAYOUT_PRINTS.get(around.content_hash)
+            if target is None:
+                target = LAYOUT_PRINTS.prints(around.content_hash, around.definition())
+            return one_per_layout(rank_parents(target, hits, context, prints), prints)
+
+        suggestions = await anyio.to_thread.run_sync(rank)
+        return [
+            ParentSuggestion(
+                **_hit(s.hit, context[s.hit.id], score=(s.overlap + s.hit.score) / 2).model_dump(),
+                same_layout=[hit.id for hit in s.same_layout],
+            )
+            for s in suggestions[:k]
+        ]
+
+    async def _candidate_prints(self, tenant: str, context: dict[str, HitContext]) -> dict[str, LayoutPrints]:
+        """Layout prints of the candidates by id; definitions are read only for contents not yet cached."""
+        prints: dict[str, LayoutPrints] = {}
+        for candidate, ctx in context.items():
+            cached = LAYOUT_PRINTS.get(ctx.content_hash)
+            if cached is not None:
+                prints[candidate] = cached
+        missing = [candidate for candidate in context if candidate not in prints]
+        if missing:
+            loaded = await self.repository.hit_context(tenant, missing, with_definitions=True)
+            prints |= await anyio.to_thread.run_sync(
+                lambda: {
+                    candidate: LAYOUT_PRINTS.prints(ctx.content_hash, ctx.definition)
+                    for candidate, ctx in loaded.items()
+                    if ctx.definition is not None
+                }
+            )
+        return prints
 
     def _require_embedder(self) -> Embedder:
         if self.embedder is None:

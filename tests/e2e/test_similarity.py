@@ -175,6 +175,30 @@ def test_suggested_parents_finds_the_version_it_was_edited_from(
     # A later version is never suggested as the parent of an earlier one.
     second = get(client, tenant, f"/form-versions/{forms['page'][1]['id']}/suggested-parents", k=10).json()
     assert ids(second["items"]) == [forms["page"][0]["id"]]
+    assert second["items"][0]["same_layout"] == []
+
+
+def test_suggested_parents_shows_identical_layouts_once(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
+    forms = seed(client, tenant, corpora)
+    revisions = revision_files(corpora, "conditional-page")
+    # The parent's exact layout copied into two other forms: content cannot tell the three apart.
+    copies = [post_version(client, tenant, key, revisions[3])["id"] for key in ("copy-a", "copy-b")]
+    orphan = post_version(client, tenant, "orphan", revisions[4], parents=[])
+    response = get(client, tenant, f"/form-versions/{orphan['id']}/suggested-parents", k=3)
+    assert response.status_code == 200, response.text
+    suggested = response.json()["items"]
+    assert len(suggested) == 3
+    first = suggested[0]
+    same = {forms["page"][3]["id"], *copies}
+    assert {first["version_id"], *first["same_layout"]} == same
+    assert len(first["same_layout"]) == 2
+    # k counts layouts: the other two suggestions are other layouts, none of them a copy.
+    for other in suggested[1:]:
+        assert not same & {other["version_id"], *other["same_layout"]}
+    # The places the copies no longer take go to other layouts, such as the chain's earlier versions.
+    assert {item["version_id"] for item in suggested[1:]} & {v["id"] for v in forms["page"][:3]}
 
 
 def test_bad_requests_are_refused(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
@@ -218,7 +242,8 @@ def test_two_tenants_with_identical_data_never_see_each_other(
                 seen |= set(ids(similar(client, tenant, version_id, scope=scope, k=20)))
             seen |= set(ids(similar(client, tenant, version_id, group_by="form", k=20)))
             parents = get(client, tenant, f"/form-versions/{version_id}/suggested-parents", k=20)
-            seen |= set(ids(parents.json()["items"]))
+            for item in parents.json()["items"]:
+                seen |= {item["version_id"], *item["same_layout"]}
         search = client.post("/api/v1/layouts/search", headers=tenant.headers, json={"text": "date", "k": 50})
         seen |= set(ids(search.json()["items"]))
         recommend = client.post(

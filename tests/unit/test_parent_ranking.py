@@ -1,4 +1,5 @@
-"""The parent ranking on small hand-made definitions: structure first, cosine next, recency last."""
+"""The parent ranking on small hand-made definitions: structure first, cosine next, recency last; one
+suggestion per distinct layout; the prints cache."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.similarity.parents import (
+    LayoutPrints,
+    LayoutPrintsCache,
     field_keys,
     jaccard,
     layout_fingerprints,
+    layout_hash,
     layout_prints,
+    one_per_layout,
     parent_overlap,
     rank_parents,
 )
@@ -31,10 +36,11 @@ def form(form_key: str, *fields: dict[str, Any], title: str = "Application") -> 
     }
 
 
-def candidates(
-    *rows: tuple[str, dict[str, Any] | None, float, int],
-) -> tuple[list[LayoutHit], dict[str, HitContext]]:
-    """(id, definition, cosine, minutes after T0) per candidate, as vector hits with their context."""
+Candidates = tuple[list[LayoutHit], dict[str, HitContext], dict[str, LayoutPrints]]
+
+
+def candidates(*rows: tuple[str, dict[str, Any] | None, float, int]) -> Candidates:
+    """(id, definition, cosine, minutes after T0) per candidate: vector hits, their context, their prints."""
     hits = [LayoutHit(id=vid, score=cosine, payload={}) for vid, _, cosine, _ in rows]
     context = {
         vid: HitContext(
@@ -44,15 +50,24 @@ def candidates(
             created_at=T0 + timedelta(minutes=minutes),
             is_latest=True,
             pin_count=0,
-            definition=definition,
+            content_hash=f"sha256:{vid}",
         )
-        for vid, definition, _, minutes in rows
+        for vid, _, _, minutes in rows
     }
-    return hits, context
+    prints = {vid: layout_prints(definition) for vid, definition, _, _ in rows if definition is not None}
+    return hits, context, prints
 
 
-def ranked_ids(target: dict[str, Any], hits: list[LayoutHit], context: dict[str, HitContext]) -> list[str]:
-    return [hit.id for hit, _ in rank_parents(target, hits, context)]
+def ranked_ids(target: dict[str, Any], found: Candidates) -> list[str]:
+    hits, context, prints = found
+    return [hit.id for hit, _ in rank_parents(layout_prints(target), hits, context, prints)]
+
+
+def suggested(target: dict[str, Any], found: Candidates) -> list[tuple[str, list[str]]]:
+    """(likeliest version, the others with the same layout) per distinct layout."""
+    hits, context, prints = found
+    ranked = rank_parents(layout_prints(target), hits, context, prints)
+    return [(s.hit.id, [hit.id for hit in s.same_layout]) for s in one_per_layout(ranked, prints)]
 
 
 def test_the_form_key_is_not_part_of_the_fingerprints() -> None:
@@ -77,8 +92,8 @@ def test_the_parent_beats_the_grandparent_it_was_edited_from() -> None:
     parent = form("p", field("name", "Full name"), field("email", "E-mail"), field("phone", "Phone"))
     child = form("c", field("name", "Full name"), field("email", "E-mail address"), field("phone", "Phone"))
     # The grandparent is the closer vector and the newer one: only the structure can say which is which.
-    hits, context = candidates(("parent", parent, 0.90, 1), ("grandparent", grandparent, 0.95, 2))
-    assert ranked_ids(child, hits, context) == ["parent", "grandparent"]
+    found = candidates(("parent", parent, 0.90, 1), ("grandparent", grandparent, 0.95, 2))
+    assert ranked_ids(child, found) == ["parent", "grandparent"]
 
 
 def test_shared_field_keys_decide_when_the_node_overlap_ties() -> None:
@@ -88,8 +103,8 @@ def test_shared_field_keys_decide_when_the_node_overlap_ties() -> None:
     same_keys = form("y", field("a", "A"), field("b", "B"), field("c", "C?"), field("d", "D?"))
     t, x, y = layout_prints(target), layout_prints(other_form), layout_prints(same_keys)
     assert jaccard(t.nodes, x.nodes) == jaccard(t.nodes, y.nodes)
-    hits, context = candidates(("other-form", other_form, 0.99, 5), ("same-keys", same_keys, 0.90, 1))
-    assert ranked_ids(target, hits, context) == ["same-keys", "other-form"]
+    found = candidates(("other-form", other_form, 0.99, 5), ("same-keys", same_keys, 0.90, 1))
+    assert ranked_ids(target, found) == ["same-keys", "other-form"]
     assert parent_overlap(t, y) > parent_overlap(t, x)
 
 
@@ -97,8 +112,8 @@ def test_a_cosine_gap_orders_structural_ties_before_recency() -> None:
     target = form("t", field("a", "A"), field("b", "B"))
     left = form("l", field("a", "A"), field("b", "B1"))
     right = form("r", field("a", "A"), field("b", "B2"))
-    hits, context = candidates(("older-closer", left, 0.97, 1), ("newer", right, 0.93, 2))
-    assert ranked_ids(target, hits, context) == ["older-closer", "newer"]
+    found = candidates(("older-closer", left, 0.97, 1), ("newer", right, 0.93, 2))
+    assert ranked_ids(target, found) == ["older-closer", "newer"]
 
 
 def test_near_equal_cosines_leave_structural_ties_to_recency() -> None:
@@ -106,20 +121,68 @@ def test_near_equal_cosines_leave_structural_ties_to_recency() -> None:
     left = form("l", field("a", "A"), field("b", "B1"))
     right = form("r", field("a", "A"), field("b", "B2"))
     # 0.9712 and 0.9688 round to the same two decimals: embedding noise, so the newer goes first.
-    hits, context = candidates(("older", left, 0.9712, 1), ("newer", right, 0.9688, 2))
-    assert ranked_ids(target, hits, context) == ["newer", "older"]
+    found = candidates(("older", left, 0.9712, 1), ("newer", right, 0.9688, 2))
+    assert ranked_ids(target, found) == ["newer", "older"]
 
 
 def test_structure_outweighs_recency_and_cosine() -> None:
     target = form("t", field("a", "A"), field("b", "B"), field("c", "C"))
     close = form("close", field("a", "A"), field("b", "B"), field("c", "C changed"))
     far = form("far", field("a", "A"), field("x", "X"), field("y", "Y"))
-    hits, context = candidates(("far", far, 0.99, 9), ("close", close, 0.80, 1))
-    assert ranked_ids(target, hits, context) == ["close", "far"]
+    found = candidates(("far", far, 0.99, 9), ("close", close, 0.80, 1))
+    assert ranked_ids(target, found) == ["close", "far"]
 
 
 def test_hits_without_a_version_or_a_definition_are_left_out() -> None:
     target = form("t", field("a", "A"))
-    hits, context = candidates(("kept", form("k", field("a", "A")), 0.9, 1), ("bare", None, 0.99, 2))
-    hits.append(LayoutHit(id="unknown", score=1.0, payload={}))
-    assert ranked_ids(target, hits, context) == ["kept"]
+    found = candidates(("kept", form("k", field("a", "A")), 0.9, 1), ("bare", None, 0.99, 2))
+    found[0].append(LayoutHit(id="unknown", score=1.0, payload={}))
+    assert ranked_ids(target, found) == ["kept"]
+
+
+def test_the_layout_hash_ignores_the_form_key_and_nothing_else() -> None:
+    name = layout_hash(form("r0001", field("name", "Name")))
+    assert layout_hash(form("r0002", field("name", "Name"))) == name
+    assert layout_hash(form("r0001", field("name", "Name?"))) != name
+    assert layout_hash(form("r0001", field("name", "Name"), title="Other")) != name
+    assert layout_hash(form("f", field("a", "A"), field("b", "B"))) != layout_hash(
+        form("f", field("b", "B"), field("a", "A"))
+    )
+
+
+def test_identical_layouts_of_other_forms_are_one_suggestion() -> None:
+    target = form("t", field("a", "A"), field("b", "B"), field("c", "C"))
+    copied = form("c1", field("a", "A"), field("b", "B"), field("c", "C?"))
+    # The same layout as `copied` under two other form keys, created before and after it.
+    older_copy = form("c0", field("a", "A"), field("b", "B"), field("c", "C?"))
+    newer_copy = form("c2", field("a", "A"), field("b", "B"), field("c", "C?"))
+    # One field reordered: the same nodes and keys, so the same structural score, but another layout.
+    reordered = form("ro", field("b", "B"), field("a", "A"), field("c", "C?"))
+    other = form("o", field("a", "A"), field("x", "X"))
+    found = candidates(
+        ("copied", copied, 0.95, 2),
+        ("older-copy", older_copy, 0.95, 1),
+        ("newer-copy", newer_copy, 0.95, 3),
+        ("reordered", reordered, 0.95, 0),
+        ("other", other, 0.90, 4),
+    )
+    assert ranked_ids(target, found)[:3] == ["newer-copy", "copied", "older-copy"]
+    assert suggested(target, found) == [
+        ("newer-copy", ["copied", "older-copy"]),
+        ("reordered", []),
+        ("other", []),
+    ]
+
+
+def test_the_prints_cache_computes_each_content_once_and_forgets_the_least_recent() -> None:
+    cache = LayoutPrintsCache(max_entries=2)
+    a, b, c = (form(key, field(key, key.upper())) for key in ("a", "b", "c"))
+    first = cache.prints("sha256:a", a)
+    # A cached content is not read again: a different definition under the same hash returns the first prints.
+    assert cache.prints("sha256:a", b) is first
+    cache.prints("sha256:b", b)
+    assert cache.get("sha256:a") is first
+    cache.prints("sha256:c", c)
+    assert cache.get("sha256:b") is None
+    assert cache.get("sha256:a") is first
+    assert cache.get("sha256:c") == layout_prints(c)
