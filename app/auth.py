@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.errors import Unauthorized
+from app.errors import TooManyRequests, Unauthorized
 from app.resources import Resources
 from graph.tenants import Tenant, TenantRepository, hash_api_key
 
@@ -48,6 +49,39 @@ class VerifiedKeys:
             self._tenants.popitem(last=False)
 
 
+class TenantRateLimits:
+    """A token bucket per tenant: `per_s` requests a second, up to `burst` at once; per_s 0 means no limit.
+
+    In-process: with several processes, each allows the rate. Buckets of tenants not seen for a while
+    are dropped first once `max_tenants` are kept (a dropped bucket starts full again).
+    """
+
+    def __init__(self, per_s: float, burst: int = 0, max_tenants: int = 10_000) -> None:
+        self.per_s = per_s
+        self.burst = float(burst or max(1, math.ceil(per_s)))
+        self.max_tenants = max_tenants
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, tenant_id: str) -> None:
+        """Spend one request of the tenant's bucket; TooManyRequests, saying when to retry, if it is empty."""
+        if self.per_s <= 0:
+            return
+        now = time.monotonic()
+        tokens, last = self._buckets.get(tenant_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.per_s)
+        if tokens < 1:
+            self._buckets[tenant_id] = (tokens, now)
+            retry_after = (1 - tokens) / self.per_s
+            raise TooManyRequests(
+                f"more than {self.per_s:g} requests per second for this tenant; retry in {retry_after:.2f}s",
+                retry_after_s=retry_after,
+            )
+        self._buckets[tenant_id] = (tokens - 1, now)
+        self._buckets.move_to_end(tenant_id)
+        while len(self._buckets) > self.max_tenants:
+            self._buckets.popitem(last=False)
+
+
 def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
@@ -61,7 +95,7 @@ async def current_tenant(
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
-    """The tenant owning the request's API key; 401 when the key is missing or unknown."""
+    """The tenant owning the request's API key; 401 when the key is missing or unknown, 429 over its rate."""
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     verified: VerifiedKeys = request.app.state.verified_keys
@@ -72,6 +106,8 @@ async def current_tenant(
         if tenant is None:
             raise Unauthorized("unknown API key")
         verified.put(key_hash, tenant)
+    limits: TenantRateLimits = request.app.state.rate_limits
+    limits.take(tenant.id)
     return tenant
 
 

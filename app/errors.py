@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -33,10 +34,19 @@ class PageForgeError(Exception):
         self.detail = detail
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers this error needs besides the problem body."""
+        return None
+
 
 class Unauthorized(PageForgeError):
     status_code = 401
     title = "Unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(PageForgeError):
@@ -57,6 +67,19 @@ class PayloadTooLarge(PageForgeError):
 class Invalid(PageForgeError):
     status_code = 422
     title = "Invalid request"
+
+
+class TooManyRequests(PageForgeError):
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: float) -> None:
+        super().__init__(detail, retry_after_s=round(retry_after_s, 3))
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
 
 class DependencyUnavailable(PageForgeError):
@@ -101,8 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle_pageforge(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PageForgeError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return problem_response(exc.status_code, exc.title, exc.detail, request, headers, **exc.extra)
+        return problem_response(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
 
     async def handle_foreign(request: Request, exc: Exception) -> JSONResponse:
         error_class = next(cls for base, cls in FOREIGN_ERRORS.items() if isinstance(exc, base))

@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import APIRouter, Depends, FastAPI
 
 from app import __version__
-from app.auth import VerifiedKeys, current_tenant
+from app.auth import TenantRateLimits, VerifiedKeys, current_tenant
 from app.errors import install_error_handlers
 from app.formversions.router import router as formversions_router
 from app.lineage.router import router as lineage_router
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=partial(lifespan, settings),
     )
     app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
+    app.state.rate_limits = TenantRateLimits(settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
     app.state.metrics = RequestMetrics()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)

@@ -55,6 +55,10 @@ class ApiSettings(BaseModel):
     health_timeout_s: float = 3.0
     # How long a key Neo4j confirmed is trusted without asking again (0: ask on every request).
     key_cache_s: float = Field(default=60.0, ge=0)
+    # Requests per second each tenant may make to /api/v1 in one process (0: no limit), and how many it
+    # may make at once above that rate (0: one second's worth).
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    rate_limit_burst: int = Field(default=0, ge=0)
 
 
 class Settings(BaseSettings):

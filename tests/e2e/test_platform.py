@@ -178,3 +178,25 @@ def test_metrics_count_requests_by_route_template_and_status(client: TestClient,
     assert after[timed] - before.get(timed, 0.0) == 1
     assert all(missing not in dict(labels).get("route", "") for _, labels in after)
     assert after[("pageforge_layout_outbox_pending", frozenset())] >= 0
+
+
+def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(
+    settings: Settings, tmp_path: Path
+) -> None:
+    limited = settings.model_copy(
+        update={
+            "api": settings.api.model_copy(update={"rate_limit_per_s": 0.01, "rate_limit_burst": 2}),
+            "vectors": settings.vectors.model_copy(update={"path": tmp_path / "vectors"}),
+        }
+    )
+    first, second = create_tenant(settings), create_tenant(settings)
+    with TestClient(create_app(limited)) as client:
+        assert client.get("/api/v1/tenant", headers=first.headers).status_code == 200
+        assert client.get("/api/v1/forms", headers=first.headers).status_code == 200
+        refused = client.get("/api/v1/tenant", headers=first.headers)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert "requests per second" in refused.json()["detail"]
+        assert client.get("/api/v1/tenant", headers=second.headers).status_code == 200
+        assert client.get("/health").status_code == 200
