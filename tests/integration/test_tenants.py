@@ -106,19 +106,19 @@ async def test_an_unreachable_neo4j_is_reported_as_unavailable() -> None:
 def test_cli_creates_a_tenant_and_prints_a_working_key(
     neo4j_server: LocalNeo4jServer, tmp_path: Path
 ) -> None:
-    cli = Path(sys.executable).with_name("pageforge")
     env = {**os.environ, "PAGEFORGE_NEO4J__URI": neo4j_server.bolt_uri}
+
+    def pageforge(*args: str) -> subprocess.CompletedProcess[str]:
+        cli = Path(sys.executable).with_name("pageforge")
+        return subprocess.run([str(cli), *args], env=env, capture_output=True, text=True, check=False)
+
     name = unique_name()
-    created = subprocess.run(
-        [str(cli), "tenant", "create", name], env=env, capture_output=True, text=True, check=False
-    )
+    created = pageforge("tenant", "create", name)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("pf_")
 
-    again = subprocess.run(
-        [str(cli), "tenant", "create", name], env=env, capture_output=True, text=True, check=False
-    )
+    again = pageforge("tenant", "create", name)
     assert again.returncode == 1
     assert "already exists" in again.stderr
     assert "Traceback" not in again.stderr
@@ -133,27 +133,13 @@ def test_cli_creates_a_tenant_and_prints_a_working_key(
 
     assert asyncio.run(resolve()) == name
 
-    listed = subprocess.run(
-        [str(cli), "tenant", "keys", name], env=env, capture_output=True, text=True, check=False
-    )
+    listed = pageforge("tenant", "keys", name)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith(key[:10])
-    revoked = subprocess.run(
-        [str(cli), "tenant", "revoke-key", name, key[:10]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    revoked = pageforge("tenant", "revoke-key", name, key[:10])
     assert revoked.returncode == 0, revoked.stderr
     assert asyncio.run(resolve()) is None
-    unknown = subprocess.run(
-        [str(cli), "tenant", "revoke-key", name, key[:10]],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unknown = pageforge("tenant", "revoke-key", name, key[:10])
     assert unknown.returncode == 1
     assert "has no key" in unknown.stderr
     assert "Traceback" not in unknown.stderr

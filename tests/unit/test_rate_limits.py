@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import auth
 from app.auth import TenantRateLimits
 from app.errors import TooManyRequests
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
-    return now
 
 
 def test_a_tenant_gets_its_burst_then_waits_for_the_rate(clock: list[float]) -> None:

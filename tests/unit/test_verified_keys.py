@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from app import auth
 from app.auth import VerifiedKeys
 from graph.tenants import Tenant
 
 ACME = Tenant(id="t-1", name="acme")
 OTHER = Tenant(id="t-2", name="other")
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
-    return now
 
 
 def test_a_verified_key_is_trusted_until_its_ttl_runs_out(clock: list[float]) -> None:
