@@ -282,14 +282,7 @@ class FormVersionRepository:
             return []
 
         async def work(tx: AsyncManagedTransaction) -> list[tuple[StoredVersion, bool]]:
-            result = await tx.run(
-                queries.CREATE_VERSIONS, tenant=tenant, versions=[_version_params(new) for new in versions]
-            )
-            rows = [
-                (_stored_version(r["version"], with_definition=False), r["created"]) async for r in result
-            ]
-            by_key = {version.form_key: (version, created) for version, created in rows}
-            return [by_key[key] for key in keys]
+            return await create_versions_in(tx, tenant, versions)
 
         try:
             return await self._graph.write(work)
@@ -310,6 +303,18 @@ class FormVersionRepository:
         result = await self._graph.run(queries.TENANT_GRAPH_COUNTS, tenant=tenant)
         r = result.records[0]
         return TenantGraphCounts(r["forms"], r["versions"], r["edges"], r["pending"])
+
+
+async def create_versions_in(
+    tx: AsyncManagedTransaction, tenant: str, versions: list[NewVersion]
+) -> list[tuple[StoredVersion, bool]]:
+    """Write new versions of distinct forms inside the caller's transaction, as `create_many` decides them."""
+    result = await tx.run(
+        queries.CREATE_VERSIONS, tenant=tenant, versions=[_version_params(new) for new in versions]
+    )
+    rows = [(_stored_version(r["version"], with_definition=False), r["created"]) async for r in result]
+    by_key = {version.form_key: (version, created) for version, created in rows}
+    return [by_key[new.form_key] for new in versions]
 
 
 def _pending_layout(row: Any) -> PendingLayout:

@@ -12,10 +12,15 @@ from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
+from graph.forms import NewVersion, create_versions_in
 
 
 class PinnedVersionMissing(LookupError):
     """A version a release was to pin is not (or no longer) a version of that tenant and form."""
+
+
+class PinnedContentRaced(RuntimeError):
+    """Content a release was to add as a new version became a version meanwhile; nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +162,14 @@ class SystemRepository:
         result = await self._graph.run(queries.LATEST_RELEASE, tenant=tenant, system_key=system_key)
         return _stored_release(result.records[0]["release"]) if result.records else None
 
-    async def create(self, tenant: str, new: NewRelease) -> tuple[StoredRelease, bool]:
-        """Write the release, its pins and its lineage in one transaction.
+    async def create(
+        self, tenant: str, new: NewRelease, *, versions: list[NewVersion] | None = None
+    ) -> tuple[StoredRelease, bool]:
+        """Write the release, the new form versions it pins, its pins and its lineage in one transaction.
 
         Returns (release, True), or (the existing release, False) when the system already has a release
-        of this name.
+        of this name: then nothing is written, `versions` included. Raises PinnedContentRaced, writing
+        nothing, when a form got one of `versions`' content meanwhile.
         """
 
         async def work(tx: AsyncManagedTransaction) -> tuple[StoredRelease, bool]:
@@ -173,6 +181,11 @@ class SystemRepository:
             ).single()
             if existing is not None:
                 return _stored_release(existing["release"]), False
+            if versions:
+                written = await create_versions_in(tx, tenant, versions)
+                raced = sorted(version.form_key for version, created in written if not created)
+                if raced:
+                    raise PinnedContentRaced(f"forms written concurrently: {', '.join(raced)}")
             created = await (
                 await tx.run(
                     queries.CREATE_RELEASE,
@@ -196,12 +209,15 @@ class SystemRepository:
 
         try:
             return await self._graph.write(work)
-        except ConstraintError:
-            # Another writer committed a release of this name between our lock and create: theirs stands.
+        except ConstraintError as exc:
+            # Another writer committed a release of this name, or one of the new versions' content,
+            # between our lock and create: theirs stands.
             found = await self.find_by_version(tenant, new.system_key, new.version)
-            if found is None:
-                raise
-            return found, False
+            if found is not None:
+                return found, False
+            if versions:
+                raise PinnedContentRaced(str(exc)) from exc
+            raise
 
     async def get_system(self, tenant: str, system_key: str) -> StoredSystem | None:
         result = await self._graph.run(queries.SYSTEM_BY_KEY, tenant=tenant, system_key=system_key)

@@ -157,13 +157,12 @@ class FormVersionProcessor:
         if existing is not None:
             return self._existing(existing, body.parents)
 
-        parents = await self._resolve_parents(tenant, form_key, body.parents)
-        diffs = await anyio.to_thread.run_sync(lambda: [diff_from(p, definition) for p in parents])
-        new = new_version(
-            definition,
+        new = await self.prepare(
+            tenant=tenant,
             form_key=form_key,
+            definition=definition,
             digest=digest,
-            parents=diffs,
+            parents=body.parents,
             label=body.label,
             metadata=body.metadata,
         )
@@ -180,9 +179,27 @@ class FormVersionProcessor:
             content_hash=stored.content_hash,
             created=True,
             parents=[p.id for p in stored.parents],
-            diffs=[ParentDiffRead(parent_id=d.id, summary=d.summary, changes=d.changes) for d in diffs],
+            diffs=[ParentDiffRead(parent_id=d.id, summary=d.summary, changes=d.changes) for d in new.parents],
             similar=similar,
             index_pending=not indexed,
+        )
+
+    async def prepare(
+        self,
+        *,
+        tenant: str,
+        form_key: str,
+        definition: FormDefinition,
+        digest: str,
+        parents: list[str] | None = None,
+        label: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> NewVersion:
+        """The new version to write for a canonical definition: parents resolved, the diff from each."""
+        resolved = await self._resolve_parents(tenant, form_key, parents)
+        diffs = await anyio.to_thread.run_sync(lambda: [diff_from(p, definition) for p in resolved])
+        return new_version(
+            definition, form_key=form_key, digest=digest, parents=diffs, label=label, metadata=metadata
         )
 
     def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:
@@ -222,9 +239,6 @@ class FormVersionProcessor:
         return [found[parent_id] for parent_id in unique]
 
     async def _index(self, version: StoredVersion, text: str) -> bool:
-        """Put the new layout into the index now; if that fails the outbox relay does it later."""
-        if self.relay is None:
-            return False
         entry = PendingLayout(
             id=version.id,
             tenant=version.tenant,
@@ -233,10 +247,16 @@ class FormVersionProcessor:
             content_hash=version.content_hash,
             layout_text=text,
         )
+        return await self.index_layouts([entry])
+
+    async def index_layouts(self, entries: list[PendingLayout]) -> bool:
+        """Put new layouts into the index now; if that fails the outbox relay does it later."""
+        if self.relay is None:
+            return False
         try:
-            await self.relay.index_layouts([entry])
+            await self.relay.index_layouts(entries)
         except Exception as exc:
-            logger.warning("layout of %s left in the outbox: %s", version.id, exc)
+            logger.warning("layouts of %s left in the outbox: %s", ", ".join(e.id for e in entries), exc)
             return False
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_K = 100
 
@@ -45,6 +45,14 @@ class LayoutRecommend(BaseModel):
     negative: list[str] = Field(default_factory=list, max_length=32)
     k: int = Field(default=10, ge=1, le=MAX_K)
     filters: LayoutFilters = Field(default_factory=LayoutFilters)
+
+    @model_validator(mode="after")
+    def _one_side_each(self) -> LayoutRecommend:
+        """A version on both sides asks for layouts like and unlike it at once."""
+        both = sorted(set(self.positive) & set(self.negative))
+        if both:
+            raise ValueError(f"a version is a positive or a negative example, not both: {', '.join(both)}")
+        return self
 
 
 class SimilarHit(BaseModel):

@@ -1,4 +1,4 @@
-"""SysVersionProcessor: validate a release manifest, ingest its inline forms, diff it, commit it."""
+"""SysVersionProcessor: validate a release manifest, prepare its inline forms, diff it, commit it at once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 
@@ -24,16 +25,17 @@ from app.sysversions.schemas import (
     ReleaseSummary,
     SystemRead,
 )
-from graph.forms import FormVersionRepository, VersionRef
+from graph.forms import FormVersionRepository, NewVersion, PendingLayout
 from graph.systems import (
     NewRelease,
+    PinnedContentRaced,
     PinnedVersionMissing,
     ReleaseParent,
     StoredRelease,
     StoredSystem,
     SystemRepository,
 )
-from ingest import DefinitionError, content_hash, diff_definitions
+from ingest import DefinitionError, FormDefinition, content_hash, diff_definitions
 from ingest.native import import_native
 
 SYSTEM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -47,12 +49,16 @@ def check_system_key(system_key: str) -> None:
         )
 
 
+# Attempts at a release whose inline content other writers keep turning into versions meanwhile.
+CREATE_ATTEMPTS = 3
+
+
 @dataclass(frozen=True, slots=True)
 class PinPlan:
-    """The validated pins of a manifest: versions that exist now, and inline forms still to ingest."""
+    """The validated pins of a manifest: versions that exist now, and inline forms still to add."""
 
     existing: dict[str, str]  # form_key -> version_id
-    inline: dict[str, PinInline]  # form_key -> definition whose content is no version yet
+    inline: dict[str, FormDefinition]  # form_key -> canonical definition whose content is no version yet
 
     def known(self) -> dict[str, str | None]:
         """Every pin by form key; None where the pinned content is not a version yet."""
@@ -124,9 +130,22 @@ def system_read(system: StoredSystem) -> SystemRead:
     )
 
 
-def form_diff_summary(old: VersionRef, new: VersionRef) -> str:
-    """The one-line structural diff between two stored definitions (CPU work: run it in a thread)."""
-    return diff_definitions(import_native(old.definition), import_native(new.definition)).summary
+def form_diff_summary(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The one-line structural diff between two native definitions (CPU work: run it in a thread)."""
+    return diff_definitions(import_native(old), import_native(new)).summary
+
+
+def pins_as_stored(
+    release: StoredRelease, pins: Mapping[str, str | None], fresh: Mapping[str, NewVersion]
+) -> dict[str, str | None]:
+    """The pins; a version not written yet (by form key) is named as the release's pin of its content."""
+    stored = {pin.form_key: pin for pin in release.pins}
+    return {
+        key: stored[key].version_id
+        if key in fresh and key in stored and stored[key].content_hash == fresh[key].content_hash
+        else version_id
+        for key, version_id in pins.items()
+    }
 
 
 class SysVersionProcessor:
@@ -140,25 +159,41 @@ class SysVersionProcessor:
         self.forms = forms
 
     async def create(self, *, tenant: str, system_key: str, body: ReleaseCreate) -> ReleaseCreated:
-        """Store the manifest as a release of the system (or find the identical one)."""
+        """Store the manifest as a release of the system (or find the identical one).
+
+        The release and the versions its inline forms add are written in one transaction: a manifest
+        refused (a release of this name exists with other pins) writes none of them.
+        """
         check_system_key(system_key)
+        for _ in range(CREATE_ATTEMPTS - 1):
+            try:
+                return await self._create(tenant, system_key, body)
+            except PinnedContentRaced:
+                continue  # planned again, the raced content is an existing version now
+        try:
+            return await self._create(tenant, system_key, body)
+        except PinnedContentRaced as exc:
+            raise Conflict(
+                f"forms of release {body.version!r} kept getting new versions while it was written ({exc}); "
+                "retry"
+            ) from exc
+
+    async def _create(self, tenant: str, system_key: str, body: ReleaseCreate) -> ReleaseCreated:
         plan = await self._plan_pins(tenant, body.forms)
         existing = await self.systems.find_by_version(tenant, system_key, body.version)
         if existing is not None:
             return self._existing(existing, plan.known(), body.parents)
         parents = await self._resolve_parents(tenant, system_key, body.parents)
 
-        pins = dict(plan.existing)
-        for form_key, inline in plan.inline.items():
-            ingested = await self.forms.ingest(
-                tenant=tenant,
-                form_key=form_key,
-                body=FormVersionCreate(format=inline.format, definition=inline.definition),
+        fresh = {
+            form_key: await self.forms.prepare(
+                tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
             )
-            pins[form_key] = ingested.id
-        pins = dict(sorted(pins.items()))
+            for form_key, definition in sorted(plan.inline.items())
+        }
+        pins = dict(sorted({**plan.existing, **{key: new.id for key, new in fresh.items()}}.items()))
 
-        diffs = await self._diffs(tenant, parents, pins)
+        diffs = await self._diffs(tenant, parents, pins, fresh)
         new = NewRelease(
             id=str(uuid.uuid4()),
             system_key=system_key,
@@ -175,11 +210,26 @@ class SysVersionProcessor:
             ],
         )
         try:
-            stored, created = await self.systems.create(tenant, new)
+            stored, created = await self.systems.create(tenant, new, versions=list(fresh.values()))
         except PinnedVersionMissing as exc:
             raise Invalid(str(exc)) from exc
         if not created:
-            return self._existing(stored, pins, body.parents)
+            return self._existing(stored, pins_as_stored(stored, pins, fresh), body.parents)
+        layouts = {new.id: new.layout_text for new in fresh.values()}
+        await self.forms.index_layouts(
+            [
+                PendingLayout(
+                    id=pin.version_id,
+                    tenant=tenant,
+                    form_key=pin.form_key,
+                    number=pin.number,
+                    content_hash=pin.content_hash,
+                    layout_text=layouts[pin.version_id],
+                )
+                for pin in stored.pins
+                if pin.version_id in layouts
+            ]
+        )
         return ReleaseCreated(**release_read(stored).model_dump(), created=True)
 
     async def _plan_pins(self, tenant: str, forms: list[PinExisting | PinInline]) -> PinPlan:
@@ -206,7 +256,7 @@ class SysVersionProcessor:
         if problems:
             raise Invalid("; ".join(problems))
 
-        inline: dict[str, PinInline] = {}
+        inline: dict[str, FormDefinition] = {}
         existing = {form.form_key: form.version_id for form in wanted}
         for form in forms:
             if not isinstance(form, PinInline):
@@ -218,7 +268,7 @@ class SysVersionProcessor:
                 raise Invalid(f"definition of form {form.form_key!r}: {exc}") from exc
             version = await self.versions.find_by_content(tenant, form.form_key, content_hash(definition))
             if version is None:
-                inline[form.form_key] = form
+                inline[form.form_key] = definition
             else:
                 existing[form.form_key] = version.id
         return PinPlan(existing=existing, inline=inline)
@@ -260,9 +310,17 @@ class SysVersionProcessor:
         return [found[release_id] for release_id in unique]
 
     async def _diffs(
-        self, tenant: str, parents: list[StoredRelease], pins: dict[str, str]
+        self,
+        tenant: str,
+        parents: list[StoredRelease],
+        pins: dict[str, str],
+        fresh: Mapping[str, NewVersion],
     ) -> list[ReleaseDiffRead]:
-        """The release diff from each parent; per-form summaries from lineage edges, else diffed now."""
+        """The release diff from each parent; per-form summaries from lineage edges, else diffed now.
+
+        `fresh` holds the versions (by form key) the release adds: not written yet, their own parent
+        diffs are the lineage edges they will have.
+        """
         pairs = sorted(
             {
                 (pins[pin.form_key], pin.version_id)
@@ -271,12 +329,22 @@ class SysVersionProcessor:
                 if pin.form_key in pins and pins[pin.form_key] != pin.version_id
             }
         )
-        summaries = await self.systems.lineage_summaries(tenant, pairs) if pairs else {}
+        adding = {new.id: new for new in fresh.values()}
+        stored_pairs = [pair for pair in pairs if pair[0] not in adding]
+        summaries = await self.systems.lineage_summaries(tenant, stored_pairs) if stored_pairs else {}
+        edges = {(new.id, parent.id): parent.summary for new in fresh.values() for parent in new.parents}
+        summaries.update({pair: edges[pair] for pair in pairs if pair in edges})
         unlinked = [pair for pair in pairs if pair not in summaries]
         if unlinked:
-            refs = await self.versions.refs(tenant, sorted({vid for pair in unlinked for vid in pair}))
+            stored_ids = {vid for pair in unlinked for vid in pair if vid not in adding}
+            refs = await self.versions.refs(tenant, sorted(stored_ids))
+            definitions = {vid: ref.definition for vid, ref in refs.items()} | {
+                vid: new.definition for vid, new in adding.items()
+            }
             computed = await anyio.to_thread.run_sync(
-                lambda: {(new, old): form_diff_summary(refs[old], refs[new]) for new, old in unlinked}
+                lambda: {
+                    (new, old): form_diff_summary(definitions[old], definitions[new]) for new, old in unlinked
+                }
             )
             summaries.update(computed)
         return [release_diff(parent, pins, summaries) for parent in parents]

@@ -259,6 +259,15 @@ def test_unknown_body_fields_are_refused_and_nothing_is_written(
     assert holdings(client, tenant) == before
 
 
+def test_a_version_cannot_be_both_a_positive_and_a_negative_example(
+    lenient_client: TestClient, world: World
+) -> None:
+    v1, v2 = world.v1["id"], world.v2["id"]
+    body = {"positive": [v1, v2], "negative": [v2]}
+    response = lenient_client.post("/api/v1/layouts/recommend", headers=world.tenant.headers, json=body)
+    assert_problem(response, 422, v2, "recommend with a version on both sides")
+
+
 def test_release_names_must_be_printable_text(lenient_client: TestClient, world: World) -> None:
     client, tenant = lenient_client, world.tenant
     before = holdings(client, tenant)
@@ -429,6 +438,29 @@ def test_a_release_refused_as_a_conflict_leaves_none_of_its_inline_forms(
     forms = client.get("/api/v1/forms", headers=tenant.headers, params={"limit": 200}).json()["items"]
     written = sorted(form["key"] for form in forms if form["key"].startswith("race-"))
     assert written == [p["form_key"] for p in winner["pins"]]
+
+
+def test_releases_and_direct_posts_racing_on_one_inline_content_make_one_version(
+    lenient_client: TestClient, world: World
+) -> None:
+    """Releases that add content as a new version while clients post that content directly all succeed."""
+    client, tenant, shared = lenient_client, world.tenant, world.definition
+
+    def post(i: int) -> Any:
+        if i % 2:
+            body = {"definition": shared}
+            return client.post("/api/v1/forms/shared/versions", headers=tenant.headers, json=body)
+        manifest = {"version": "1", "forms": [{"form_key": "shared", "definition": shared}]}
+        return client.post(f"/api/v1/systems/system-{i}/releases", headers=tenant.headers, json=manifest)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(post, range(8)))
+    assert all(r.status_code in (200, 201) for r in responses), [r.text[:200] for r in responses]
+    versions = {r.json()["id"] for r in responses[1::2]}
+    pinned = {pin["version_id"] for r in responses[0::2] for pin in r.json()["pins"]}
+    assert len(versions) == 1
+    assert pinned == versions
+    assert client.get("/api/v1/forms/shared", headers=tenant.headers).json()["version_count"] == 1
 
 
 def test_tenants_sharing_form_and_system_keys_only_see_their_own(
