@@ -10,15 +10,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.errors import TooManyRequests, Unauthorized
+from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.resources import Resources
-from graph.tenants import Tenant, TenantRepository, hash_api_key
+from graph.tenants import KeyHolder, Tenant, TenantRepository, hash_api_key
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key from `pageforge tenant create`.")
 
 
 class VerifiedKeys:
-    """Keys Neo4j confirmed, trusted for `ttl_s` so a request does not pay a graph round trip to authenticate.
+    """Keys Neo4j confirmed (with tenant and scope), trusted for `ttl_s`: no graph round trip to authenticate.
 
     Only known keys are kept (a key issued a moment ago works at once), by hash, at most `max_keys`,
     the least recently used dropped first. A ttl of 0 asks Neo4j on every request.
@@ -27,26 +27,26 @@ class VerifiedKeys:
     def __init__(self, ttl_s: float, max_keys: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_keys = max_keys
-        self._tenants: OrderedDict[str, tuple[Tenant, float]] = OrderedDict()
+        self._holders: OrderedDict[str, tuple[KeyHolder, float]] = OrderedDict()
 
-    def get(self, key_hash: str) -> Tenant | None:
-        entry = self._tenants.get(key_hash)
+    def get(self, key_hash: str) -> KeyHolder | None:
+        entry = self._holders.get(key_hash)
         if entry is None:
             return None
-        tenant, expires = entry
+        holder, expires = entry
         if time.monotonic() >= expires:
-            del self._tenants[key_hash]
+            del self._holders[key_hash]
             return None
-        self._tenants.move_to_end(key_hash)
-        return tenant
+        self._holders.move_to_end(key_hash)
+        return holder
 
-    def put(self, key_hash: str, tenant: Tenant) -> None:
+    def put(self, key_hash: str, holder: KeyHolder) -> None:
         if self.ttl_s <= 0:
             return
-        self._tenants[key_hash] = (tenant, time.monotonic() + self.ttl_s)
-        self._tenants.move_to_end(key_hash)
-        while len(self._tenants) > self.max_keys:
-            self._tenants.popitem(last=False)
+        self._holders[key_hash] = (holder, time.monotonic() + self.ttl_s)
+        self._holders.move_to_end(key_hash)
+        while len(self._holders) > self.max_keys:
+            self._holders.popitem(last=False)
 
 
 class TenantRateLimits:
@@ -100,15 +100,28 @@ async def current_tenant(
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     verified: VerifiedKeys = request.app.state.verified_keys
     key_hash = hash_api_key(credentials.credentials)
-    tenant = verified.get(key_hash)
-    if tenant is None:
-        tenant = await TenantRepository(resources.graph).for_hash(key_hash)
-        if tenant is None:
+    holder = verified.get(key_hash)
+    if holder is None:
+        holder = await TenantRepository(resources.graph).for_hash(key_hash)
+        if holder is None:
             raise Unauthorized("unknown API key")
-        verified.put(key_hash, tenant)
+        verified.put(key_hash, holder)
     limits: TenantRateLimits = request.app.state.rate_limits
-    limits.take(tenant.id)
-    return tenant
+    limits.take(holder.tenant.id)
+    request.state.key_scope = holder.scope
+    return holder.tenant
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
+
+
+async def writing_tenant(request: Request, tenant: TenantDep) -> Tenant:
+    """The request's tenant, when its API key may write; 403 for a read-only key."""
+    if request.state.key_scope != "write":
+        raise Forbidden(
+            f"this API key of tenant {tenant.name!r} is read-only: writes need a key made without --read-only"
+        )
+    return tenant
+
+
+WriterDep = Annotated[Tenant, Depends(writing_tenant)]

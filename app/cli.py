@@ -142,6 +142,9 @@ def tenant_create(name: str) -> None:
 def tenant_key(
     name: str,
     create: Annotated[bool, typer.Option("--create", help="Create the tenant if it does not exist.")] = False,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="A key that may read and search but not ingest.")
+    ] = False,
 ) -> None:
     """Issue another API key for a tenant and print it."""
     from graph.errors import TenantExists
@@ -150,7 +153,7 @@ def tenant_key(
         if create:
             with contextlib.suppress(TenantExists):
                 await tenants.create(name)
-        return await tenants.issue_key(name)
+        return await tenants.issue_key(name, scope="read" if read_only else "write")
 
     typer.echo(_with_graph(Settings(), work))
 
@@ -161,7 +164,9 @@ def tenant_keys(name: str) -> None:
 
     async def work(tenants: TenantRepository) -> str:
         keys = await tenants.keys(name)
-        return "\n".join(f"{key.prefix}  issued {key.created_at:%Y-%m-%d %H:%M:%S} UTC" for key in keys)
+        return "\n".join(
+            f"{key.prefix}  {key.scope:5}  issued {key.created_at:%Y-%m-%d %H:%M:%S} UTC" for key in keys
+        )
 
     listing = _with_graph(Settings(), work)
     typer.echo(listing or f"tenant {name!r} has no API keys")

@@ -49,6 +49,11 @@ class Unauthorized(PageForgeError):
         return {"WWW-Authenticate": "Bearer"}
 
 
+class Forbidden(PageForgeError):
+    status_code = 403
+    title = "Forbidden"
+
+
 class NotFound(PageForgeError):
     status_code = 404
     title = "Not found"

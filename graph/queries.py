@@ -31,7 +31,7 @@ RETURN t.id AS id, t.name AS name
 # Attach a new API key (stored as its hash only) to an existing tenant.
 ADD_API_KEY = """
 MATCH (t:Tenant {name: $name})
-CREATE (:ApiKey {hash: $hash, prefix: $prefix, created_at: datetime()})-[:AUTHENTICATES]->(t)
+CREATE (:ApiKey {hash: $hash, prefix: $prefix, scope: $scope, created_at: datetime()})-[:AUTHENTICATES]->(t)
 RETURN t.id AS id, t.name AS name
 """
 
@@ -46,7 +46,7 @@ TENANT_KEYS = """
 MATCH (t:Tenant {name: $name})
 OPTIONAL MATCH (k:ApiKey)-[:AUTHENTICATES]->(t)
 WITH t, k ORDER BY k.created_at
-RETURN t.id AS id, collect([k.prefix, k.created_at.epochMillis]) AS keys
+RETURN t.id AS id, collect([k.prefix, k.created_at.epochMillis, coalesce(k.scope, 'write')]) AS keys
 """
 
 # Delete the tenant's one key with this prefix (or hash); several matches delete nothing.
@@ -58,10 +58,10 @@ FOREACH (k IN CASE WHEN size(keys) = 1 THEN keys ELSE [] END | DETACH DELETE k)
 RETURN size(keys) AS matched
 """
 
-# The tenant an API key belongs to.
+# The tenant an API key belongs to, and the key's scope (keys issued before scopes existed may write).
 TENANT_FOR_KEY_HASH = """
-MATCH (:ApiKey {hash: $hash})-[:AUTHENTICATES]->(t:Tenant)
-RETURN t.id AS id, t.name AS name
+MATCH (k:ApiKey {hash: $hash})-[:AUTHENTICATES]->(t:Tenant)
+RETURN t.id AS id, t.name AS name, coalesce(k.scope, 'write') AS scope
 """
 
 # --- Forms and form versions -------------------------------------------------------------------

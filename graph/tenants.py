@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal, cast
 
 from neo4j.exceptions import ConstraintError
 
@@ -25,11 +26,24 @@ class Tenant:
     name: str
 
 
+# What a key may do: "read" every GET (and searches, renders), or "write" too (ingest versions, releases).
+KeyScope = Literal["read", "write"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """The tenant an API key belongs to, and the key's scope."""
+
+    tenant: Tenant
+    scope: KeyScope
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKeyInfo:
-    """What is kept of an API key besides its hash: its first characters and when it was issued."""
+    """What is kept of an API key besides its hash: its first characters, scope and when it was issued."""
 
     prefix: str
+    scope: KeyScope
     created_at: datetime
 
 
@@ -53,11 +67,11 @@ class TenantRepository:
         record = result.records[0]
         return Tenant(id=record["id"], name=record["name"])
 
-    async def issue_key(self, name: str) -> str:
+    async def issue_key(self, name: str, scope: KeyScope = "write") -> str:
         """Issue a new API key for the tenant and return it; only its hash is stored."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         result = await self._graph.run(
-            queries.ADD_API_KEY, name=name, hash=hash_api_key(key), prefix=key[:SHOWN_PREFIX]
+            queries.ADD_API_KEY, name=name, hash=hash_api_key(key), prefix=key[:SHOWN_PREFIX], scope=scope
         )
         if not result.records:
             raise TenantNotFound(f"no tenant named {name!r}")
@@ -79,8 +93,12 @@ class TenantRepository:
         if not result.records:
             raise TenantNotFound(f"no tenant named {name!r}")
         return [
-            ApiKeyInfo(prefix=prefix, created_at=datetime.fromtimestamp(millis / 1000, tz=UTC))
-            for prefix, millis in result.records[0]["keys"]
+            ApiKeyInfo(
+                prefix=prefix,
+                scope=cast(KeyScope, scope),
+                created_at=datetime.fromtimestamp(millis / 1000, tz=UTC),
+            )
+            for prefix, millis, scope in result.records[0]["keys"]
             if prefix is not None
         ]
 
@@ -108,14 +126,14 @@ class TenantRepository:
                 f"{matched} keys of tenant {name!r} start with {key_or_prefix!r}: give the whole key"
             )
 
-    async def for_key(self, key: str) -> Tenant | None:
-        """The tenant the key belongs to, or None for an unknown key."""
+    async def for_key(self, key: str) -> KeyHolder | None:
+        """The tenant the key belongs to and the key's scope, or None for an unknown key."""
         return await self.for_hash(hash_api_key(key))
 
-    async def for_hash(self, key_hash: str) -> Tenant | None:
-        """The tenant of the key with this SHA-256 (see hash_api_key), or None."""
+    async def for_hash(self, key_hash: str) -> KeyHolder | None:
+        """The tenant and scope of the key with this SHA-256 (see hash_api_key), or None."""
         result = await self._graph.run(queries.TENANT_FOR_KEY_HASH, hash=key_hash)
         if not result.records:
             return None
         record = result.records[0]
-        return Tenant(id=record["id"], name=record["name"])
+        return KeyHolder(tenant=Tenant(id=record["id"], name=record["name"]), scope=record["scope"])

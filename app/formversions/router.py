@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.auth import ResourcesDep, TenantDep
+from app.auth import ResourcesDep, TenantDep, WriterDep
 from app.formversions.schemas import (
     FormRead,
     FormVersionCreate,
@@ -37,7 +37,7 @@ ProcessorDep = Annotated[FormVersionProcessor, Depends(get_processor)]
     responses={200: {"model": FormVersionCreated, "description": "This content already was a version."}},
 )
 async def create_form_version(
-    form_key: str, body: FormVersionCreate, tenant: TenantDep, processor: ProcessorDep, response: Response
+    form_key: str, body: FormVersionCreate, tenant: WriterDep, processor: ProcessorDep, response: Response
 ) -> FormVersionCreated:
     """Ingest a definition as a new version of the form, with lineage, diffs and similar layouts."""
     created = await processor.ingest(tenant=tenant.id, form_key=form_key, body=body)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.auth import ResourcesDep, TenantDep
+from app.auth import ResourcesDep, TenantDep, WriterDep
 from app.formversions.router import get_processor as get_form_processor
 from app.formversions.service import FormVersionProcessor
 from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
@@ -40,7 +40,7 @@ ProcessorDep = Annotated[SysVersionProcessor, Depends(get_processor)]
     },
 )
 async def create_release(
-    system_key: str, body: ReleaseCreate, tenant: TenantDep, processor: ProcessorDep, response: Response
+    system_key: str, body: ReleaseCreate, tenant: WriterDep, processor: ProcessorDep, response: Response
 ) -> ReleaseCreated:
     """Ingest a release manifest: pin its forms, derive it from its parents, report the release diff."""
     created = await processor.create(tenant=tenant.id, system_key=system_key, body=body)

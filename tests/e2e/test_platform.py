@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -15,7 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.observability import JsonLogFormatter
+from app.resources import open_graph
 from app.settings import EmbedderSettings, Settings
+from graph.tenants import TenantRepository
 from tests.conftest import settings_for, start_test_neo4j
 from tests.e2e.conftest import TenantKey, create_tenant
 
@@ -200,3 +203,36 @@ def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(
         assert "requests per second" in refused.json()["detail"]
         assert client.get("/api/v1/tenant", headers=second.headers).status_code == 200
         assert client.get("/health").status_code == 200
+
+
+def test_a_read_only_key_reads_and_searches_but_cannot_ingest(
+    client: TestClient, settings: Settings, corpora: Path
+) -> None:
+    writer = create_tenant(settings)
+
+    async def issue_reader() -> str:
+        graph = open_graph(settings)
+        try:
+            return await TenantRepository(graph).issue_key(writer.name, scope="read")
+        finally:
+            await graph.close()
+
+    reader = {"Authorization": f"Bearer {asyncio.run(issue_reader())}"}
+    definition = json.loads(next((corpora / "nav-formio").rglob("*.json")).read_text())
+    created = client.post(
+        "/api/v1/forms/written/versions", headers=writer.headers, json={"definition": definition}
+    )
+    assert created.status_code == 201, created.text
+
+    refused = client.post("/api/v1/forms/refused/versions", headers=reader, json={"definition": definition})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "read-only" in refused.json()["detail"]
+    release = {"version": "1.0", "forms": [{"form_key": "written", "version_id": created.json()["id"]}]}
+    assert client.post("/api/v1/systems/portal/releases", headers=reader, json=release).status_code == 403
+
+    forms = client.get("/api/v1/forms", headers=reader).json()["items"]
+    assert [form["key"] for form in forms] == ["written"]
+    assert client.get("/api/v1/systems", headers=reader).json()["items"] == []
+    search = client.post("/api/v1/layouts/search", headers=reader, json={"text": "name and address", "k": 3})
+    assert search.status_code == 200, search.text

@@ -15,7 +15,7 @@ from neo4j import AsyncGraphDatabase
 from graph.database import Graph
 from graph.errors import ApiKeyNotFound, GraphUnavailable, TenantExists, TenantNotFound
 from graph.server import LocalNeo4jServer, free_port
-from graph.tenants import TenantRepository, hash_api_key
+from graph.tenants import KeyHolder, TenantRepository, hash_api_key
 
 pytestmark = pytest.mark.anyio
 
@@ -32,15 +32,18 @@ async def test_a_key_resolves_to_its_tenant_and_only_its_hash_is_stored(
     created = await tenants.create(name)
     key = await tenants.issue_key(name)
 
-    assert await tenants.for_key(key) == created
+    assert await tenants.for_key(key) == KeyHolder(created, "write")
     assert await tenants.for_key(key + "x") is None
+    reader = await tenants.issue_key(name, scope="read")
+    assert await tenants.for_key(reader) == KeyHolder(created, "read")
+    assert [key.scope for key in await tenants.keys(name)] == ["write", "read"]
     async with AsyncGraphDatabase.driver(neo4j_server.bolt_uri, auth=None) as driver:
         records, _, _ = await driver.execute_query(
             "MATCH (k:ApiKey)-[:AUTHENTICATES]->(:Tenant {name: $name}) RETURN properties(k) AS k", name=name
         )
-    stored = records[0]["k"]
-    assert stored["hash"] == hash_api_key(key)
-    assert key not in stored.values()
+    stored = [record["k"] for record in records]
+    assert {k["hash"] for k in stored} == {hash_api_key(key), hash_api_key(reader)}
+    assert not {key, reader} & {value for k in stored for value in k.values()}
 
 
 async def test_two_tenants_cannot_share_a_name(graph: Graph) -> None:
@@ -126,8 +129,8 @@ def test_cli_creates_a_tenant_and_prints_a_working_key(
     async def resolve() -> str | None:
         graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
         try:
-            tenant = await TenantRepository(graph).for_key(key)
-            return tenant.name if tenant else None
+            holder = await TenantRepository(graph).for_key(key)
+            return holder.tenant.name if holder else None
         finally:
             await graph.close()
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from app.auth import VerifiedKeys
-from graph.tenants import Tenant
+from graph.tenants import KeyHolder, Tenant
 
-ACME = Tenant(id="t-1", name="acme")
-OTHER = Tenant(id="t-2", name="other")
+ACME = KeyHolder(Tenant(id="t-1", name="acme"), "write")
+OTHER = KeyHolder(Tenant(id="t-2", name="other"), "read")
 
 
 def test_a_verified_key_is_trusted_until_its_ttl_runs_out(clock: list[float]) -> None:
