@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.observability import request_id_var
+from app.observability import REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
 from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
 from ingest.errors import DefinitionError
 from vectors.embedder import EmbedderUnavailable
@@ -118,10 +118,16 @@ def problem_response(
         "status": status,
         "detail": detail,
         "instance": request.url.path,
-        "request_id": request_id_var.get(),
+        "request_id": request_id_var.get() or request_id_of(request),
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id RequestContextMiddleware gave the request (also after it has returned)."""
+    request_id: str | None = request.scope.get("state", {}).get(REQUEST_ID_STATE)
+    return request_id
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -152,8 +158,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, title, str(exc.detail), request, dict(exc.headers or {}))
 
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        return problem_response(500, "Internal error", "an unexpected error occurred", request)
+        # Starlette runs this outermost, past RequestContextMiddleware: the id header is added here.
+        request_id = request_id_of(request)
+        logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        return problem_response(500, "Internal error", "an unexpected error occurred", request, headers)
 
     app.add_exception_handler(PageForgeError, handle_pageforge)
     for foreign in FOREIGN_ERRORS:

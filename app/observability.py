@@ -19,6 +19,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_logger = logging.getLogger("pageforge.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_STATE = "request_id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -122,6 +123,8 @@ class RequestContextMiddleware:
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # Also kept in the scope: the 500 handler runs outside this middleware, after the reset below.
+        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
