@@ -3,9 +3,15 @@
 Issue 5's quality target: every revision of a corpus's chains is ingested in commit-date order, each
 under a fresh form key and without lineage (neither the form nor the order gives the answer away); each
 non-first revision asks `suggested-parents` for its parent among everything ingested before it (any
-form of the tenant). The manifest's `prev_file` is the truth. Printed per corpus: top-1 and top-3 of
-suggested-parents and of the baseline "the earlier version whose field labels overlap most (Jaccard)",
-the target (top-1 >= 0.80, top-3 >= 0.95, beats the baseline), and the wall time of each phase.
+form of the tenant). The manifest's `prev_file` is the truth. Suggested-parents returns one suggestion
+per distinct layout, with the other versions of exactly that layout in `same_layout`. Printed per
+corpus: top-1 and top-3 of suggested-parents, strict (the suggestion's own version is the parent: the
+issue's definition) and with identical layouts as one (the parent is the suggestion or in its
+`same_layout`; checked against the corpus's own layout hashes), the baseline "the earlier version whose
+field labels overlap most (Jaccard)" likewise strict and with identical layouts as one, the targets
+(top-1 >= 0.80, top-3 >= 0.95, beats the baseline) on either figure, the wall time of each phase, and
+the cost per query with the layout-prints cache as a server has it against a sample of queries that
+each start with an empty cache.
 
 Starts its own Neo4j (a free port, a temp dir) and a Qdrant Edge index in the same temp dir; real model.
 Run: .venv/bin/python -m bench.bench_parent_suggestion [--corpus va-jsonschema ...] [--ask-every 1]
@@ -20,20 +26,22 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor, normalise_document
-from app.similarity.parents import jaccard
+from app.similarity.parents import LAYOUT_PRINTS, jaccard
+from app.similarity.schemas import ParentSuggestion
 from app.similarity.service import SimilarityService
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
 from graph.server import LocalNeo4jServer, free_port
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
-from ingest import DefinitionError
+from ingest import DefinitionError, content_hash
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.relay import OutboxRelay
@@ -42,31 +50,106 @@ CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
 TOP1_TARGET = 0.80
 TOP3_TARGET = 0.95
+# Every n-th question is asked again with an empty layout-prints cache, for the cost per query without it.
+COLD_EVERY = 10
 
 
 @dataclass
 class Revision:
-    """One corpus revision: its file, chain, true parent file, raw definition and field labels."""
+    """One corpus revision: its file, chain, true parent file, raw definition, field labels and layout
+    hash (the content hash under one form key for all, so byte-identical layouts share it)."""
 
     file: str
     chain: str
     parent_file: str | None
     definition: dict[str, Any] = field(repr=False)
     labels: frozenset[str] = field(repr=False)
+    layout: str = field(repr=False)
+
+
+def parent_position(
+    parent_id: str, suggested: Sequence[ParentSuggestion], *, same_layout: bool
+) -> int | None:
+    """Where the parent is among the suggestions (0: first): as a suggestion's own version, or with
+    `same_layout` also among the versions listed with exactly its layout; None when absent."""
+    for position, suggestion in enumerate(suggested):
+        if suggestion.version_id == parent_id or (same_layout and parent_id in suggestion.same_layout):
+            return position
+    return None
 
 
 @dataclass
 class Figures:
-    """Hits of suggested-parents and of the baseline among the asked revisions."""
+    """Hits of suggested-parents (strict, and identical layouts as one) and of the baseline."""
 
     asked: int = 0
     top1: int = 0
     top3: int = 0
+    same_top1: int = 0
+    same_top3: int = 0
+    # Parents counted through `same_layout` whose layout is not byte-identical to the suggestion's.
+    not_identical: int = 0
     baseline_top1: int = 0
     baseline_top3: int = 0
+    # The baseline with identical layouts as one (the corpus's layout hashes: if anything, generous).
+    same_baseline_top1: int = 0
+    same_baseline_top3: int = 0
 
     def rate(self, count: int) -> float:
         return count / self.asked if self.asked else 0.0
+
+    def add(
+        self,
+        suggested: Sequence[ParentSuggestion],
+        revision: Revision,
+        ids: dict[str, str],
+        layout_of: dict[str, str],
+        baseline: list[str],
+    ) -> None:
+        """Count one question: the suggestions (top 3) for `revision` and the baseline's ranking.
+
+        `layout_of` maps version ids to the corpus's own layout hashes (not the service's), so a parent
+        counted through `same_layout` is checked to be byte-identical in layout to the suggestion.
+        """
+        assert revision.parent_file is not None
+        self.asked += 1
+        parent = ids[revision.parent_file]
+        strict = parent_position(parent, suggested, same_layout=False)
+        grouped = parent_position(parent, suggested, same_layout=True)
+        self.top1 += strict == 0
+        self.top3 += strict is not None and strict < 3
+        self.same_top1 += grouped == 0
+        self.same_top3 += grouped is not None and grouped < 3
+        if grouped is not None and grouped != strict:
+            self.not_identical += layout_of[suggested[grouped].version_id] != layout_of[parent]
+        self.baseline_top1 += baseline[:1] == [revision.parent_file]
+        self.baseline_top3 += revision.parent_file in baseline[:3]
+        distinct = list(dict.fromkeys(layout_of[ids[file]] for file in baseline))
+        self.same_baseline_top1 += distinct[:1] == [layout_of[parent]]
+        self.same_baseline_top3 += layout_of[parent] in distinct[:3]
+
+    def report(self) -> str:
+        """The figures as printed lines."""
+        return (
+            f"  suggested-parents  top-1 {self.rate(self.top1):.3f}  top-3 {self.rate(self.top3):.3f}"
+            "  (strict: the suggestion's own version is the parent)\n"
+            f"  identical as one   top-1 {self.rate(self.same_top1):.3f}  "
+            f"top-3 {self.rate(self.same_top3):.3f}"
+            f"  (the parent is the suggestion or in its same_layout; {self.not_identical} not identical)\n"
+            f"  label Jaccard      top-1 {self.rate(self.baseline_top1):.3f}  "
+            f"top-3 {self.rate(self.baseline_top3):.3f}  (strict)\n"
+            f"  label Jaccard      top-1 {self.rate(self.same_baseline_top1):.3f}  "
+            f"top-3 {self.rate(self.same_baseline_top3):.3f}  (identical layouts as one)"
+        )
+
+    def meets_target_as_one(self) -> bool:
+        """The issue's targets on the figures with identical layouts as one, against the baseline alike."""
+        return (
+            self.rate(self.same_top1) >= TOP1_TARGET
+            and self.rate(self.same_top3) >= TOP3_TARGET
+            and self.same_top1 > self.same_baseline_top1
+            and self.same_top3 >= self.same_baseline_top3
+        )
 
     def meets_target(self) -> bool:
         return (
@@ -90,8 +173,9 @@ def revisions_in_commit_order(folder: Path) -> list[Revision]:
         except DefinitionError:
             continue
         labels = frozenset(f.label.strip().lower() for f in definition.fields() if f.label.strip())
+        layout = content_hash(definition)
         revisions.append(
-            Revision(row["file"], row["form_key"], row.get("prev_file"), json.loads(raw), labels)
+            Revision(row["file"], row["form_key"], row.get("prev_file"), json.loads(raw), labels, layout)
         )
     return revisions
 
@@ -131,32 +215,35 @@ async def measure(
     indexed = time.perf_counter()
 
     service = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)
-    file_of = {version_id: file for file, version_id in ids.items()}
+    layout_of = {ids[revision.file]: revision.layout for revision in revisions if revision.file in ids}
     asked_chains = set(sorted({revision.chain for revision in revisions})[::ask_every])
+    questions = [
+        (position, revision)
+        for position, revision in enumerate(revisions)
+        if revision.chain in asked_chains and revision.parent_file in ids
+    ]
     figures = Figures()
-    for position, revision in enumerate(revisions):
-        if revision.chain not in asked_chains or revision.parent_file not in ids:
-            continue
-        figures.asked += 1
+    for position, revision in questions:
         suggested = await service.suggested_parents(tenant=tenant, version_id=ids[revision.file], k=3)
-        ranked = [file_of.get(hit.version_id) for hit in suggested]
-        figures.top1 += ranked[:1] == [revision.parent_file]
-        figures.top3 += revision.parent_file in ranked
-        baseline = baseline_ranking(revisions, position)
-        figures.baseline_top1 += baseline[:1] == [revision.parent_file]
-        figures.baseline_top3 += revision.parent_file in baseline[:3]
+        figures.add(suggested, revision, ids, layout_of, baseline_ranking(revisions, position))
     asked = time.perf_counter()
+    cold = questions[::COLD_EVERY]
+    for _, revision in cold:
+        LAYOUT_PRINTS.clear()
+        await service.suggested_parents(tenant=tenant, version_id=ids[revision.file], k=3)
+    cold_s = time.perf_counter() - asked
+    warm_ms = 1000 * (asked - indexed) / max(1, figures.asked)
+    cold_ms = 1000 * cold_s / max(1, len(cold))
     print(
         f"{folder.name}: {len(revisions)} revisions, {figures.asked} asked for their parent "
         f"({len(asked_chains)} chains); graph writes {written - started:.0f}s, "
-        f"embedding {indexed - written:.0f}s, parent queries {asked - indexed:.0f}s "
-        f"({1000 * (asked - indexed) / max(1, figures.asked):.0f} ms each)\n"
-        f"  suggested-parents  top-1 {figures.rate(figures.top1):.3f}  "
-        f"top-3 {figures.rate(figures.top3):.3f}\n"
-        f"  label Jaccard      top-1 {figures.rate(figures.baseline_top1):.3f}  "
-        f"top-3 {figures.rate(figures.baseline_top3):.3f}\n"
-        f"  target (top-1 >= {TOP1_TARGET}, top-3 >= {TOP3_TARGET}, beats the baseline): "
-        f"{'met' if figures.meets_target() else 'NOT met'}",
+        f"embedding {indexed - written:.0f}s, parent queries {asked - indexed:.0f}s\n"
+        f"  per query {warm_ms:.0f} ms (layout prints cached as they are met, as in a server); "
+        f"{cold_ms:.0f} ms with an empty cache ({len(cold)} of them): {warm_ms / max(cold_ms, 1e-9):.2f}x\n"
+        f"{figures.report()}\n"
+        f"  targets (top-1 >= {TOP1_TARGET}, top-3 >= {TOP3_TARGET}, beats the baseline): strict "
+        f"{'met' if figures.meets_target() else 'NOT met'}, identical layouts as one "
+        f"{'met' if figures.meets_target_as_one() else 'NOT met'}",
         flush=True,
     )
     return figures

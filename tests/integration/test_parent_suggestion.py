@@ -14,13 +14,20 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from app.formversions.service import FormVersionProcessor
 from app.similarity.schemas import LayoutFilters
 from app.similarity.service import SimilarityService
-from bench.bench_parent_suggestion import Revision, baseline_ranking, ingest_fresh, revisions_in_commit_order
+from bench.bench_parent_suggestion import (
+    Figures,
+    Revision,
+    baseline_ranking,
+    ingest_fresh,
+    revisions_in_commit_order,
+)
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
 from graph.similarity import SimilarityRepository
@@ -34,45 +41,67 @@ pytestmark = pytest.mark.anyio
 
 @dataclass(frozen=True)
 class Expected:
+    # Strict: the suggestion's own version is the parent (the issue's definition).
     top1: float
     top3: float
-    beats_baseline: bool
+    # Which strict figures beat the label-Jaccard baseline's in the same run.
+    beats_baseline: Literal["both", "top-1", "neither"]
+    # Identical layouts as one: the parent is the suggestion or among its same-layout versions.
+    same_top1: float
+    same_top3: float
+    # Both of those beat the baseline's with identical layouts as one, in the same run.
+    as_one_beats_baseline: bool
     # Share of chains whose last definition finds another version of its own chain first.
     family: float
 
 
 # Issue 5's targets: top-1 >= 0.80, top-3 >= 0.95, and beating the label-Jaccard baseline in the same run.
-# Measured with PARENT_POOL 30 (this file, -s): nav-formio meets them (0.889/0.961, baseline 0.765/0.810).
-# VA does not: 0.887/0.928 against a baseline of 0.910/0.939 (the misses: versions of sibling forms sharing
-# more structure than the parent, reverts to an older version of the chain, identical copies, rewrites);
-# its floors guard that level, no more. bcgov meets top-1 and beats the baseline (0.831/0.912, baseline
-# 0.821/0.909) but not top-3 0.95 (rewrites: some parents are not among the closest layouts at all).
-# Family retrieval measured: NAV 27/31, VA 26/36, BC 48/88; most misses have an identical or
-# near-identical copy in another chain (the embedding sees only the start of a long layout text).
+# Suggested-parents returns one suggestion per distinct layout. That cannot change the strict top-1, but
+# the strict top-3 moves: a parent with an identical newer copy now sits in that copy's same_layout instead
+# of taking a place of its own. Measured with this file (-s, ASK_EVERY 2), strict before -> after the
+# grouping, then identical layouts as one (the baseline likewise, by the corpus's layout hashes):
+#   NAV 0.889/0.961 -> 0.889/0.954 (baseline 0.765/0.810); as one 0.895/0.961
+#   VA  0.887/0.928 -> 0.887/0.928 (baseline 0.910/0.939); as one 0.908/0.968 (baseline 0.942/0.980)
+#   BC  0.831/0.912 -> 0.831/0.889 (baseline 0.821/0.909); as one 0.855/0.922 (baseline 0.845/0.916)
+# So BC's strict top-1 still beats the baseline, its strict top-3 no longer does; as one, BC beats it and
+# VA does not. VA and BC miss top-3 0.95 strictly (as one, VA reaches it): versions of sibling forms sharing
+# more structure than the parent, reverts to an older version of the chain, rewrites (some parents are not
+# among the closest layouts at all).
+# Family retrieval measured: NAV 27/31, VA 26/36 (28/36 in the last run), BC 48/88 (46-50/88); most misses
+# have an identical or near-identical copy in another chain (the embedding sees only the start of a text).
 EXPECTED = {
-    "nav-formio": Expected(top1=0.80, top3=0.95, beats_baseline=True, family=0.85),
-    "va-jsonschema": Expected(top1=0.87, top3=0.91, beats_baseline=False, family=0.70),
-    "bcgov-fla-surveyjs": Expected(top1=0.80, top3=0.90, beats_baseline=True, family=0.50),
+    "nav-formio": Expected(
+        top1=0.80,
+        top3=0.95,
+        beats_baseline="both",
+        same_top1=0.89,
+        same_top3=0.96,
+        as_one_beats_baseline=True,
+        family=0.85,
+    ),
+    "va-jsonschema": Expected(
+        top1=0.87,
+        top3=0.91,
+        beats_baseline="neither",
+        same_top1=0.90,
+        same_top3=0.96,
+        as_one_beats_baseline=False,
+        family=0.70,
+    ),
+    "bcgov-fla-surveyjs": Expected(
+        top1=0.80,
+        top3=0.88,
+        beats_baseline="top-1",
+        same_top1=0.85,
+        same_top3=0.92,
+        as_one_beats_baseline=True,
+        family=0.50,
+    ),
 }
 CORPORA = tuple(EXPECTED)
 # Parents are asked for the chains at every ASK_EVERY-th position of the sorted chain keys (the whole
 # corpus is still ingested, so every earlier revision is a candidate): keeps a corpus within minutes.
 ASK_EVERY = 2
-
-
-@dataclass
-class Figures:
-    asked: int = 0
-    top1: int = 0
-    top3: int = 0
-    baseline_top1: int = 0
-    baseline_top3: int = 0
-    family_asked: int = 0
-    family_first: int = 0
-    foreign_hits: int = 0
-
-    def rate(self, count: int) -> float:
-        return count / self.asked if self.asked else 0.0
 
 
 @pytest.mark.parametrize("corpus", CORPORA)
@@ -100,19 +129,20 @@ async def test_parent_suggestion_and_family_retrieval(
 
     service = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)
     file_of = {version_id: file for file, version_id in ids.items()}
+    # The corpus's own layout hashes (one form key for all), independent of the service's.
+    layout_of = {ids[revision.file]: revision.layout for revision in revisions if revision.file in ids}
     figures = Figures()
+    foreign_hits = 0
     for position, revision in enumerate(revisions):
         if revision.chain not in asked_set or revision.parent_file not in ids:
             continue
-        figures.asked += 1
         suggested = await service.suggested_parents(tenant=tenant, version_id=ids[revision.file], k=3)
-        figures.foreign_hits += sum(hit.version_id in twin_ids for hit in suggested)
-        ranked = [file_of.get(hit.version_id) for hit in suggested]
-        figures.top1 += ranked[:1] == [revision.parent_file]
-        figures.top3 += revision.parent_file in ranked
-        baseline = baseline_ranking(revisions, position)
-        figures.baseline_top1 += baseline[:1] == [revision.parent_file]
-        figures.baseline_top3 += revision.parent_file in baseline[:3]
+        for hit in suggested:
+            foreign_hits += sum(v in twin_ids for v in (hit.version_id, *hit.same_layout))
+            # Only byte-identical layouts are grouped. (Not every identical document is: a format
+            # without a title takes the form key as title, so such copies differ in their title.)
+            assert all(layout_of[v] == layout_of[hit.version_id] for v in hit.same_layout)
+        figures.add(suggested, revision, ids, layout_of, baseline_ranking(revisions, position))
 
     parents_s = time.perf_counter() - started - ingested_s
     chain_of = {revision.file: revision.chain for revision in revisions}
@@ -120,6 +150,7 @@ async def test_parent_suggestion_and_family_retrieval(
     for revision in revisions:
         chains.setdefault(revision.chain, []).append(revision)
     missed = []
+    family_asked = family_first = 0
     for chain in asked_chains:
         members = chains[chain]
         if len(members) < 2:
@@ -133,11 +164,11 @@ async def test_parent_suggestion_and_family_retrieval(
             k=5,
             filters=LayoutFilters(),
         )
-        figures.foreign_hits += sum(hit.version_id in twin_ids for hit in hits)
+        foreign_hits += sum(hit.version_id in twin_ids for hit in hits)
         others = [hit for hit in hits if hit.version_id != ids[last.file]]
-        figures.family_asked += 1
+        family_asked += 1
         first_chain = chain_of[file_of[others[0].version_id]] if others else None
-        figures.family_first += first_chain == last.chain
+        family_first += first_chain == last.chain
         if first_chain != last.chain:
             missed.append(f"{last.chain} -> {first_chain}")
 
@@ -146,21 +177,25 @@ async def test_parent_suggestion_and_family_retrieval(
         f"{len(asked_chains)} chains asked; graph writes {written_s:.0f}s, "
         f"embedding {ingested_s - written_s:.0f}s, "
         f"parent queries {parents_s:.0f}s, total {time.perf_counter() - started:.0f}s\n"
-        f"  suggested-parents  top-1 {figures.rate(figures.top1):.3f}  "
-        f"top-3 {figures.rate(figures.top3):.3f}\n"
-        f"  label Jaccard      top-1 {figures.rate(figures.baseline_top1):.3f}  "
-        f"top-3 {figures.rate(figures.baseline_top3):.3f}\n"
-        f"  family retrieval   {figures.family_first}/{figures.family_asked} chains find another "
+        f"{figures.report()}\n"
+        f"  family retrieval   {family_first}/{family_asked} chains find another "
         f"version of their own chain first\n"
         f"  family misses      {', '.join(missed) or 'none'}\n"
-        f"  cross-tenant hits  {figures.foreign_hits}"
+        f"  cross-tenant hits  {foreign_hits}"
     )
     assert figures.asked > 0
-    assert figures.foreign_hits == 0
+    assert foreign_hits == 0
+    assert figures.not_identical == 0
     expected = EXPECTED[corpus]
     assert figures.rate(figures.top1) >= expected.top1
     assert figures.rate(figures.top3) >= expected.top3
-    if expected.beats_baseline:
+    assert figures.rate(figures.same_top1) >= expected.same_top1
+    assert figures.rate(figures.same_top3) >= expected.same_top3
+    if expected.beats_baseline != "neither":
         assert figures.top1 > figures.baseline_top1
+    if expected.beats_baseline == "both":
         assert figures.top3 >= figures.baseline_top3
-    assert figures.family_first >= expected.family * figures.family_asked
+    if expected.as_one_beats_baseline:
+        assert figures.same_top1 > figures.same_baseline_top1
+        assert figures.same_top3 >= figures.same_baseline_top3
+    assert family_first >= expected.family * family_asked
