@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -45,12 +46,13 @@ def parse_document(
     except json.JSONDecodeError as json_error:
         _check_flow_depth(text, max_depth)
         doc = _parse_yaml_or_explain(text, json_error)
-    check_depth(doc, max_depth=max_depth)
+    check_document(doc, max_depth=max_depth)
     return doc
 
 
-def check_depth(doc: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
-    """Raise DefinitionError when lists/objects nest deeper than max_depth (iterative, no recursion)."""
+def check_document(doc: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Raise DefinitionError when lists/objects nest deeper than max_depth, or a number is NaN or infinite
+    (not JSON: an already parsed document may come from a lenient parser). Iterative, no recursion."""
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
@@ -62,7 +64,11 @@ def check_depth(doc: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
             continue
         if depth > max_depth:
             raise _too_deep(max_depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, float) and not math.isfinite(child):
+                raise DefinitionError(f"{child} is not valid JSON: numbers must be finite")
 
 
 def detect_format(doc: Any) -> SourceFormat:
@@ -89,7 +95,7 @@ def import_definition(
     if not _LOOKS_LIKE[fmt](doc):
         hint = _format_hint(doc)
         raise DefinitionError(f"not a {fmt.value} definition: {_EXPECTED[fmt]}{hint}")
-    check_depth(doc)
+    check_document(doc)
     importer = _importer(fmt)
     try:
         return importer(doc, key=key)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class FormVersionCreate(BaseModel):
     """A new version of a form: its definition, and where it comes from."""
 
-    # A misspelt field (`parent` for `parents`) must be refused, not ingested as if it were absent.
-    model_config = ConfigDict(extra="forbid")
+    # A misspelt field (`parent` for `parents`) must be refused, not ingested as if it were absent;
+    # NaN and Infinity are not JSON, though Python's parser reads them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format: str | None = Field(
         default=None, description="formio, surveyjs, jsonschema or native; detected when omitted."
@@ -26,7 +27,9 @@ class FormVersionCreate(BaseModel):
         max_length=32,
     )
     label: str | None = Field(default=None, max_length=200)
-    metadata: dict[str, Any] | None = Field(default=None, description="Kept with the version; not hashed.")
+    metadata: dict[str, JsonValue] | None = Field(
+        default=None, description="Kept with the version; not hashed."
+    )
 
 
 class ParentDiffRead(BaseModel):

@@ -21,7 +21,7 @@ class DiffFormat(StrEnum):
 class RenderPrefill(BaseModel):
     """Values to show in the rendered inputs, by field key (nested objects and lists for groups/repeats)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     data: dict[str, JsonValue] = Field(default_factory=dict)
 

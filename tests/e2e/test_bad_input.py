@@ -259,6 +259,43 @@ def test_unknown_body_fields_are_refused_and_nothing_is_written(
     assert holdings(client, tenant) == before
 
 
+def test_nan_and_infinity_are_refused_wherever_a_body_carries_json_values(
+    lenient_client: TestClient, world: World
+) -> None:
+    """Python's JSON parser reads NaN and Infinity, which JSON has not: a version must not store them."""
+    client, tenant = lenient_client, world.tenant
+    before = holdings(client, tenant)
+    field = {"type": "number", "key": "amount", "label": "Amount", "input": True}
+    definition = {"display": "form", "components": [{**field, "defaultValue": "__NUMBER__"}]}
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        text = json.dumps(definition).replace('"__NUMBER__"', constant)
+        posts = [
+            ("/forms/fresh/versions", f'{{"definition": {text}}}', "numbers must be finite"),
+            (
+                "/forms/fresh/versions",
+                f'{{"definition": {json.dumps(world.definition)}, "metadata": {{"x": [{constant}]}}}}',
+                "finite number",
+            ),
+            (
+                "/systems/fresh/releases",
+                f'{{"version": "9", "forms": [{{"form_key": "fresh", "definition": {text}}}]}}',
+                "numbers must be finite",
+            ),
+            ("/layouts/search", f'{{"definition": {text}, "k": 3}}', "numbers must be finite"),
+            (
+                f"/form-versions/{world.v1['id']}/render?format=json",
+                f'{{"data": {{"amount": {constant}}}}}',
+                "finite number",
+            ),
+        ]
+        for path, body, needle in posts:
+            response = client.post(
+                f"/api/v1{path}", headers={**tenant.headers, "content-type": "application/json"}, content=body
+            )
+            assert_problem(response, 422, needle, f"POST {path} with {constant}")
+    assert holdings(client, tenant) == before
+
+
 def test_a_version_cannot_be_both_a_positive_and_a_negative_example(
     lenient_client: TestClient, world: World
 ) -> None:
