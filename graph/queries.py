@@ -418,6 +418,13 @@ MATCH (:SysVersion {tenant: $tenant, system_key: $system_key})-[:INCLUDES]->(v:F
 RETURN collect(DISTINCT v.id) AS ids
 """
 
+# No row when the tenant has no such release (the grouping key keeps collect() from making one).
+RELEASE_PINNED_VERSIONS = """
+MATCH (r:SysVersion {tenant: $tenant, id: $release_id})
+OPTIONAL MATCH (r)-[:INCLUDES]->(v:FormVersion)
+RETURN r.id AS release, collect(v.id) AS ids
+"""
+
 # A version's definition and content hash, and the tenant's other versions split into created
 # before / not before it.
 VERSIONS_AROUND = """

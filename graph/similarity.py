@@ -76,6 +76,11 @@ class SimilarityRepository:
         result = await self._graph.run(queries.SYSTEM_PINNED_VERSIONS, tenant=tenant, system_key=system_key)
         return set(result.records[0]["ids"]) if result.records else set()
 
+    async def pinned_by_release(self, tenant: str, release_id: str) -> set[str] | None:
+        """Ids of the form versions the release pins; None when the tenant has no such release."""
+        result = await self._graph.run(queries.RELEASE_PINNED_VERSIONS, tenant=tenant, release_id=release_id)
+        return set(result.records[0]["ids"]) if result.records else None
+
     async def versions_around(self, tenant: str, version_id: str) -> VersionsAround | None:
         """The version's definition and the other versions created before it or not; None if absent."""
         result = await self._graph.run(queries.VERSIONS_AROUND, tenant=tenant, id=version_id)

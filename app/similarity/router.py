@@ -44,8 +44,13 @@ async def list_similar_layouts(
     group_by: GroupBy | None = None,
     form_key: str | None = None,
     system: str | None = None,
+    release: str | None = None,
 ) -> SimilarResults:
-    """The layouts closest to this version's: anywhere, in or outside its lineage; or one per form."""
+    """The layouts closest to this version's: anywhere, in or outside its lineage; or one per form.
+
+    `form_key`, `system` and `release` keep only versions of that form, pinned by a release of that
+    system, pinned by that release (its id).
+    """
     items = await service.similar(
         tenant=tenant.id,
         version_id=version_id,
@@ -54,6 +59,7 @@ async def list_similar_layouts(
         group_by=group_by,
         form_key=form_key,
         system=system,
+        release=release,
     )
     return SimilarResults(items=items)
 

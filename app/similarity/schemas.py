@@ -21,6 +21,7 @@ class LayoutFilters(BaseModel):
         default=None, max_length=100, description="Only versions of these forms."
     )
     system: str | None = Field(default=None, description="Only versions pinned by a release of this system.")
+    release: str | None = Field(default=None, description="Only versions pinned by this release (its id).")
 
 
 class LayoutSearch(BaseModel):

@@ -110,22 +110,23 @@ class SimilarityService:
         group_by: GroupBy | None = None,
         form_key: str | None = None,
         system: str | None = None,
+        release: str | None = None,
     ) -> list[SimilarHit]:
         """The k layouts closest to the version's, in the scope; the version itself is never a hit."""
         (version_id,) = _version_ids([version_id])
         only: set[str] | None = None
         exclude = {version_id}
-        if scope != "all" or system is not None:
-            source = await self.repository.source(tenant, version_id, lineage=scope != "all")
+        if scope != "all":
+            source = await self.repository.source(tenant, version_id, lineage=True)
             if source is None:
                 raise NotFound(f"form version {version_id} not found")
             if scope == "lineage":
                 only = set(source.lineage)
-            elif scope == "exclude-lineage":
+            else:
                 exclude |= source.lineage
-            if system is not None:
-                pinned = await self.repository.pinned_by_system(tenant, system)
-                only = pinned if only is None else only & pinned
+        pinned = await self._pinned(tenant, system=system, release=release)
+        if pinned is not None:
+            only = pinned if only is None else only & pinned
         nothing_passes = only is not None and not only - exclude
         filters = layout_filter(
             only_ids=only, exclude_ids=exclude, form_keys=[form_key] if form_key else None
@@ -288,15 +289,28 @@ class SimilarityService:
             f"the layout of {', '.join(version_ids)} is not indexed yet (in the outbox); retry shortly"
         )
 
+    async def _pinned(self, tenant: str, *, system: str | None, release: str | None) -> set[str] | None:
+        """Ids of the versions the system and release filters let through; None when neither is given.
+
+        A system without releases pins nothing; a release the tenant does not have is 404.
+        """
+        only: set[str] | None = None
+        if system is not None:
+            only = await self.repository.pinned_by_system(tenant, system)
+        if release is not None:
+            pinned = await self.repository.pinned_by_release(tenant, release)
+            if pinned is None:
+                raise NotFound(f"release {release} not found")
+            only = pinned if only is None else only & pinned
+        return only
+
     async def _filters(
         self, tenant: str, filters: LayoutFilters, *, exclude_ids: Sequence[str]
     ) -> LayoutFilter | None:
         """The payload filter for request filters; None when no version can pass it."""
-        only: set[str] | None = None
-        if filters.system is not None:
-            only = await self.repository.pinned_by_system(tenant, filters.system)
-            if not only - set(exclude_ids):
-                return None
+        only = await self._pinned(tenant, system=filters.system, release=filters.release)
+        if only is not None and not only - set(exclude_ids):
+            return None
         if filters.form_keys is not None and not filters.form_keys:
             return None
         return layout_filter(only_ids=only, exclude_ids=exclude_ids, form_keys=filters.form_keys)

@@ -116,6 +116,30 @@ def test_system_filter_and_pin_counts(client: TestClient, tenant: TenantKey, cor
     unpinned = similar(client, tenant, forms["page"][0]["id"], form_key="page")
     assert all(h["pin_count"] == 0 for h in unpinned)
 
+    # A second release pins only the grid: the release filter keeps what that one release ships.
+    second = client.post(
+        "/api/v1/systems/benefits/releases",
+        headers=tenant.headers,
+        json={"version": "2", "forms": [{"form_key": "grid", "version_id": forms["grid"][0]["id"]}]},
+    ).json()
+    first_id, second_id = release.json()["id"], second["id"]
+    page_id = forms["page"][0]["id"]
+    assert sorted(ids(similar(client, tenant, page_id, release=first_id))) == sorted(v["id"] for v in pins)
+    assert ids(similar(client, tenant, page_id, release=second_id)) == [forms["grid"][0]["id"]]
+    assert similar(client, tenant, page_id, release=second_id, form_key="radio") == []
+    searched = client.post(
+        "/api/v1/layouts/search",
+        headers=tenant.headers,
+        json={"text": "choose one", "k": 10, "filters": {"release": second_id, "system": "benefits"}},
+    )
+    assert ids(searched.json()["items"]) == [forms["grid"][0]["id"]]
+    missing = "00000000-0000-4000-8000-000000000000"
+    response = get(client, tenant, f"/form-versions/{page_id}/similar", release=missing)
+    assert response.status_code == 404
+    assert "release" in response.json()["detail"]
+    body = {"positive": [page_id], "filters": {"release": missing}}
+    assert client.post("/api/v1/layouts/recommend", headers=tenant.headers, json=body).status_code == 404
+
 
 def test_search_by_text_and_definition_and_recommend(
     client: TestClient, tenant: TenantKey, corpora: Path
@@ -234,8 +258,9 @@ def test_two_tenants_with_identical_data_never_see_each_other(
     forms_a, forms_b = seed(client, a, corpora), seed(client, b, corpora)
     own_a = {v["id"] for versions in forms_a.values() for v in versions}
     own_b = {v["id"] for versions in forms_b.values() for v in versions}
+    foreign_radio = {a.name: forms_a["radio"][0]["id"], b.name: forms_b["radio"][0]["id"]}
 
-    for tenant, own, foreign in ((a, own_a, own_b), (b, own_b, own_a)):
+    for tenant, own, foreign, owner in ((a, own_a, own_b, b), (b, own_b, own_a, a)):
         seen: set[str] = set()
         for version_id in own:
             for scope in ("all", "lineage", "exclude-lineage"):
@@ -254,6 +279,15 @@ def test_two_tenants_with_identical_data_never_see_each_other(
         assert seen <= own
 
         other = next(iter(foreign))
+        foreign_release = client.post(
+            "/api/v1/systems/shared/releases",
+            headers=owner.headers,
+            json={"version": "1", "forms": [{"form_key": "radio", "version_id": foreign_radio[owner.name]}]},
+        )
+        assert foreign_release.status_code == 201, foreign_release.text
+        own_id = next(iter(own))
+        release_filter = {"release": foreign_release.json()["id"]}
+        assert get(client, tenant, f"/form-versions/{own_id}/similar", **release_filter).status_code == 404
         assert get(client, tenant, f"/form-versions/{other}/similar").status_code == 404
         assert get(client, tenant, f"/form-versions/{other}/similar", scope="lineage").status_code == 404
         assert get(client, tenant, f"/form-versions/{other}/suggested-parents").status_code == 404
