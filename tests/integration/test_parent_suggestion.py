@@ -25,6 +25,7 @@ from bench.bench_parent_suggestion import (
     Figures,
     Revision,
     baseline_ranking,
+    count_out_of_reach,
     ingest_fresh,
     revisions_in_commit_order,
 )
@@ -133,9 +134,11 @@ async def test_parent_suggestion_and_family_retrieval(
     layout_of = {ids[revision.file]: revision.layout for revision in revisions if revision.file in ids}
     figures = Figures()
     foreign_hits = 0
+    questions = []
     for position, revision in enumerate(revisions):
         if revision.chain not in asked_set or revision.parent_file not in ids:
             continue
+        questions.append((position, revision))
         suggested = await service.suggested_parents(tenant=tenant, version_id=ids[revision.file], k=3)
         for hit in suggested:
             foreign_hits += sum(v in twin_ids for v in (hit.version_id, *hit.same_layout))
@@ -145,6 +148,7 @@ async def test_parent_suggestion_and_family_retrieval(
         figures.add(suggested, revision, ids, layout_of, baseline_ranking(revisions, position))
 
     parents_s = time.perf_counter() - started - ingested_s
+    count_out_of_reach(figures, revisions, questions, ids, index, tenant)
     chain_of = {revision.file: revision.chain for revision in revisions}
     chains: dict[str, list[Revision]] = {}
     for revision in revisions:
