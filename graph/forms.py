@@ -62,6 +62,11 @@ class NewVersion:
     parents: list[ParentDiff]
     label: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What parent suggestion compares (ingest.prints): node and field-key hashes and the layout hash.
+    # Left None, suggested-parents computes them from the definition whenever it meets the version.
+    layout_nodes: list[int] | None = None
+    layout_keys: list[int] | None = None
+    layout_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,9 @@ def _version_params(new: NewVersion) -> dict[str, Any]:
         "title": new.title,
         "layout_text": new.layout_text,
         "field_count": new.field_count,
+        "layout_nodes": new.layout_nodes,
+        "layout_keys": new.layout_keys,
+        "layout_hash": new.layout_hash,
         "parents": [
             {"id": p.id, "summary": p.summary, "changes": json.dumps(p.changes or [])} for p in new.parents
         ],

@@ -102,7 +102,8 @@ MATCH (f:Form {tenant: $tenant, key: $form_key})
 CREATE (v:FormVersion:IndexPending {
   id: $id, tenant: $tenant, form_key: $form_key, number: f.next_number, content_hash: $content_hash,
   created_at: datetime(), label: $label, metadata: $metadata, definition: $definition,
-  source_format: $source_format, title: $title, layout_text: $layout_text, field_count: $field_count
+  source_format: $source_format, title: $title, layout_text: $layout_text, field_count: $field_count,
+  layout_nodes: $layout_nodes, layout_keys: $layout_keys, layout_hash: $layout_hash
 })-[:VERSION_OF]->(f)
 SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = $title,
     f.latest_id = $id
@@ -346,7 +347,8 @@ CALL (f, new, existing) {
     id: new.id, tenant: $tenant, form_key: new.form_key, number: f.next_number,
     content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
     definition: new.definition, source_format: new.source_format, title: new.title,
-    layout_text: new.layout_text, field_count: new.field_count
+    layout_text: new.layout_text, field_count: new.field_count, layout_nodes: new.layout_nodes,
+    layout_keys: new.layout_keys, layout_hash: new.layout_hash
   })-[:VERSION_OF]->(f)
   SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
       f.latest_id = new.id
@@ -425,17 +427,19 @@ OPTIONAL MATCH (r)-[:INCLUDES]->(v:FormVersion)
 RETURN r.id AS release, collect(v.id) AS ids
 """
 
-# A version's definition and content hash, and the tenant's other versions split into created
-# before / not before it.
+# A version's layout prints (its definition when it was stored without them), and the tenant's other
+# versions split into created before / not before it.
 VERSIONS_AROUND = """
 MATCH (v:FormVersion {tenant: $tenant, id: $id})
 OPTIONAL MATCH (c:FormVersion {tenant: $tenant}) WHERE c.id <> v.id
 WITH v, collect(CASE WHEN c.created_at < v.created_at THEN c.id END) AS before,
         collect(CASE WHEN c.created_at >= v.created_at THEN c.id END) AS not_before
-RETURN v.definition AS definition, v.content_hash AS content_hash, before, not_before
+RETURN v.layout_nodes AS layout_nodes, v.layout_keys AS layout_keys, v.layout_hash AS layout_hash,
+       CASE WHEN v.layout_hash IS NULL THEN v.definition END AS definition, before, not_before
 """
 
-# What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it.
+# What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it; with
+# $with_prints its layout prints, or its definition when it was stored without them.
 # created_at in epoch milliseconds: the driver decodes a temporal value several times slower.
 HIT_CONTEXT = """
 UNWIND $ids AS id
@@ -443,7 +447,10 @@ MATCH (v:FormVersion {tenant: $tenant, id: id})
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at.epochMillis AS created_at,
   NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
   COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count, v.content_hash AS content_hash,
-  CASE WHEN $with_definitions THEN v.definition END AS definition
+  CASE WHEN $with_prints THEN v.layout_nodes END AS layout_nodes,
+  CASE WHEN $with_prints THEN v.layout_keys END AS layout_keys,
+  CASE WHEN $with_prints THEN v.layout_hash END AS layout_hash,
+  CASE WHEN $with_prints AND v.layout_hash IS NULL THEN v.definition END AS definition
 """
 
 # --- Lineage (LineageRepository) ---------------------------------------------------------------
@@ -604,7 +611,8 @@ CREATE (v:FormVersion:IndexPending {
   id: new.id, tenant: $tenant, form_key: $form_key, number: f.next_number + i,
   content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
   definition: new.definition, source_format: new.source_format, title: new.title,
-  layout_text: new.layout_text, field_count: new.field_count
+  layout_text: new.layout_text, field_count: new.field_count, layout_nodes: new.layout_nodes,
+  layout_keys: new.layout_keys, layout_hash: new.layout_hash
 })-[:VERSION_OF]->(f)
 WITH f, collect(v) AS chain
 SET f.next_number = f.next_number + size(chain), f.version_count = f.version_count + size(chain),

@@ -21,20 +21,22 @@ class SimilaritySource:
 
 
 @dataclass(frozen=True, slots=True)
-class VersionsAround:
-    """A version's definition and content hash, and the tenant's other versions, created before it or not."""
+class StoredPrints:
+    """A version's layout prints as stored (ingest.prints), or its definition when stored without them."""
 
-    # The stored JSON text: parsing a large definition costs more than the query, so callers parse it
-    # only when they need it.
-    definition_json: str
-    content_hash: str
+    layout_nodes: list[int] | None
+    layout_keys: list[int] | None
+    layout_hash: str | None
+    definition: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsAround:
+    """A version's layout prints, and the tenant's other versions, created before it or not."""
+
+    prints: StoredPrints
     before: list[str]
     not_before: list[str]
-
-    def definition(self) -> dict[str, Any]:
-        """The definition, parsed."""
-        parsed: dict[str, Any] = json.loads(self.definition_json)
-        return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,17 @@ class HitContext:
     is_latest: bool
     pin_count: int
     content_hash: str
-    definition: dict[str, Any] | None = None
+    prints: StoredPrints | None = None
+
+
+def _stored_prints(row: Any) -> StoredPrints:
+    definition = row["definition"]
+    return StoredPrints(
+        layout_nodes=row["layout_nodes"],
+        layout_keys=row["layout_keys"],
+        layout_hash=row["layout_hash"],
+        definition=json.loads(definition) if definition else None,
+    )
 
 
 class SimilarityRepository:
@@ -82,27 +94,25 @@ class SimilarityRepository:
         return set(result.records[0]["ids"]) if result.records else None
 
     async def versions_around(self, tenant: str, version_id: str) -> VersionsAround | None:
-        """The version's definition and the other versions created before it or not; None if absent."""
+        """The version's layout prints and the other versions created before it or not; None if absent."""
         result = await self._graph.run(queries.VERSIONS_AROUND, tenant=tenant, id=version_id)
         if not result.records:
             return None
         row = result.records[0]
         return VersionsAround(
-            definition_json=row["definition"],
-            content_hash=row["content_hash"],
+            prints=_stored_prints(row),
             before=list(row["before"]),
             not_before=list(row["not_before"]),
         )
 
     async def hit_context(
-        self, tenant: str, ids: list[str], *, with_definitions: bool = False
+        self, tenant: str, ids: list[str], *, with_prints: bool = False
     ) -> dict[str, HitContext]:
-        """Lineage context of the tenant's versions among `ids`, by id, in one query."""
+        """Lineage context of the tenant's versions among `ids`, by id, in one query (and their layout
+        prints with `with_prints`)."""
         if not ids:
             return {}
-        result = await self._graph.run(
-            queries.HIT_CONTEXT, tenant=tenant, ids=ids, with_definitions=with_definitions
-        )
+        result = await self._graph.run(queries.HIT_CONTEXT, tenant=tenant, ids=ids, with_prints=with_prints)
         return {
             row["id"]: HitContext(
                 id=row["id"],
@@ -112,7 +122,7 @@ class SimilarityRepository:
                 is_latest=row["is_latest"],
                 pin_count=row["pin_count"],
                 content_hash=row["content_hash"],
-                definition=json.loads(row["definition"]) if row["definition"] else None,
+                prints=_stored_prints(row) if with_prints else None,
             )
             for row in result.records
         }

@@ -38,6 +38,7 @@ from ingest import (
     parse_document,
 )
 from ingest.native import import_native
+from ingest.prints import layout_prints
 from vectors.index import LayoutFilter, LayoutIndex
 from vectors.relay import OutboxRelay
 
@@ -90,11 +91,13 @@ def new_version(
     metadata: dict[str, Any] | None = None,
 ) -> NewVersion:
     """The version to write for a canonical definition, with a fresh id."""
+    native = export_native(definition)
+    prints = layout_prints(definition, native)
     return NewVersion(
         id=str(uuid.uuid4()),
         form_key=form_key,
         content_hash=digest,
-        definition=export_native(definition),
+        definition=native,
         source_format=definition.source_format.value,
         title=definition.title,
         layout_text=layout_text(definition),
@@ -102,6 +105,9 @@ def new_version(
         parents=parents,
         label=label,
         metadata=metadata or {},
+        layout_nodes=sorted(prints.nodes),
+        layout_keys=sorted(prints.field_keys),
+        layout_hash=prints.layout,
     )
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
-from graph.similarity import HitContext
-from ingest import content_hash
+from graph.similarity import HitContext, StoredPrints
 from ingest.native import import_native
+from ingest.prints import LayoutPrints, layout_prints, stored_prints
 from vectors.index import LayoutHit
 
 # Candidates the vector query hands to the structural re-rank. Measured on the real corpora, the true
@@ -24,112 +21,21 @@ FIELD_KEY_WEIGHT = 0.25
 # Cosine orders candidates whose structural scores tie; closer than this, embeddings of near-identical
 # layouts differ by noise, and the newer candidate goes first.
 COSINE_DECIMALS = 2
-# Layout prints kept in memory, by the content hash of the stored definition (content never changes).
-# The prints of a VA definition (83 kB of JSON on average) take about 85 kB: about 90 MB at most.
-PRINTS_CACHE_SIZE = 1024
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutPrints:
-    """What parent suggestion compares of a definition: its layout nodes, field keys and layout hash."""
-
-    nodes: frozenset[str]
-    field_keys: frozenset[str]
-    # The content hash with the form key left out: equal for byte-identical layouts of different forms.
-    layout: str
-
-
-def layout_fingerprints(definition: dict[str, Any]) -> frozenset[str]:
-    """Each node of a (native) definition as a string of its own properties, children left out."""
-    prints: set[str] = set()
-
-    def walk(node: dict[str, Any], top: bool) -> None:
-        own = {
-            key: value
-            for key, value in node.items()
-            if not (top and key == "key")
-            and not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value))
-        }
-        prints.add(json.dumps(own, sort_keys=True, ensure_ascii=False, default=str))
-        for value in node.values():
-            if isinstance(value, list):
-                for child in value:
-                    if isinstance(child, dict):
-                        walk(child, False)
-
-    walk(definition, True)
-    return frozenset(prints)
+def prints_of(stored: StoredPrints) -> LayoutPrints | None:
+    """The prints a version was stored with; computed from its definition for one stored without them
+    (before they were kept), None when neither is there."""
+    if stored.layout_nodes is not None and stored.layout_keys is not None and stored.layout_hash is not None:
+        return stored_prints(stored.layout_nodes, stored.layout_keys, stored.layout_hash)
+    if stored.definition is None:
+        return None
+    return layout_prints(import_native(stored.definition))
 
 
-def field_keys(definition: dict[str, Any]) -> frozenset[str]:
-    """The keys of the field nodes of a (native) definition, at any depth."""
-    keys: set[str] = set()
-
-    def walk(nodes: Sequence[Any]) -> None:
-        for node in nodes:
-            if not isinstance(node, dict):
-                continue
-            if node.get("node") == "field" and isinstance(node.get("key"), str):
-                keys.add(node["key"])
-            walk(node.get("children") or ())
-
-    walk(definition.get("layout") or ())
-    return frozenset(keys)
-
-
-def layout_hash(definition: dict[str, Any]) -> str:
-    """The content hash of a (native) definition as the layout of no particular form."""
-    return content_hash(import_native(definition, key=""))
-
-
-def layout_prints(definition: dict[str, Any]) -> LayoutPrints:
-    """The node fingerprints, field keys and layout hash of a (native) definition."""
-    return LayoutPrints(
-        nodes=layout_fingerprints(definition),
-        field_keys=field_keys(definition),
-        layout=layout_hash(definition),
-    )
-
-
-class LayoutPrintsCache:
-    """LayoutPrints by content hash, the least recently used dropped beyond `max_entries`; thread-safe."""
-
-    def __init__(self, max_entries: int = PRINTS_CACHE_SIZE) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, LayoutPrints] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> LayoutPrints | None:
-        """The prints stored for this content hash, if any."""
-        with self._lock:
-            prints = self._entries.get(digest)
-            if prints is not None:
-                self._entries.move_to_end(digest)
-            return prints
-
-    def prints(self, digest: str, definition: dict[str, Any]) -> LayoutPrints:
-        """The prints of the definition with this content hash, computed once while cached."""
-        prints = self.get(digest)
-        if prints is None:
-            prints = layout_prints(definition)
-            with self._lock:
-                self._entries[digest] = prints
-                self._entries.move_to_end(digest)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
-        return prints
-
-    def clear(self) -> None:
-        """Forget every entry."""
-        with self._lock:
-            self._entries.clear()
-
-
-# One per process: parent suggestion meets the same candidates query after query.
-LAYOUT_PRINTS = LayoutPrintsCache()
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+def jaccard(a: frozenset[T], b: frozenset[T]) -> float:
     """|a & b| / |a | b|, 0 for two empty sets."""
     union = len(a | b)
     return len(a & b) / union if union else 0.0

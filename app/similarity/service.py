@@ -9,14 +9,7 @@ import anyio.to_thread
 
 from app.errors import Conflict, Invalid, NotFound
 from app.formversions.service import normalise_document
-from app.similarity.parents import (
-    LAYOUT_PRINTS,
-    PARENT_POOL,
-    LayoutPrints,
-    LayoutSuggestion,
-    one_per_layout,
-    rank_parents,
-)
+from app.similarity.parents import PARENT_POOL, LayoutSuggestion, one_per_layout, prints_of, rank_parents
 from app.similarity.schemas import GroupBy, LayoutFilters, ParentSuggestion, Scope, SimilarHit
 from graph.similarity import HitContext, SimilarityRepository
 from ingest import layout_text
@@ -227,13 +220,17 @@ class SimilarityService:
         hits = await anyio.to_thread.run_sync(
             lambda: index.search(tenant, vector, k=max(PARENT_POOL, k), filter=filters)
         )
-        context = await self.repository.hit_context(tenant, [hit.id for hit in hits])
-        prints = await self._candidate_prints(tenant, context)
+        context = await self.repository.hit_context(tenant, [hit.id for hit in hits], with_prints=True)
 
         def rank() -> list[LayoutSuggestion]:
-            target = LAYOUT_PRINTS.get(around.content_hash)
+            target = prints_of(around.prints)
             if target is None:
-                target = LAYOUT_PRINTS.prints(around.content_hash, around.definition())
+                return []
+            prints = {
+                candidate: found
+                for candidate, ctx in context.items()
+                if ctx.prints is not None and (found := prints_of(ctx.prints)) is not None
+            }
             return one_per_layout(rank_parents(target, hits, context, prints), prints)
 
         suggestions = await anyio.to_thread.run_sync(rank)
@@ -244,25 +241,6 @@ class SimilarityService:
             )
             for s in suggestions[:k]
         ]
-
-    async def _candidate_prints(self, tenant: str, context: dict[str, HitContext]) -> dict[str, LayoutPrints]:
-        """Layout prints of the candidates by id; definitions are read only for contents not yet cached."""
-        prints: dict[str, LayoutPrints] = {}
-        for candidate, ctx in context.items():
-            cached = LAYOUT_PRINTS.get(ctx.content_hash)
-            if cached is not None:
-                prints[candidate] = cached
-        missing = [candidate for candidate in context if candidate not in prints]
-        if missing:
-            loaded = await self.repository.hit_context(tenant, missing, with_definitions=True)
-            prints |= await anyio.to_thread.run_sync(
-                lambda: {
-                    candidate: LAYOUT_PRINTS.prints(ctx.content_hash, ctx.definition)
-                    for candidate, ctx in loaded.items()
-                    if ctx.definition is not None
-                }
-            )
-        return prints
 
     def _require_embedder(self) -> Embedder:
         if self.embedder is None:

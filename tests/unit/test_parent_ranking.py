@@ -1,24 +1,16 @@
 """The parent ranking on small hand-made definitions: structure first, cosine next, recency last; one
-suggestion per distinct layout; the prints cache."""
+suggestion per distinct layout; prints as stored with a version, or computed for one stored without."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.similarity.parents import (
-    LayoutPrints,
-    LayoutPrintsCache,
-    field_keys,
-    jaccard,
-    layout_fingerprints,
-    layout_hash,
-    layout_prints,
-    one_per_layout,
-    parent_overlap,
-    rank_parents,
-)
-from graph.similarity import HitContext
+from app.similarity.parents import jaccard, one_per_layout, parent_overlap, prints_of, rank_parents
+from graph.similarity import HitContext, StoredPrints
+from ingest.native import import_native
+from ingest.prints import LayoutPrints, field_key_prints, layout_hash, node_prints, print_id
+from ingest.prints import layout_prints as prints_of_definition
 from vectors.index import LayoutHit
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,6 +18,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def field(key: str, label: str, **extra: Any) -> dict[str, Any]:
     return {"node": "field", "key": key, "label": label, "kind": "text", **extra}
+
+
+def layout_prints(native: dict[str, Any]) -> LayoutPrints:
+    return prints_of_definition(import_native(native))
+
+
+def hash_of(native: dict[str, Any]) -> str:
+    return layout_hash(import_native(native))
 
 
 def form(form_key: str, *fields: dict[str, Any], title: str = "Application") -> dict[str, Any]:
@@ -73,18 +73,18 @@ def suggested(target: dict[str, Any], found: Candidates) -> list[tuple[str, list
 def test_the_form_key_is_not_part_of_the_fingerprints() -> None:
     a = form("r0001", field("name", "Name"))
     b = form("r0002", field("name", "Name"))
-    assert layout_fingerprints(a) == layout_fingerprints(b)
+    assert node_prints(a) == node_prints(b)
     assert parent_overlap(layout_prints(a), layout_prints(b)) == 1.0
 
 
 def test_field_keys_are_collected_at_any_depth() -> None:
     nested = form("f", field("a", "A"), {"node": "group", "key": "g", "children": [field("b", "B")]})
-    assert field_keys(nested) == {"a", "b"}
+    assert field_key_prints(import_native(nested)) == {print_id("a"), print_id("b")}
 
 
 def test_jaccard_of_two_empty_sets_is_zero() -> None:
     assert jaccard(frozenset(), frozenset()) == 0.0
-    assert jaccard(frozenset({"x"}), frozenset({"x", "y"})) == 0.5
+    assert jaccard(frozenset({1}), frozenset({1, 2})) == 0.5
 
 
 def test_the_parent_beats_the_grandparent_it_was_edited_from() -> None:
@@ -141,11 +141,11 @@ def test_hits_without_a_version_or_a_definition_are_left_out() -> None:
 
 
 def test_the_layout_hash_ignores_the_form_key_and_nothing_else() -> None:
-    name = layout_hash(form("r0001", field("name", "Name")))
-    assert layout_hash(form("r0002", field("name", "Name"))) == name
-    assert layout_hash(form("r0001", field("name", "Name?"))) != name
-    assert layout_hash(form("r0001", field("name", "Name"), title="Other")) != name
-    assert layout_hash(form("f", field("a", "A"), field("b", "B"))) != layout_hash(
+    name = hash_of(form("r0001", field("name", "Name")))
+    assert hash_of(form("r0002", field("name", "Name"))) == name
+    assert hash_of(form("r0001", field("name", "Name?"))) != name
+    assert hash_of(form("r0001", field("name", "Name"), title="Other")) != name
+    assert hash_of(form("f", field("a", "A"), field("b", "B"))) != hash_of(
         form("f", field("b", "B"), field("a", "A"))
     )
 
@@ -174,15 +174,19 @@ def test_identical_layouts_of_other_forms_are_one_suggestion() -> None:
     ]
 
 
-def test_the_prints_cache_computes_each_content_once_and_forgets_the_least_recent() -> None:
-    cache = LayoutPrintsCache(max_entries=2)
-    a, b, c = (form(key, field(key, key.upper())) for key in ("a", "b", "c"))
-    first = cache.prints("sha256:a", a)
-    # A cached content is not read again: a different definition under the same hash returns the first prints.
-    assert cache.prints("sha256:a", b) is first
-    cache.prints("sha256:b", b)
-    assert cache.get("sha256:a") is first
-    cache.prints("sha256:c", c)
-    assert cache.get("sha256:b") is None
-    assert cache.get("sha256:a") is first
-    assert cache.get("sha256:c") == layout_prints(c)
+def test_stored_prints_are_the_prints_computed_from_the_definition() -> None:
+    native = form("f", field("a", "A"), {"node": "group", "key": "g", "children": [field("b", "B")]})
+    computed = layout_prints(native)
+    stored = StoredPrints(
+        layout_nodes=sorted(computed.nodes),
+        layout_keys=sorted(computed.field_keys),
+        layout_hash=computed.layout,
+        definition=None,
+    )
+    assert prints_of(stored) == computed
+    # A version stored before prints were kept: they are computed from its definition.
+    legacy = StoredPrints(layout_nodes=None, layout_keys=None, layout_hash=None, definition=native)
+    assert prints_of(legacy) == computed
+    assert prints_of(StoredPrints(None, None, None, None)) is None
+    # Hashes are signed 64-bit integers, as Neo4j stores them.
+    assert all(-(2**63) <= value < 2**63 for value in computed.nodes | computed.field_keys)

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from ingest import content_hash, import_definition, parse_document
+from ingest import content_hash, export_native, import_definition, parse_document
 from ingest.model import ContentNode, FieldNode, FormDefinition, GroupNode, RepeatNode, SourceFormat
+from ingest.native import import_native
+from ingest.prints import layout_prints
 
 from .conftest import corpus_root, imported, raw_document
 
@@ -81,6 +83,18 @@ def test_hash_survives_a_round_trip_with_shuffled_keys(folder: str) -> None:
         shuffled = json.dumps(shuffle_keys(raw_document(path), rng), indent=rng.choice([None, 1, 4]))
         if content_hash(import_definition(parse_document(shuffled))) != content_hash(imported(path)):
             failures.append(f"{path.relative_to(corpus_root())}: hash changed after shuffling key order")
+    assert not failures, failures_message(failures)
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_layout_prints_survive_the_stored_native_definition(folder: str) -> None:
+    # Prints are computed at ingest from the imported definition, and for versions stored without them
+    # from the stored native export: both must agree, or suggested-parents would rank the two apart.
+    failures = []
+    for path in corpus_files(folder)[::5]:
+        definition = imported(path).model_copy(update={"key": "stored"})
+        if layout_prints(definition) != layout_prints(import_native(export_native(definition))):
+            failures.append(f"{path.relative_to(corpus_root())}: prints differ after export_native")
     assert not failures, failures_message(failures)
 
 
