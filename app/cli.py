@@ -15,7 +15,7 @@ import uvicorn
 from app import __version__
 from app.observability import configure_logging
 from app.resources import open_graph
-from app.settings import Settings
+from app.settings import ServiceName, Settings
 from graph.errors import GraphError
 from graph.server import LocalNeo4jServer, Neo4jServerError
 from graph.tenants import TenantRepository
@@ -72,13 +72,25 @@ def _with_graph(settings: Settings, work: Callable[[TenantRepository], Awaitable
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
+    service: Annotated[
+        ServiceName | None,
+        typer.Option(
+            help="all (the default: gateway and services in one process), one of formversions, "
+            "sysversions, renderer, or gateway (default: PAGEFORGE_SERVICE)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the API; on the embedded default, start the managed Neo4j first (and stop it after)."""
+    """Run the API (or one service of it); with every service in this process on the embedded default,
+    start the managed Neo4j first (and stop it after)."""
     from app.main import create_app
 
     settings = Settings()
+    if service is not None:
+        settings = settings.model_copy(update={"service": service})
     configure_logging(settings.log_level)
-    server = managed_server(settings) if settings.neo4j.managed else None
+    # One process per service shares a Neo4j that it does not start or stop (`pageforge neo4j start`).
+    manages_neo4j = settings.neo4j.managed and settings.service == "all"
+    server = managed_server(settings) if manages_neo4j else None
     started_here = server is not None and not server.status().running
     if server is not None:
         server.start(timeout=settings.neo4j.start_timeout_s)

@@ -92,6 +92,11 @@ class DependencyUnavailable(PageForgeError):
     title = "Dependency unavailable"
 
 
+class DependencyTimeout(PageForgeError):
+    status_code = 504
+    title = "Dependency timed out"
+
+
 # Errors raised below the API (graph, vectors, ingest) and what they mean to a client.
 FOREIGN_ERRORS: dict[type[Exception], type[PageForgeError]] = {
     GraphUnavailable: DependencyUnavailable,

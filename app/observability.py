@@ -77,9 +77,10 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestMetrics:
-    """The Prometheus metrics of one app: requests by route template and status, durations, outbox backlog."""
+    """The Prometheus metrics of one app: requests by route template and status, durations, outbox backlog
+    (unless `outbox` is False)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, outbox: bool = True) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "pageforge_http_requests",
@@ -94,11 +95,12 @@ class RequestMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
+        # The gateway reads no graph: it has no backlog to show.
         self.outbox_pending = Gauge(
             "pageforge_layout_outbox_pending",
             "Versions committed in Neo4j whose layout is not in the vector index yet (read at each scrape; "
             "NaN when Neo4j did not answer)",
-            registry=self.registry,
+            registry=self.registry if outbox else None,
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -24,13 +24,22 @@ from vectors.relay import OutboxRelay
 
 logger = logging.getLogger("pageforge.resources")
 
+# What a process may open besides Neo4j, which every service uses.
+EMBEDDER = "embedder"
+VECTORS = "vectors"
+EVERY_DEPENDENCY = frozenset({VECTORS, EMBEDDER})
+
 
 @dataclass
 class Resources:
-    """What every request may need; a dependency that failed to open is None with its reason kept."""
+    """What every request may need; a dependency that failed to open is None with its reason kept.
+
+    `uses` names what this process opens besides Neo4j: a dependency it does not use stays None.
+    """
 
     settings: Settings
     graph: Graph
+    uses: frozenset[str] = EVERY_DEPENDENCY
     embedder: Embedder | None = None
     index: LayoutIndex | None = None
     relay: OutboxRelay | None = None
@@ -85,23 +94,28 @@ def open_index(settings: Settings) -> LayoutIndex:
     return index
 
 
-async def open_resources(settings: Settings) -> Resources:
-    """Open everything; a dependency that is down is recorded, so /health can name it."""
-    resources = Resources(settings=settings, graph=open_graph(settings))
+async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPENDENCY) -> Resources:
+    """Open Neo4j and what `uses` names; a dependency that is down is recorded, so /health can name it.
+
+    The outbox relay runs where both the model and the index are open (one process owns the index).
+    """
+    resources = Resources(settings=settings, graph=open_graph(settings), uses=uses)
     try:
         await resources.graph.apply_schema()
     except GraphUnavailable as exc:
         logger.warning("neo4j not reachable at start-up; schema will be applied when it is: %s", exc)
-    try:
-        resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
-    except EmbedderUnavailable as exc:
-        resources.failures["embedder"] = str(exc)
-        logger.error("embedding model unavailable: %s", exc)
-    try:
-        resources.index = await anyio.to_thread.run_sync(lambda: open_index(settings))
-    except VectorIndexUnavailable as exc:
-        resources.failures["vectors"] = str(exc)
-        logger.error("layout index unavailable: %s", exc)
+    if EMBEDDER in uses:
+        try:
+            resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
+        except EmbedderUnavailable as exc:
+            resources.failures[EMBEDDER] = str(exc)
+            logger.error("embedding model unavailable: %s", exc)
+    if VECTORS in uses:
+        try:
+            resources.index = await anyio.to_thread.run_sync(lambda: open_index(settings))
+        except VectorIndexUnavailable as exc:
+            resources.failures[VECTORS] = str(exc)
+            logger.error("layout index unavailable: %s", exc)
     if resources.embedder is not None and resources.index is not None:
         resources.relay = OutboxRelay(
             outbox=LayoutOutbox(resources.graph),
@@ -119,9 +133,9 @@ async def close_resources(resources: Resources) -> None:
 
 
 @asynccontextmanager
-async def lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
-    """Create the driver, index and model once per process; close them on shutdown."""
-    resources = await open_resources(settings)
+async def lifespan(settings: Settings, uses: frozenset[str], app: FastAPI) -> AsyncIterator[None]:
+    """Create the driver, and the index and model when used, once per process; close them on shutdown."""
+    resources = await open_resources(settings, uses)
     app.state.resources = resources
     relay_task = asyncio.create_task(resources.relay.run()) if resources.relay else None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,20 @@ class ApiSettings(BaseModel):
     rate_limit_burst: int = Field(default=0, ge=0)
 
 
+class GatewaySettings(BaseModel):
+    # Where the gateway (PAGEFORGE_SERVICE=gateway) finds each service, e.g. http://formversions:8000.
+    formversions_url: str = "http://127.0.0.1:8001"
+    sysversions_url: str = "http://127.0.0.1:8002"
+    renderer_url: str = "http://127.0.0.1:8003"
+    connect_timeout_s: float = 5.0
+    # How long a forwarded request may take before the gateway answers 504 (PDF renders of big forms).
+    timeout_s: float = 120.0
+
+
+# all: the gateway and the three services in one process (the default); any other: one process each.
+ServiceName = Literal["all", "formversions", "sysversions", "renderer", "gateway"]
+
+
 class Settings(BaseSettings):
     """PageForge configuration; `Settings()` reads the environment, tests pass values directly."""
 
@@ -70,4 +85,6 @@ class Settings(BaseSettings):
     vectors: VectorSettings = Field(default_factory=VectorSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    service: ServiceName = "all"
     log_level: str = "INFO"

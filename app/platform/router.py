@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from app import __version__
 from app.auth import ResourcesDep, TenantDep
 from app.observability import RequestMetrics
 from app.platform.schemas import DependencyHealth, HealthRead, TenantRead
-from app.resources import Resources
+from app.resources import EMBEDDER, VECTORS, Resources
 from graph.errors import GraphUnavailable
 from graph.forms import LayoutOutbox
 
@@ -51,14 +52,12 @@ async def _check_embedder(resources: Resources) -> None:
 
 @health_router.get("/health", response_model=HealthRead, responses={503: {"model": HealthRead}})
 async def get_health(resources: ResourcesDep) -> JSONResponse:
-    """Status of PageForge and each dependency; 503 naming whichever is down."""
+    """Status of PageForge and each dependency this process uses; 503 naming whichever is down."""
     timeout_s = resources.settings.api.health_timeout_s
-    neo4j, vectors, embedder = await asyncio.gather(
-        _probe(lambda: _check_neo4j(resources), timeout_s),
-        _probe(lambda: _check_vectors(resources), timeout_s),
-        _probe(lambda: _check_embedder(resources), timeout_s),
-    )
-    dependencies = {"neo4j": neo4j, "vectors": vectors, "embedder": embedder}
+    checks = {"neo4j": _check_neo4j, VECTORS: _check_vectors, EMBEDDER: _check_embedder}
+    used = [name for name in checks if name == "neo4j" or name in resources.uses]
+    probes = await asyncio.gather(*(_probe(partial(checks[name], resources), timeout_s) for name in used))
+    dependencies = dict(zip(used, probes, strict=True))
     healthy = all(dep.status == "up" for dep in dependencies.values())
     body = HealthRead(
         status="ok" if healthy else "unavailable", version=__version__, dependencies=dependencies

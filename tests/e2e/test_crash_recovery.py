@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +20,15 @@ from app.formversions.service import FormVersionProcessor
 from app.resources import open_graph
 from app.settings import Settings
 from graph.forms import FormVersionRepository, LayoutInventory
-from graph.server import LocalNeo4jServer, free_port
+from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from tests.e2e.conftest import TenantKey, create_tenant
+from tests.e2e.servers import PAGEFORGE, ApiServer, api_server, server_env
 
-PAGEFORGE = Path(sys.executable).parent / "pageforge"
 REVISIONS = "nav-formio/test-forms-revisions"
 # One client thread per revision chain; each posts its chain oldest first, parents defaulting to the latest.
 CHAINS = ("activities", "custom-components", "your-information", "test-mellomlagring")
 KILL_AFTER_ACKS = 14
-START_TIMEOUT_S = 180.0
 DRAIN_TIMEOUT_S = 120.0
 CLI_TIMEOUT_S = 300.0
 
@@ -43,67 +38,6 @@ class Acknowledged:
     form_key: str
     id: str
     parents: list[str]
-
-
-class ApiServer:
-    """`pageforge serve` as a subprocess on a free port, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(PAGEFORGE), "serve", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"server exited early:\n{self.log_tail()}"
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"server not healthy within {START_TIMEOUT_S}s:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a power cut of the process."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def terminate(self) -> int:
-        """SIGTERM: a clean shutdown that closes the index; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"server ignored SIGTERM:\n{self.log_tail()}") from None
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.kill()
-        self._log.close()
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-@contextmanager
-def api_server(env: dict[str, str], log_path: Path) -> Iterator[ApiServer]:
-    server = ApiServer(env, log_path)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def revisions(corpora: Path, chain: str) -> list[dict[str, Any]]:
@@ -200,13 +134,7 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
     settings: Settings, neo4j_server: LocalNeo4jServer, corpora: Path, tmp_path: Path
 ) -> None:
     tenant = create_tenant(settings)
-    env = {
-        **os.environ,
-        "PAGEFORGE_NEO4J__URI": neo4j_server.bolt_uri,
-        "PAGEFORGE_VECTORS__PATH": str(settings.vectors.path),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
+    env = server_env(neo4j_server, settings.vectors.path)
     chains = {chain: revisions(corpora, chain) for chain in CHAINS}
 
     with api_server(env, tmp_path / "server-1.log") as first:

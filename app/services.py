@@ -1,0 +1,78 @@
+"""The three services: which routers each serves under /api/v1 and what each opens besides Neo4j.
+
+Run together (the default) or one process each behind the gateway, which finds a route's owner here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
+
+from app.auth import current_tenant
+from app.formversions.router import router as formversions_router
+from app.lineage.router import router as lineage_router
+from app.platform.router import router as platform_router
+from app.renders.router import router as renders_router
+from app.resources import EMBEDDER, VECTORS
+from app.similarity.router import router as similarity_router
+from app.sysversions.router import router as sysversions_router
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service: the routers it answers, and the dependencies (besides Neo4j) it opens."""
+
+    name: str
+    routers: tuple[APIRouter, ...]
+    uses: frozenset[str]
+
+    def routes(self) -> list[APIRoute]:
+        return [route for router in self.routers for route in router.routes if isinstance(route, APIRoute)]
+
+
+# Lineage (release drift included) reads only the graph of versions: it lives with the versions. The
+# formversions process is the one that opens the layout index and runs the outbox relay; sysversions
+# writes inline release forms with their outbox entry, and that relay indexes them.
+FORMVERSIONS = Service(
+    name="formversions",
+    routers=(platform_router, formversions_router, lineage_router, similarity_router),
+    uses=frozenset({VECTORS, EMBEDDER}),
+)
+SYSVERSIONS = Service(name="sysversions", routers=(sysversions_router,), uses=frozenset())
+# Custom component types are drawn as the closest known widget: a lookup with the model, no index.
+RENDERER = Service(name="renderer", routers=(renders_router,), uses=frozenset({EMBEDDER}))
+
+SERVICES = {service.name: service for service in (FORMVERSIONS, SYSVERSIONS, RENDERER)}
+
+
+def api_router(services: Iterable[Service]) -> APIRouter:
+    """/api/v1 with the services' routes, each request authenticated to its tenant."""
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_tenant)])
+    for service in services:
+        for router in service.routers:
+            api.include_router(router)
+    return api
+
+
+class RouteOwners:
+    """Which service answers a path under /api/v1, matched with the services' own route patterns."""
+
+    def __init__(self, services: Iterable[Service]) -> None:
+        self._routes = [
+            (route.path_regex, route.methods, service.name)
+            for service in services
+            for route in service.routes()
+        ]
+
+    def owner(self, path: str, method: str) -> str | None:
+        """The service with a route for this path (and method; by path alone it answers 405 itself)."""
+        by_path = [(methods, name) for pattern, methods, name in self._routes if pattern.match(path)]
+        for methods, name in by_path:
+            if method in (methods or ()):
+                return name
+        return by_path[0][1] if by_path else None
