@@ -82,7 +82,8 @@ class TenantRateLimits:
             self._buckets.popitem(last=False)
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a thread hop per request.
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 

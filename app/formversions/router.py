@@ -21,7 +21,7 @@ from graph.forms import FormVersionRepository
 router = APIRouter(tags=["form versions"])
 
 
-def get_processor(resources: ResourcesDep) -> FormVersionProcessor:
+async def get_processor(resources: ResourcesDep) -> FormVersionProcessor:
     return FormVersionProcessor(
         versions=FormVersionRepository(resources.graph), relay=resources.relay, index=resources.index
     )

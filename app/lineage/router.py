@@ -28,7 +28,7 @@ router = APIRouter(tags=["lineage"])
 DEFAULT_DEPTH = 50
 
 
-def get_service(resources: ResourcesDep) -> LineageService:
+async def get_service(resources: ResourcesDep) -> LineageService:
     return LineageService(
         lineage=LineageRepository(resources.graph), versions=FormVersionRepository(resources.graph)
     )

@@ -22,7 +22,7 @@ from graph.similarity import SimilarityRepository
 router = APIRouter(tags=["similar layouts"])
 
 
-def get_service(resources: ResourcesDep) -> SimilarityService:
+async def get_service(resources: ResourcesDep) -> SimilarityService:
     return SimilarityService(
         repository=SimilarityRepository(resources.graph),
         index=resources.require_index(),

@@ -18,7 +18,7 @@ from graph.systems import SystemRepository
 router = APIRouter(tags=["system releases"])
 
 
-def get_processor(
+async def get_processor(
     resources: ResourcesDep, forms: Annotated[FormVersionProcessor, Depends(get_form_processor)]
 ) -> SysVersionProcessor:
     return SysVersionProcessor(
