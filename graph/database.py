@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, LiteralString, TypeVar
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, EagerResult
+from neo4j import READ_ACCESS, AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, EagerResult
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from graph import queries
 from graph.errors import GraphUnavailable
 
 T = TypeVar("T")
+# First pause before a read is retried; it doubles each time, within the transaction retry time.
+READ_RETRY_DELAY_S = 0.1
 
 
 @contextmanager
@@ -42,12 +46,13 @@ class Graph:
         self.uri = uri
         self.database = database
         self.schema_applied = False
+        self._retry_time_s = connection_timeout_s * 2
         self._driver: AsyncDriver = AsyncGraphDatabase.driver(
             uri,
             auth=auth,
             connection_timeout=connection_timeout_s,
             connection_acquisition_timeout=connection_timeout_s * 2,
-            max_transaction_retry_time=connection_timeout_s * 2,
+            max_transaction_retry_time=self._retry_time_s,
             notifications_min_severity="OFF",
         )
 
@@ -55,6 +60,30 @@ class Graph:
         """Run one statement in its own managed transaction (retried on transient errors)."""
         with neo4j_errors_translated():
             return await self._driver.execute_query(query, params, database_=self.database)
+
+    async def fetch(self, query: LiteralString, **params: Any) -> EagerResult:
+        """Run one read-only statement as an auto-commit read, retried on transient errors.
+
+        One round trip (RUN and PULL go together) where a managed transaction takes two (its COMMIT is
+        another); the driver retries only managed transactions, but a read is always safe to retry.
+        """
+        deadline = time.monotonic() + self._retry_time_s
+        delay = READ_RETRY_DELAY_S
+        with neo4j_errors_translated():
+            while True:
+                try:
+                    async with self._driver.session(
+                        database=self.database,
+                        default_access_mode=READ_ACCESS,
+                        bookmark_manager=self._driver.execute_query_bookmark_manager,
+                    ) as session:
+                        result = await session.run(query, params)
+                        return await result.to_eager_result()
+                except (DriverError, Neo4jError) as exc:
+                    if not exc.is_retryable() or time.monotonic() + delay > deadline:
+                        raise
+                await asyncio.sleep(delay)
+                delay *= 2
 
     async def write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
         """Run `work` in one write transaction, retried as a whole on transient errors."""

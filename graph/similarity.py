@@ -71,7 +71,7 @@ class SimilarityRepository:
 
     async def source(self, tenant: str, version_id: str, *, lineage: bool) -> SimilaritySource | None:
         """The tenant's version, with its ancestors and descendants when `lineage`; None if absent."""
-        result = await self._graph.run(
+        result = await self._graph.fetch(
             queries.SIMILARITY_SOURCE, tenant=tenant, id=version_id, lineage=lineage
         )
         if not result.records:
@@ -85,12 +85,14 @@ class SimilarityRepository:
 
     async def pinned_by_system(self, tenant: str, system_key: str) -> set[str]:
         """Ids of the form versions pinned by any release of the system."""
-        result = await self._graph.run(queries.SYSTEM_PINNED_VERSIONS, tenant=tenant, system_key=system_key)
+        result = await self._graph.fetch(queries.SYSTEM_PINNED_VERSIONS, tenant=tenant, system_key=system_key)
         return set(result.records[0]["ids"]) if result.records else set()
 
     async def pinned_by_release(self, tenant: str, release_id: str) -> set[str] | None:
         """Ids of the form versions the release pins; None when the tenant has no such release."""
-        result = await self._graph.run(queries.RELEASE_PINNED_VERSIONS, tenant=tenant, release_id=release_id)
+        result = await self._graph.fetch(
+            queries.RELEASE_PINNED_VERSIONS, tenant=tenant, release_id=release_id
+        )
         return set(result.records[0]["ids"]) if result.records else None
 
     async def versions_around(self, tenant: str, version_id: str) -> VersionsAround | None:
@@ -112,7 +114,7 @@ class SimilarityRepository:
         prints with `with_prints`)."""
         if not ids:
             return {}
-        result = await self._graph.run(queries.HIT_CONTEXT, tenant=tenant, ids=ids, with_prints=with_prints)
+        result = await self._graph.fetch(queries.HIT_CONTEXT, tenant=tenant, ids=ids, with_prints=with_prints)
         return {
             row["id"]: HitContext(
                 id=row["id"],
