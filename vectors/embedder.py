@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -16,7 +16,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-T = TypeVar("T")
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -161,14 +160,8 @@ class Embedder:
 
     async def encode_async(self, texts: Sequence[str], *, batch_size: int = 64) -> NDArray[np.float32]:
         """Encode texts in a worker thread, so the event loop keeps serving while the model runs."""
-        return await self.encode_then(texts, lambda vectors: vectors, batch_size=batch_size)
-
-    async def encode_then(
-        self, texts: Sequence[str], work: Callable[[NDArray[np.float32]], T], *, batch_size: int = 64
-    ) -> T:
-        """work(the texts' vectors), run in the encode's worker thread: one thread hop for both."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._max_concurrent_encodes)
         return await anyio.to_thread.run_sync(
-            lambda: work(self.encode(texts, batch_size=batch_size)), limiter=self._limiter
+            lambda: self.encode(texts, batch_size=batch_size), limiter=self._limiter
         )

@@ -165,18 +165,11 @@ class SimilarityService:
             )
             query = layout_text(parsed)
         embedder = self._require_embedder()
+        vector = (await embedder.encode_async([query]))[0]
         layout_filters = await self._filters(tenant, filters, exclude_ids=())
         if layout_filters is None:
             return []
-        index = self.index
-        # The encode and the query it feeds share one worker-thread hop.
-        hits = await embedder.encode_then(
-            [query],
-            lambda vectors: _search(
-                index, tenant, vectors[0], k=k, filters=layout_filters, group_by=group_by
-            ),
-        )
-        return await self._with_context(tenant, hits)
+        return await self._query(tenant, vector, k=k, filters=layout_filters, group_by=group_by)
 
     async def recommend(
         self, *, tenant: str, positive: list[str], negative: list[str], k: int, filters: LayoutFilters
@@ -299,6 +292,15 @@ class SimilarityService:
         if filters.form_keys is not None and not filters.form_keys:
             return None
         return layout_filter(only_ids=only, exclude_ids=exclude_ids, form_keys=filters.form_keys)
+
+    async def _query(
+        self, tenant: str, vector: Vector, *, k: int, filters: LayoutFilter, group_by: GroupBy | None
+    ) -> list[SimilarHit]:
+        index = self.index
+        hits = await anyio.to_thread.run_sync(
+            lambda: _search(index, tenant, vector, k=k, filters=filters, group_by=group_by)
+        )
+        return await self._with_context(tenant, hits)
 
     async def _with_context(self, tenant: str, hits: list[LayoutHit]) -> list[SimilarHit]:
         """The hits with their lineage context (one graph query); points without a version are dropped."""
