@@ -5,7 +5,10 @@ real-corpus pages of bench_vector_index (same seed, so its cached vectors under 
 each becomes a FormVersion in a managed Neo4j (one lineage per corpus form) and a point in Qdrant Edge.
 Printed, all measured in this run: p50 of similar-by-id through the API vs the raw index query it issues,
 search by text vs encode + raw query, recall@10 vs exact search, filtered vs unfiltered queries, and
-throughput of 8 concurrent API clients vs 1.
+throughput of 8 concurrent API clients vs 1. The API figures come through three clients, each named where
+printed: FastAPI's TestClient (a sync client that hands every request to the app's event loop in another
+thread), httpx.AsyncClient over ASGI on the app's own event loop (no socket, no thread hop), and a real
+HTTP server (`pageforge serve`, uvicorn, in a child process) with a keep-alive httpx client.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -37,6 +45,7 @@ from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
 
 K = 10
+SERVER_START_S = 300.0
 
 
 def throughput(run: Callable[[int], object], clients: int, seconds: float) -> float:
@@ -54,6 +63,82 @@ def throughput(run: Callable[[int], object], clients: int, seconds: float) -> fl
     with ThreadPoolExecutor(clients) as pool:
         total = sum(pool.map(client, [i * 7919 for i in range(clients)]))
     return total / (time.perf_counter() - started)
+
+
+async def p50_ms_async(run: Callable[[int], Awaitable[object]], count: int, repeats: int = 5) -> float:
+    """p50_ms for a coroutine, timed on the event loop that runs it."""
+    for i in range(min(5, count)):
+        await run(i)
+    timings = []
+    for _ in range(repeats):
+        for i in range(count):
+            started = time.perf_counter()
+            await run(i)
+            timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+def served_figures(
+    settings: Settings,
+    headers: dict[str, str],
+    ids: list[str],
+    query_texts: list[str],
+    queries: int,
+    log: Path,
+) -> dict[str, float]:
+    """p50s through `pageforge serve` (uvicorn, JSON access log) in a child process on 127.0.0.1."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAGEFORGE_NEO4J__URI": str(settings.neo4j.uri),
+        "PAGEFORGE_VECTORS__PATH": str(settings.vectors.path),
+    }
+    command = [
+        sys.executable,
+        "-c",
+        "from app.cli import main; main()",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                if process.poll() is not None:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"pageforge serve exited with {process.returncode}:\n{tail}")
+                try:
+                    if http.get("/api/v1/tenant").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("pageforge serve did not answer in time")
+                time.sleep(0.5)
+
+            def similar(i: int) -> None:
+                response = http.get(f"/api/v1/form-versions/{ids[i % queries]}/similar", params={"k": K})
+                assert response.status_code == 200, response.text
+
+            def search(i: int) -> None:
+                body = {"text": query_texts[i % len(query_texts)], "k": K}
+                response = http.post("/api/v1/layouts/search", json=body)
+                assert response.status_code == 200, response.text
+
+            return {
+                "HTTP server: similar-by-id": p50_ms(similar, queries),
+                "HTTP server: search by text": p50_ms(search, queries),
+                "HTTP server: floor, GET /api/v1/tenant": p50_ms(
+                    lambda i: http.get("/api/v1/tenant"), queries
+                ),
+            }
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 async def load_graph(
@@ -252,16 +337,53 @@ def main() -> None:
                 ),
                 "API similar, group_by=form": p50_ms(lambda i: api_similar(i, group_by="form"), queries),
             }
+
+            async def in_loop_figures() -> dict[str, float]:
+                transport = httpx.ASGITransport(app=client.app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://bench", headers=headers
+                ) as asgi:
+
+                    async def similar(i: int) -> None:
+                        response = await asgi.get(
+                            f"/api/v1/form-versions/{ids[i % queries]}/similar", params={"k": K}
+                        )
+                        assert response.status_code == 200, response.text
+
+                    async def search(i: int) -> None:
+                        body = {"text": query_texts[i % len(query_texts)], "k": K}
+                        response = await asgi.post("/api/v1/layouts/search", json=body)
+                        assert response.status_code == 200, response.text
+
+                    async def encode_then_search(i: int) -> None:
+                        vector = (await api_embedder.encode_async([query_texts[i % len(query_texts)]]))[0]
+                        index.search(tenant, vector, k=K)
+
+                    return {
+                        "ASGI in loop: similar-by-id": await p50_ms_async(similar, queries),
+                        "ASGI in loop: search by text": await p50_ms_async(search, queries),
+                        "in loop: encode in a worker + raw search": await p50_ms_async(
+                            encode_then_search, queries
+                        ),
+                        "ASGI in loop: floor, GET /api/v1/tenant": await p50_ms_async(
+                            lambda i: asgi.get("/api/v1/tenant"), queries
+                        ),
+                    }
+
+            results |= client.portal.call(in_loop_figures)  # type: ignore[union-attr]
             recall = recall_at_k(index, tenant, version_vectors, ids, queries)
             one = throughput(api_similar, 1, args.seconds)
             eight = throughput(api_similar, 8, args.seconds)
             search_one = throughput(api_search, 1, args.seconds)
             search_eight = throughput(api_search, 8, args.seconds)
+        # The app above has closed the index, so the server can open it.
+        results |= served_figures(settings, headers, ids, query_texts, queries, workdir / "serve.log")
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\np50 latency in ms, k={K}, N={args.n}, {queries} query versions, tenant filter always on")
+    print("(API lines without a client named: FastAPI TestClient)")
     for name, value in results.items():
         print(f"  {name:58} {value:8.2f}")
     api_vs_raw = (
@@ -272,11 +394,17 @@ def main() -> None:
     raw_text = min(
         results["search by text, encode + raw search"],
         results["search by text, encode in a worker + raw search"],
+        results["in loop: encode in a worker + raw search"],
     )
     text_vs_raw = results["search by text, API"] / raw_text
     filtered = results["raw search, form_key filter"] / results["similar-by-id, raw index search it issues"]
+    raw_similar_ms = results["similar-by-id, raw index search it issues"]
     print(f"similar-by-id API / raw index query: {api_vs_raw:.2f}x (target <= 2)")
     print(f"search by text API / (encode + raw query): {text_vs_raw:.2f}x (target <= 1.25)")
+    for name in ("ASGI in loop", "HTTP server"):
+        similar_ratio = results[f"{name}: similar-by-id"] / raw_similar_ms
+        text_ratio = results[f"{name}: search by text"] / raw_text
+        print(f"  through {name}: similar-by-id {similar_ratio:.2f}x, search by text {text_ratio:.2f}x")
     print(f"recall@{K} of the similar-by-id query vs exact search: {recall:.3f} (target >= 0.95)")
     print(f"raw filtered / unfiltered query: {filtered:.2f}x (target <= 1)")
     print(
