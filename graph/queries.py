@@ -446,7 +446,7 @@ UNWIND $ids AS id
 MATCH (v:FormVersion {tenant: $tenant, id: id})
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.created_at.epochMillis AS created_at,
   NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
-  COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count, v.content_hash AS content_hash,
+  COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count,
   CASE WHEN $with_prints THEN v.layout_nodes END AS layout_nodes,
   CASE WHEN $with_prints THEN v.layout_keys END AS layout_keys,
   CASE WHEN $with_prints THEN v.layout_hash END AS layout_hash,

@@ -49,7 +49,6 @@ class HitContext:
     created_at: datetime
     is_latest: bool
     pin_count: int
-    content_hash: str
     prints: StoredPrints | None = None
 
 
@@ -123,7 +122,6 @@ class SimilarityRepository:
                 created_at=datetime.fromtimestamp(row["created_at"] / 1000, tz=UTC),
                 is_latest=row["is_latest"],
                 pin_count=row["pin_count"],
-                content_hash=row["content_hash"],
                 prints=_stored_prints(row) if with_prints else None,
             )
             for row in result.records

@@ -50,7 +50,6 @@ def candidates(*rows: tuple[str, dict[str, Any] | None, float, int]) -> Candidat
             created_at=T0 + timedelta(minutes=minutes),
             is_latest=True,
             pin_count=0,
-            content_hash=f"sha256:{vid}",
         )
         for vid, _, _, minutes in rows
     }
