@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +22,7 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
+    payload_updates,
     vector_as_list,
 )
 
@@ -192,6 +193,17 @@ class EdgeLayoutIndex:
             return
         with self._engine("delete") as shard:
             shard.update(qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant, ids=ids)))
+
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+        """Merge fields into the tenant's points by id; durable (WAL) and visible once this returns."""
+        updates = payload_updates(payloads)
+        if not updates:
+            return
+        with self._engine("set payloads") as shard:
+            # One operation per point: an update takes one payload, and the filter keeps the tenant in it.
+            for point_id, fields in updates.items():
+                only_own = _tenant_filter(tenant, ids=[point_id])
+                shard.update(qe.UpdateOperation.set_payload_by_filter(only_own, fields))
 
     def search(
         self,

@@ -91,6 +91,17 @@ def vector_as_list(vector: Vector | None, dimension: int) -> list[float]:
     return result
 
 
+def payload_updates(payloads: Mapping[str, Payload]) -> dict[str, Payload]:
+    """The fields to merge per canonical point id; ValueError if any would change a point's tenant."""
+    updates: dict[str, Payload] = {}
+    for point_id, fields in payloads.items():
+        if TENANT_FIELD in fields:
+            raise ValueError(f"point {point_id}: set_payloads cannot change the {TENANT_FIELD!r} field")
+        if fields:
+            updates.setdefault(canonical_point_id(point_id), {}).update(fields)
+    return updates
+
+
 @runtime_checkable
 class LayoutIndex(Protocol):
     """Stores layout vectors per tenant and finds similar ones; the tenant is always a query filter."""
@@ -114,6 +125,14 @@ class LayoutIndex(Protocol):
 
     def delete(self, tenant: str, ids: Sequence[str]) -> None:
         """Delete the tenant's points with these ids; other tenants' points are never touched."""
+        ...
+
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+        """Merge these fields into the payloads of the tenant's points with these ids (point id -> fields).
+
+        Fields not named are kept; ids the tenant has no point for are skipped (never created); other
+        tenants' points are never touched, even under an id they hold. Visible to reads once this returns.
+        """
         ...
 
     def search(

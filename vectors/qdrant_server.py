@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
@@ -21,6 +21,7 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
+    payload_updates,
     vector_as_list,
 )
 
@@ -175,6 +176,21 @@ class QdrantServerLayoutIndex:
         selector = qm.FilterSelector(filter=_tenant_filter(tenant, ids=ids))
         with self._engine("delete") as client:
             client.delete(self.collection, points_selector=selector, wait=True)
+
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+        """Merge fields into the tenant's points by id, in one batch request the server has applied."""
+        updates = payload_updates(payloads)
+        if not updates:
+            return
+        # A filter, not an id list: it carries the tenant, and an id nobody holds matches nothing.
+        operations: list[qm.UpdateOperation] = [
+            qm.SetPayloadOperation(
+                set_payload=qm.SetPayload(payload=fields, filter=_tenant_filter(tenant, ids=[point_id]))
+            )
+            for point_id, fields in updates.items()
+        ]
+        with self._engine("set payloads") as client:
+            client.batch_update_points(self.collection, operations, wait=True)
 
     def _query(
         self, query: qm.Query | list[float], tenant: str, k: int, filter: LayoutFilter | None, exact: bool

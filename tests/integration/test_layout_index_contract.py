@@ -242,6 +242,76 @@ def test_upsert_of_the_same_id_replaces_the_point(index: LayoutIndex, vectors: V
     assert top_two == {personal, point_id(TENANT_A, "v-address")}
 
 
+def test_set_payloads_merges_fields_and_keeps_the_others(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal, court = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-court")
+
+    index.set_payloads(
+        TENANT_A,
+        {personal: {"is_latest": True, "pin_count": 2}, court: {"is_latest": False, "title": "Court order"}},
+    )
+
+    got = {point.id: point.payload for point in index.get(TENANT_A, [personal, court])}
+    assert got[personal] == {
+        "tenant": TENANT_A,
+        "version_id": "v-personal",
+        "form_key": "benefit-application",
+        "content_hash": "sha256:personal",
+        "title": "Personal",
+        "is_latest": True,
+        "pin_count": 2,
+    }
+    assert got[court]["title"] == "Court order"
+    assert got[court]["is_latest"] is False
+    assert got[court]["content_hash"] == "sha256:court"
+    hits = {hit.id: hit.payload for hit in index.search(TENANT_A, vectors["query:personal"], k=len(LAYOUTS))}
+    assert hits[personal]["pin_count"] == 2
+    assert hits[personal]["version_id"] == "v-personal"
+    assert hits[court]["is_latest"] is False
+    assert "is_latest" not in hits[point_id(TENANT_A, "v-address")]
+    assert index.count(TENANT_A) == len(LAYOUTS)
+
+
+def test_set_payloads_skips_ids_without_a_point(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal, missing = point_id(TENANT_A, "v-personal"), str(uuid.uuid4())
+
+    index.set_payloads(TENANT_A, {missing: {"is_latest": True}, personal: {"is_latest": True}})
+
+    assert index.count() == len(LAYOUTS)
+    assert index.get(TENANT_A, [missing]) == []
+    assert index.get(TENANT_A, [personal])[0].payload["is_latest"] is True
+
+
+def test_set_payloads_never_touches_another_tenants_point(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert([layout_point(TENANT_A, "personal", vectors)])
+    index.upsert([layout_point(TENANT_B, "court", vectors)])
+    own, of_b = point_id(TENANT_A, "v-personal"), point_id(TENANT_B, "v-court")
+
+    index.set_payloads(TENANT_A, {own: {"pin_count": 1}, of_b: {"pin_count": 1, "version_id": "stolen"}})
+
+    kept = index.get(TENANT_B, [of_b])[0].payload
+    assert kept["version_id"] == "v-court"
+    assert "pin_count" not in kept
+    assert index.get(TENANT_A, [own])[0].payload["pin_count"] == 1
+    assert index.get(TENANT_A, [of_b]) == []
+    assert index.count(TENANT_A) == 1
+    assert index.count(TENANT_B) == 1
+
+
+def test_set_payloads_refuses_to_change_the_tenant(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal, court = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-court")
+    before = index.get(TENANT_A, [personal, court])
+
+    with pytest.raises(ValueError, match="tenant"):
+        index.set_payloads(TENANT_A, {personal: {"is_latest": True}, court: {"tenant": TENANT_B}})
+
+    assert index.get(TENANT_A, [personal, court]) == before
+    assert index.count(TENANT_A) == len(LAYOUTS)
+    assert index.count(TENANT_B) == 0
+
+
 def test_search_after_optimize_matches_exact_search(index: LayoutIndex, vectors: Vectors) -> None:
     index.upsert(all_points(TENANT_A, vectors))
     index.upsert(all_points(TENANT_B, vectors))
