@@ -280,7 +280,8 @@ def reconcile(
     tenant: TenantOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the drift, repair nothing.")] = False,
 ) -> None:
-    """Compare the layout index with the graph; repair missing, orphaned and stale points."""
+    """Compare the layout index with the graph; repair missing, orphaned and stale points (stale context:
+    a point whose is_latest or pin_count is not the graph's)."""
 
     async def work(reconciler: IndexReconciler, tenant_id: str | None) -> ReconcileReport:
         return await reconciler.reconcile(tenant_id, dry_run=dry_run)

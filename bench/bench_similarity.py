@@ -43,6 +43,7 @@ from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
+from vectors.relay import IS_LATEST, PIN_COUNT
 
 K = 10
 SERVER_START_S = 300.0
@@ -186,6 +187,14 @@ async def load_graph(
             await repository.create_many(tenant.id, news)
             await outbox.mark_indexed([v.id for v in news])
             chained.extend(news)
+        # load_index writes each point's lineage context (the last of each chain is the latest; nothing
+        # is pinned); the graph closes those outbox entries only if that is its context too.
+        latest = set(previous.values())
+        contexts = [(v.id, v.id in latest, 0) for v in chained]
+        for start in range(0, len(contexts), 5000):
+            await outbox.mark_context_published(contexts[start : start + 5000])
+        left = await outbox.pending_context(1)
+        assert not left, f"lineage context of {left} is not what load_index writes"
         return tenant.id, key, chained
     finally:
         await graph.close()
@@ -195,12 +204,15 @@ def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any
     index = EdgeLayoutIndex(path, dimension=vectors.shape[1])
     index.ensure()
     batch: list[LayoutPoint] = []
+    latest = {version.form_key: version.id for version in versions}
     for version, vector, number in zip(versions, vectors, numbers, strict=True):
         payload = {
             "version_id": version.id,
             "form_key": version.form_key,
             "number": number,
             "content_hash": version.content_hash,
+            IS_LATEST: latest[version.form_key] == version.id,
+            PIN_COUNT: 0,
         }
         batch.append(LayoutPoint(version.id, tenant, vector, payload))
         if len(batch) == 512:

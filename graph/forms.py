@@ -91,6 +91,16 @@ class PendingLayout:
 
 
 @dataclass(frozen=True, slots=True)
+class LineageContext:
+    """A version's place in the graph as its index point carries it: latest of its lineage? pins?"""
+
+    id: str
+    tenant: str
+    is_latest: bool
+    pin_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class AncestorRef:
     """A version on the lineage of another, `depth` DERIVED_FROM steps away from it."""
 
@@ -337,7 +347,8 @@ def _pending_layout(row: Any) -> PendingLayout:
 
 
 class LayoutOutbox:
-    """The outbox of layouts to index: versions still labelled :IndexPending."""
+    """The outbox: versions whose layout is not indexed yet (:IndexPending), and versions whose lineage
+    context changed since their point got it (:ContextPending)."""
 
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
@@ -356,10 +367,37 @@ class LayoutOutbox:
         """Close the entries whose points are now in the index."""
         await self._graph.run(queries.CLEAR_PENDING, ids=ids)
 
+    async def pending_context(self, limit: int) -> list[LineageContext]:
+        """Versions whose lineage context changed since their point got it, as it is now."""
+        result = await self._graph.run(queries.PENDING_CONTEXT, limit=limit)
+        return [_lineage_context(r) for r in result.records]
+
+    async def context_of(self, ids: list[str]) -> list[LineageContext]:
+        """The lineage context of these versions as it is now; versions not indexed yet are left out."""
+        result = await self._graph.run(queries.CONTEXT_OF_VERSIONS, ids=ids)
+        return [_lineage_context(r) for r in result.records]
+
+    async def mark_context_published(self, published: list[tuple[str, bool, int]]) -> None:
+        """Close the context entries of these versions, given as (id, is_latest, pin_count) as published,
+        unless their context changed again since."""
+        await self._graph.run(
+            queries.CLEAR_CONTEXT_PENDING,
+            published=[
+                {"id": version_id, "is_latest": is_latest, "pin_count": pin_count}
+                for version_id, is_latest, pin_count in published
+            ],
+        )
+
+
+def _lineage_context(row: Any) -> LineageContext:
+    return LineageContext(
+        id=row["id"], tenant=row["tenant"], is_latest=row["is_latest"], pin_count=row["pin_count"]
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class VersionFingerprint:
-    """What a version's index point must carry, and whether its outbox entry is still open."""
+    """What a version's index point must carry, and whether its outbox entries are still open."""
 
     id: str
     tenant: str
@@ -367,6 +405,10 @@ class VersionFingerprint:
     number: int
     content_hash: str
     pending: bool
+    # Its lineage context changed since its point got it (see LayoutOutbox).
+    context_pending: bool
+    is_latest: bool
+    pin_count: int
 
 
 class LayoutInventory:
@@ -386,6 +428,9 @@ class LayoutInventory:
                 number=r["number"],
                 content_hash=r["content_hash"],
                 pending=r["pending"],
+                context_pending=r["context_pending"],
+                is_latest=r["is_latest"],
+                pin_count=r["pin_count"],
             )
             for r in result.records
         ]

@@ -96,10 +96,11 @@ RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.definition AS d
 ORDER BY v.number DESC LIMIT 1
 """
 
-# A new version with its lineage edges, marked :IndexPending (the outbox) in the same transaction.
+# A new version with its lineage edges, in the outbox in the same transaction: :IndexPending for its
+# layout, :ContextPending on it and on its parents, whose lineage context (is_latest) it changes.
 CREATE_VERSION = """
 MATCH (f:Form {tenant: $tenant, key: $form_key})
-CREATE (v:FormVersion:IndexPending {
+CREATE (v:FormVersion:IndexPending:ContextPending {
   id: $id, tenant: $tenant, form_key: $form_key, number: f.next_number, content_hash: $content_hash,
   created_at: datetime(), label: $label, metadata: $metadata, definition: $definition,
   source_format: $source_format, title: $title, layout_text: $layout_text, field_count: $field_count,
@@ -112,6 +113,7 @@ CALL (v) {
   UNWIND $parents AS parent
   MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
   CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
+  SET p:ContextPending
 }
 RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary, changes: e.changes}]}
        AS version
@@ -172,6 +174,45 @@ MATCH (v:IndexPending {id: id})
 REMOVE v:IndexPending
 """
 
+# --- The outbox, continued: versions whose lineage context in the index is out of date -----------
+
+# What a hit shows of a version's place in the graph, and its index point carries: whether it is the
+# latest of its lineage (nothing derives from it) and how many releases pin it.
+_LINEAGE_CONTEXT = """
+RETURN v.id AS id, v.tenant AS tenant, NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
+       COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count
+"""
+
+# Open entries whose point is in the index (a pending layout gets its context once it is indexed).
+PENDING_CONTEXT = (
+    """
+MATCH (v:ContextPending)
+WHERE NOT v:IndexPending
+WITH v LIMIT $limit
+"""
+    + _LINEAGE_CONTEXT
+)
+
+# The current context of these versions, whether or not their entry is open; indexed versions only.
+CONTEXT_OF_VERSIONS = (
+    """
+UNWIND $ids AS id
+MATCH (v:FormVersion {id: id})
+WHERE NOT v:IndexPending
+"""
+    + _LINEAGE_CONTEXT
+)
+
+# Close context entries whose published values still hold; a write since then keeps its entry open.
+CLEAR_CONTEXT_PENDING = """
+UNWIND $published AS published
+MATCH (v:FormVersion {id: published.id})
+WHERE v:ContextPending
+  AND (NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) }) = published.is_latest
+  AND COUNT { (:SysVersion)-[:INCLUDES]->(v) } = published.pin_count
+REMOVE v:ContextPending
+"""
+
 # --- Reconciling the layout index with the graph -----------------------------------------------
 
 # A page of versions by id (of one tenant, or of all when $tenant is null): what their points must carry.
@@ -179,7 +220,9 @@ VERSION_FINGERPRINTS = """
 MATCH (v:FormVersion)
 WHERE v.id > $after AND ($tenant IS NULL OR v.tenant = $tenant)
 RETURN v.id AS id, v.tenant AS tenant, v.form_key AS form_key, v.number AS number,
-       v.content_hash AS content_hash, v:IndexPending AS pending
+       v.content_hash AS content_hash, v:IndexPending AS pending, v:ContextPending AS context_pending,
+       NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
+       COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count
 ORDER BY v.id LIMIT $limit
 """
 
@@ -274,6 +317,7 @@ CALL (r) {
   MATCH (v:FormVersion {tenant: $tenant, id: pin.version_id})
   WHERE v.form_key = pin.form_key
   CREATE (r)-[:INCLUDES {form_key: pin.form_key}]->(v)
+  SET v:ContextPending
 }
 CALL (r) {
   UNWIND $parents AS parent
@@ -330,7 +374,7 @@ RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.content_hash AS
 """
 
 # New versions of distinct forms in one statement: each locks its form, and is created (with its
-# lineage edges and the :IndexPending outbox label) only when the form lacks that content.
+# lineage edges and the outbox labels, as in CREATE_VERSION) only when the form lacks that content.
 CREATE_VERSIONS = """
 UNWIND $versions AS new
 MERGE (f:Form {tenant: $tenant, key: new.form_key})
@@ -343,7 +387,7 @@ OPTIONAL MATCH (existing:FormVersion {
 CALL (f, new, existing) {
   WITH f, new, existing
   WHERE existing IS NULL
-  CREATE (v:FormVersion:IndexPending {
+  CREATE (v:FormVersion:IndexPending:ContextPending {
     id: new.id, tenant: $tenant, form_key: new.form_key, number: f.next_number,
     content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
     definition: new.definition, source_format: new.source_format, title: new.title,
@@ -357,6 +401,7 @@ CALL (f, new, existing) {
     UNWIND new.parents AS parent
     MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
     CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
+    SET p:ContextPending
   }
   RETURN v, true AS created
   UNION

@@ -10,7 +10,7 @@ from typing import Protocol
 import anyio.to_thread
 
 from vectors.embedder import Embedder
-from vectors.index import LayoutIndex, LayoutPoint
+from vectors.index import LayoutIndex, LayoutPoint, Payload
 
 logger = logging.getLogger("pageforge.relay")
 
@@ -32,15 +32,39 @@ class PendingLayout(Protocol):
     def layout_text(self) -> str: ...
 
 
+class LineageContext(Protocol):
+    """A version's lineage context as the graph has it now."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def is_latest(self) -> bool: ...
+    @property
+    def pin_count(self) -> int: ...
+
+
 class LayoutOutbox(Protocol):
     """Where open entries come from and get closed (the graph, in PageForge)."""
 
     async def pending(self, limit: int) -> Sequence[PendingLayout]: ...
     async def mark_indexed(self, ids: list[str]) -> None: ...
+    async def pending_context(self, limit: int) -> Sequence[LineageContext]: ...
+    async def context_of(self, ids: list[str]) -> Sequence[LineageContext]: ...
+    async def mark_context_published(self, published: list[tuple[str, bool, int]]) -> None: ...
+
+
+# Lineage contexts published per round: no embedding, just a payload update per point.
+CONTEXT_BATCH = 512
+
+# The payload fields of a point's lineage context, kept level with the graph through the outbox.
+IS_LATEST = "is_latest"
+PIN_COUNT = "pin_count"
 
 
 def layout_payload(entry: PendingLayout) -> dict[str, object]:
-    """What a layout point carries besides its tenant: enough to show and filter a hit."""
+    """What a layout point carries besides its tenant and lineage context: enough to show and filter a hit."""
     return {
         "version_id": entry.id,
         "form_key": entry.form_key,
@@ -49,8 +73,14 @@ def layout_payload(entry: PendingLayout) -> dict[str, object]:
     }
 
 
+def context_payload(context: LineageContext) -> Payload:
+    """The payload fields of a version's lineage context."""
+    return {IS_LATEST: context.is_latest, PIN_COUNT: context.pin_count}
+
+
 class OutboxRelay:
-    """Drains the outbox into the index: embed in batches, upsert (applied), then close the entries."""
+    """Drains the outbox into the index: embed in batches, upsert (applied), then close the entries;
+    then publish the lineage context of versions whose context changed."""
 
     def __init__(
         self, *, outbox: LayoutOutbox, index: LayoutIndex, embedder: Embedder, batch_size: int = 64
@@ -72,14 +102,35 @@ class OutboxRelay:
             for entry, vector in zip(entries, vectors, strict=True)
         ]
         await anyio.to_thread.run_sync(self.index.upsert, points)
-        await self.outbox.mark_indexed([entry.id for entry in entries])
+        ids = [entry.id for entry in entries]
+        await self.outbox.mark_indexed(ids)
+        await self.publish_context(ids)
+
+    async def publish_context(self, ids: Sequence[str]) -> None:
+        """Put the current lineage context of these indexed versions into their points."""
+        if ids:
+            await self._publish(await self.outbox.context_of(list(dict.fromkeys(ids))))
+
+    async def _publish(self, contexts: Sequence[LineageContext]) -> None:
+        by_tenant: dict[str, dict[str, Payload]] = {}
+        for context in contexts:
+            by_tenant.setdefault(context.tenant, {})[context.id] = context_payload(context)
+        for tenant, payloads in by_tenant.items():
+            await anyio.to_thread.run_sync(self.index.set_payloads, tenant, payloads)
+        await self.outbox.mark_context_published([(c.id, c.is_latest, c.pin_count) for c in contexts])
 
     async def drain(self) -> int:
-        """Index every open entry; returns how many were indexed."""
+        """Index every open layout entry, then publish every open context entry; returns layouts indexed."""
         total = 0
         while entries := await self.outbox.pending(self.batch_size):
             await self.index_layouts(entries)
             total += len(entries)
+        published: set[str] = set()
+        while contexts := await self.outbox.pending_context(CONTEXT_BATCH):
+            if published.issuperset(context.id for context in contexts):
+                break  # each changed again while being published: the next drain takes them
+            await self._publish(contexts)
+            published.update(context.id for context in contexts)
         return total
 
     async def run(self, *, interval_s: float = 1.0, max_backoff_s: float = 30.0) -> None:

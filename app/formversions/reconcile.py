@@ -13,7 +13,7 @@ from app.settings import Settings
 from graph.forms import LayoutInventory, VersionFingerprint
 from vectors.embedder import EmbedderUnavailable
 from vectors.index import TENANT_FIELD, LayoutIndex, Payload, VectorIndexUnavailable
-from vectors.relay import OutboxRelay
+from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
 
 GRAPH_PAGE = 1000
 REPAIR_BATCH = 256
@@ -29,13 +29,18 @@ class DriftCounts:
     missing: int
     orphaned: int
     stale: int
+    # Points whose lineage context (is_latest, pin_count) is not the graph's.
+    stale_context: int = 0
 
     @property
     def clean(self) -> bool:
-        return self.missing == self.orphaned == self.stale == 0
+        return self.missing == self.orphaned == self.stale == self.stale_context == 0
 
     def __str__(self) -> str:
-        return f"missing {self.missing}, orphaned {self.orphaned}, stale {self.stale}"
+        return (
+            f"missing {self.missing}, orphaned {self.orphaned}, stale {self.stale}, "
+            f"stale context {self.stale_context}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +59,18 @@ class IndexDrift:
     points: int = 0
     missing: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    stale_context: list[str] = field(default_factory=list)
     orphaned: list[PointRef] = field(default_factory=list)
     # Points stored under another tenant than their version's: deleted before that version is indexed.
     misplaced: list[PointRef] = field(default_factory=list)
 
     def counts(self) -> DriftCounts:
-        return DriftCounts(missing=len(self.missing), orphaned=len(self.orphaned), stale=len(self.stale))
+        return DriftCounts(
+            missing=len(self.missing),
+            orphaned=len(self.orphaned),
+            stale=len(self.stale),
+            stale_context=len(self.stale_context),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,14 @@ class ReconcileReport:
 
 def expected_fingerprint(version: VersionFingerprint) -> Fingerprint:
     return (version.tenant, version.id, version.form_key, version.number, version.content_hash)
+
+
+def expected_context(version: VersionFingerprint) -> dict[str, object]:
+    return {IS_LATEST: version.is_latest, PIN_COUNT: version.pin_count}
+
+
+def point_context(payload: Payload) -> dict[str, object]:
+    return {IS_LATEST: payload.get(IS_LATEST), PIN_COUNT: payload.get(PIN_COUNT)}
 
 
 def point_fingerprint(payload: Payload) -> Fingerprint:
@@ -109,33 +128,42 @@ class IndexReconciler:
         self.page_size = page_size
         self.repair_batch = repair_batch
 
-    def _points(self, tenant: str | None) -> dict[str, Fingerprint]:
-        return {point_id: point_fingerprint(payload) for point_id, payload in self.index.scroll_ids(tenant)}
+    def _points(self, tenant: str | None) -> dict[str, tuple[Fingerprint, dict[str, object]]]:
+        return {
+            point_id: (point_fingerprint(payload), point_context(payload))
+            for point_id, payload in self.index.scroll_ids(tenant)
+        }
 
     async def survey(self, tenant: str | None) -> IndexDrift:
-        """Missing, stale and orphaned points of one tenant (or all), streaming the graph by id."""
+        """Missing, stale, orphaned and stale-context points of one tenant (or all), streaming the graph."""
         points = await anyio.to_thread.run_sync(self._points, tenant)
         drift = IndexDrift(points=len(points))
         after = ""
         while page := await self.inventory.fingerprints(tenant, after=after, limit=self.page_size):
             drift.versions += len(page)
             for version in page:
-                point = points.pop(version.id, None)
+                found = points.pop(version.id, None)
+                point, context = found if found is not None else (None, None)
                 if point is not None and point[0] != version.tenant:
                     drift.misplaced.append(PointRef(version.id, str(point[0])))
                 if point is None or version.pending:
                     drift.missing.append(version.id)
                 elif point != expected_fingerprint(version):
                     drift.stale.append(version.id)
+                elif context != expected_context(version):
+                    drift.stale_context.append(version.id)
             after = page[-1].id
-        drift.orphaned = [PointRef(point_id, str(point[0])) for point_id, point in points.items()]
+        drift.orphaned = [PointRef(point_id, str(point[0])) for point_id, (point, _) in points.items()]
         return drift
 
     async def repair(self, drift: IndexDrift) -> None:
-        """Delete orphaned points; embed and upsert the layouts of missing and stale versions."""
+        """Delete orphaned points; embed and upsert the layouts of missing and stale versions (with their
+        lineage context); publish the lineage context of the rest."""
         await self._delete([*drift.orphaned, *drift.misplaced])
         for batch in chunks([*drift.missing, *drift.stale], self.repair_batch):
             await self.relay.index_layouts(await self.inventory.layouts(batch))
+        for batch in chunks(drift.stale_context, self.repair_batch):
+            await self.relay.publish_context(batch)
 
     async def reconcile(self, tenant: str | None, *, dry_run: bool = False) -> ReconcileReport:
         """Survey, repair unless this is a dry run, and survey again."""

@@ -253,18 +253,24 @@ class FormVersionProcessor:
             content_hash=version.content_hash,
             layout_text=text,
         )
-        return await self.index_layouts([entry])
+        return await self.index_layouts([entry], context_changed=[parent.id for parent in version.parents])
 
-    async def index_layouts(self, entries: list[PendingLayout]) -> bool:
-        """Put new layouts into the index now; if that fails the outbox relay does it later."""
+    async def index_layouts(self, entries: list[PendingLayout], *, context_changed: list[str]) -> bool:
+        """Put new layouts into the index now, and the lineage context of the versions a write changed
+        (their parents, what a release pins); whatever fails here the outbox relay does later."""
         if self.relay is None:
             return False
+        indexed = True
         try:
             await self.relay.index_layouts(entries)
         except Exception as exc:
             logger.warning("layouts of %s left in the outbox: %s", ", ".join(e.id for e in entries), exc)
-            return False
-        return True
+            indexed = False
+        try:
+            await self.relay.publish_context(context_changed)
+        except Exception as exc:
+            logger.warning("lineage context of %s left in the outbox: %s", ", ".join(context_changed), exc)
+        return indexed
 
     async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout]:
         index = self.index

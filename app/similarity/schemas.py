@@ -63,8 +63,11 @@ class SimilarHit(BaseModel):
     form_key: str
     number: int
     score: float
-    is_latest: bool = Field(description="True when no version derives from this one.")
-    pin_count: int = Field(description="How many releases pin this version.")
+    is_latest: bool = Field(
+        description="True when no version derives from this one (as the layout index has it: it follows "
+        "each write through the outbox, like the hits themselves)."
+    )
+    pin_count: int = Field(description="How many releases pin this version (as the layout index has it).")
 
 
 class SimilarResults(BaseModel):

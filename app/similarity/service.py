@@ -14,7 +14,8 @@ from app.similarity.schemas import GroupBy, LayoutFilters, ParentSuggestion, Sco
 from graph.similarity import HitContext, SimilarityRepository
 from ingest import layout_text
 from vectors.embedder import Embedder, EmbedderUnavailable
-from vectors.index import LayoutFilter, LayoutHit, LayoutIndex, Vector, canonical_point_id
+from vectors.index import LayoutFilter, LayoutHit, LayoutIndex, Payload, Vector, canonical_point_id
+from vectors.relay import IS_LATEST, PIN_COUNT
 
 VERSION_ID = "version_id"
 FORM_KEY = "form_key"
@@ -303,9 +304,18 @@ class SimilarityService:
         return await self._with_context(tenant, hits)
 
     async def _with_context(self, tenant: str, hits: list[LayoutHit]) -> list[SimilarHit]:
-        """The hits with their lineage context (one graph query); points without a version are dropped."""
-        context = await self.repository.hit_context(tenant, [hit.id for hit in hits])
-        return [_hit(hit, context[hit.id]) for hit in hits if hit.id in context]
+        """The hits with their lineage context, as their points carry it.
+
+        The outbox publishes a version's context into its point right after the point itself; a hit
+        whose point has none yet (it is being published) gets it from the graph.
+        """
+        unpublished = [hit.id for hit in hits if not _has_context(hit.payload)]
+        context = await self.repository.hit_context(tenant, unpublished) if unpublished else {}
+        return [
+            _hit(hit, context[hit.id]) if hit.id in context else _published_hit(hit)
+            for hit in hits
+            if hit.id in context or _has_context(hit.payload)
+        ]
 
 
 def _version_ids(ids: Sequence[str]) -> list[str]:
@@ -314,6 +324,22 @@ def _version_ids(ids: Sequence[str]) -> list[str]:
         return [canonical_point_id(version_id) for version_id in ids]
     except ValueError as exc:
         raise NotFound(f"form version not found: {exc}") from exc
+
+
+def _has_context(payload: Payload) -> bool:
+    return IS_LATEST in payload and PIN_COUNT in payload
+
+
+def _published_hit(hit: LayoutHit) -> SimilarHit:
+    payload = hit.payload
+    return SimilarHit(
+        version_id=payload[VERSION_ID],
+        form_key=payload[FORM_KEY],
+        number=payload["number"],
+        score=round(hit.score, 4),
+        is_latest=payload[IS_LATEST],
+        pin_count=payload[PIN_COUNT],
+    )
 
 
 def _hit(hit: LayoutHit, context: HitContext, *, score: float | None = None) -> SimilarHit:

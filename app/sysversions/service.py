@@ -228,7 +228,8 @@ class SysVersionProcessor:
                 )
                 for pin in stored.pins
                 if pin.version_id in layouts
-            ]
+            ],
+            context_changed=[pin.version_id for pin in stored.pins if pin.version_id not in layouts],
         )
         return ReleaseCreated(**release_read(stored).model_dump(), created=True)
 

@@ -85,7 +85,7 @@ async def pending_count(settings: Settings, tenant_name: str) -> int:
         inventory = LayoutInventory(graph)
         tenant = (await TenantRepository(graph).named(tenant_name)).id
         versions = await inventory.fingerprints(tenant, after="", limit=10_000)
-        return sum(version.pending for version in versions)
+        return sum(version.pending or version.context_pending for version in versions)
     finally:
         await graph.close()
 
@@ -177,7 +177,7 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
     level = pageforge_cli(env, "reconcile", "--tenant", tenant.name, "--dry-run")
     assert level.returncode == 0, outcome(level)
     assert f"{committed} versions in the graph, {committed} points in the index" in level.stdout
-    assert "before: missing 0, orphaned 0, stale 0" in level.stdout, level.stdout
+    assert "before: missing 0, orphaned 0, stale 0, stale context 0" in level.stdout, level.stdout
 
     rebuilt = pageforge_cli(env, "reindex", "--tenant", tenant.name)
     assert rebuilt.returncode == 0, outcome(rebuilt)
@@ -186,5 +186,5 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
     reconciled = pageforge_cli(env, "reconcile", "--tenant", tenant.name)
     assert reconciled.returncode == 0, outcome(reconciled)
     assert f"{committed} versions in the graph, {committed} points in the index" in reconciled.stdout
-    assert "before: missing 0, orphaned 0, stale 0" in reconciled.stdout, reconciled.stdout
-    assert "after: missing 0, orphaned 0, stale 0" in reconciled.stdout, reconciled.stdout
+    assert "before: missing 0, orphaned 0, stale 0, stale context 0" in reconciled.stdout, reconciled.stdout
+    assert "after: missing 0, orphaned 0, stale 0, stale context 0" in reconciled.stdout, reconciled.stdout

@@ -18,7 +18,7 @@ from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutPoint
-from vectors.relay import OutboxRelay
+from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +89,7 @@ async def pending_ids(stack: Stack, tenant: str) -> set[str]:
 async def test_reconcile_reports_and_repairs_each_kind_of_drift(stack: Stack) -> None:
     tenant = await stack.tenant()
     first = await stack.post(tenant, "activities", "activities", 0)
-    await stack.post(tenant, "activities", "activities", 1)
+    second = await stack.post(tenant, "activities", "activities", 1)
     await stack.post(tenant, "accordion", "accordion", 0)
     never_indexed = await stack.post(tenant, "activities", "activities", 2, indexing=False)
     ghost = await stack.orphan(tenant)
@@ -97,13 +97,15 @@ async def test_reconcile_reports_and_repairs_each_kind_of_drift(stack: Stack) ->
     assert stack.index.get(tenant, [never_indexed]) == []
     assert await pending_ids(stack, tenant) == {never_indexed}
 
+    # The version never indexed is a child: its parent's point still says it is the latest.
+    drift = DriftCounts(missing=1, orphaned=1, stale=1, stale_context=1)
     dry = await stack.reconciler.reconcile(tenant, dry_run=True)
-    assert (dry.before, dry.after) == (DriftCounts(missing=1, orphaned=1, stale=1), None)
+    assert (dry.before, dry.after) == (drift, None)
     assert (dry.versions, dry.points) == (4, 4)
     assert [p.id for p in stack.index.get(tenant, [ghost])] == [ghost], "a dry run must not repair"
 
     report = await stack.reconciler.reconcile(tenant)
-    assert report.before == DriftCounts(missing=1, orphaned=1, stale=1)
+    assert report.before == drift
     assert report.after == CLEAN
     assert stack.index.get(tenant, [ghost]) == []
     [repaired] = stack.index.get(tenant, [first])
@@ -111,6 +113,9 @@ async def test_reconcile_reports_and_repairs_each_kind_of_drift(stack: Stack) ->
     assert repaired.payload["content_hash"] == stored.content_hash != "sha256:outdated"
     [indexed] = stack.index.get(tenant, [never_indexed])
     assert indexed.payload["number"] == 3
+    assert (indexed.payload[IS_LATEST], indexed.payload[PIN_COUNT]) == (True, 0)
+    [parent] = stack.index.get(tenant, [second])
+    assert (parent.payload[IS_LATEST], parent.payload[PIN_COUNT]) == (False, 0)
     assert await pending_ids(stack, tenant) == set()
     assert stack.index.count(tenant) == 4
 

@@ -1,0 +1,142 @@
+"""Lineage context in the index: the outbox keeps each point's is_latest and pin_count level with the graph.
+
+Real stack: the Neo4j of the test run, Qdrant Edge in a tmp dir, the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.formversions.schemas import FormVersionCreate
+from app.formversions.service import FormVersionProcessor
+from app.similarity.service import SimilarityService
+from graph.database import Graph
+from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
+from graph.similarity import SimilarityRepository
+from graph.systems import NewRelease, SystemRepository
+from graph.tenants import TenantRepository
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder
+from vectors.index import LayoutPoint
+from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
+
+pytestmark = pytest.mark.anyio
+
+REVISIONS = "nav-formio/test-forms-revisions"
+
+
+@pytest.fixture
+def relay(graph: Graph, index: EdgeLayoutIndex, embedder: Embedder) -> OutboxRelay:
+    return OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder)
+
+
+async def new_tenant(graph: Graph) -> str:
+    return (await TenantRepository(graph).create(f"context-{uuid.uuid4().hex[:8]}")).id
+
+
+async def post(
+    graph: Graph, relay: OutboxRelay | None, corpora: Path, tenant: str, form: str, revision: int
+) -> str:
+    """Post a corpus revision as the next version of its form (child of the latest); indexed now when
+    a relay is given, else left in the outbox."""
+    path = sorted((corpora / REVISIONS / form).glob("*.json"))[revision]
+    processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=relay, index=None)
+    body = FormVersionCreate(definition=json.loads(path.read_text()))
+    created = await processor.ingest(tenant=tenant, form_key=form, body=body)
+    assert created.created
+    return created.id
+
+
+def context(index: EdgeLayoutIndex, tenant: str, version_id: str) -> tuple[object, object]:
+    [point] = index.get(tenant, [version_id])
+    return point.payload.get(IS_LATEST), point.payload.get(PIN_COUNT)
+
+
+async def open_context_entries(graph: Graph, tenant: str) -> set[str]:
+    versions = await LayoutInventory(graph).fingerprints(tenant, after="", limit=1000)
+    return {version.id for version in versions if version.context_pending}
+
+
+async def test_the_relay_publishes_lineage_and_pins_into_the_points(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, None, corpora, tenant, "activities", 0)
+    second = await post(graph, None, corpora, tenant, "activities", 1)
+    assert {first, second} <= await open_context_entries(graph, tenant)
+
+    await relay.drain()
+    assert context(index, tenant, first) == (False, 0)
+    assert context(index, tenant, second) == (True, 0)
+    assert not {first, second} & await open_context_entries(graph, tenant)
+
+    for version in ("1", "2"):
+        release = NewRelease(
+            id=str(uuid.uuid4()),
+            system_key="benefits",
+            version=version,
+            pins={"activities": second},
+            parents=[],
+        )
+        await SystemRepository(graph).create(tenant, release)
+    assert second in await open_context_entries(graph, tenant)
+    await relay.drain()
+    assert context(index, tenant, second) == (True, 2)
+    assert context(index, tenant, first) == (False, 0)
+
+
+async def test_a_context_that_changed_while_published_stays_in_the_outbox(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, relay, corpora, tenant, "accordion", 0)
+    assert context(index, tenant, first) == (True, 0)
+    outbox = LayoutOutbox(graph)
+    read_before = await outbox.context_of([first])
+
+    # A child arrives after the relay read the context and before it closed the entry.
+    child = await post(graph, None, corpora, tenant, "accordion", 1)
+    await outbox.mark_context_published([(c.id, c.is_latest, c.pin_count) for c in read_before])
+    assert first in await open_context_entries(graph, tenant)
+
+    await relay.drain()
+    assert context(index, tenant, first) == (False, 0)
+    assert context(index, tenant, child) == (True, 0)
+    assert not {first, child} & await open_context_entries(graph, tenant)
+
+
+async def test_a_write_through_an_open_index_publishes_its_parents_context_at_once(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, relay, corpora, tenant, "datagrid", 0)
+    second = await post(graph, relay, corpora, tenant, "datagrid", 1)
+    assert context(index, tenant, first) == (False, 0)
+    assert context(index, tenant, second) == (True, 0)
+    assert not {first, second} & await open_context_entries(graph, tenant)
+
+
+async def test_hits_show_the_context_their_points_carry_and_the_graphs_when_they_carry_none(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, embedder: Embedder, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, relay, corpora, tenant, "conditional-page", 0)
+    second = await post(graph, relay, corpora, tenant, "conditional-page", 1)
+    other = await post(graph, relay, corpora, tenant, "radio", 0)
+    similarity = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)
+
+    # A point's own context is what a hit shows: here one the graph never had.
+    index.set_payloads(tenant, {other: {IS_LATEST: False, PIN_COUNT: 7}})
+    # A point stored before points carried context (or whose context is being published).
+    [point] = index.get(tenant, [first], with_vectors=True)
+    bare = {key: value for key, value in point.payload.items() if key not in (IS_LATEST, PIN_COUNT, "tenant")}
+    index.upsert([LayoutPoint(id=first, tenant=tenant, vector=point.vector, payload=bare)])
+
+    hits = {hit.version_id: hit for hit in await similarity.similar(tenant=tenant, version_id=second, k=5)}
+    assert set(hits) == {first, other}
+    assert (hits[other].is_latest, hits[other].pin_count) == (False, 7)
+    assert (hits[first].is_latest, hits[first].pin_count, hits[first].number) == (False, 0, 1)
