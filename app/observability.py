@@ -77,7 +77,7 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestMetrics:
-    """The Prometheus metrics of one app: requests by route template and status, durations, outbox backlog
+    """The Prometheus metrics of one app: requests by route template and status, durations, outbox backlogs
     (unless `outbox` is False)."""
 
     def __init__(self, *, outbox: bool = True) -> None:
@@ -100,6 +100,12 @@ class RequestMetrics:
             "pageforge_layout_outbox_pending",
             "Versions committed in Neo4j whose layout is not in the vector index yet (read at each scrape; "
             "NaN when Neo4j did not answer)",
+            registry=self.registry if outbox else None,
+        )
+        self.context_pending = Gauge(
+            "pageforge_lineage_context_pending",
+            "Versions whose lineage context (is_latest, pin_count) in the vector index trails Neo4j (read at "
+            "each scrape; NaN when Neo4j did not answer)",
             registry=self.registry if outbox else None,
         )
 

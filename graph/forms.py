@@ -353,10 +353,10 @@ class LayoutOutbox:
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
 
-    async def count(self) -> int:
-        """How many entries are open, over all tenants."""
-        result = await self._graph.run(queries.PENDING_INDEX_COUNT)
-        return int(result.records[0]["pending"])
+    async def backlog(self) -> tuple[int, int]:
+        """How many layout entries and context entries are open, over all tenants."""
+        result = await self._graph.run(queries.OUTBOX_BACKLOG)
+        return int(result.records[0]["layouts"]), int(result.records[0]["contexts"])
 
     async def pending(self, limit: int) -> list[PendingLayout]:
         """The oldest open entries."""

@@ -153,10 +153,11 @@ ORDER BY v.number LIMIT $limit
 
 # --- The outbox: versions whose layout is not in the index yet -------------------------------
 
-# How many versions of all tenants wait for their layout to be indexed.
-PENDING_INDEX_COUNT = """
-MATCH (v:IndexPending)
-RETURN count(v) AS pending
+# How many versions of all tenants wait for their layout to be indexed, and for their lineage context.
+OUTBOX_BACKLOG = """
+CALL () { MATCH (v:IndexPending) RETURN count(v) AS layouts }
+CALL () { MATCH (v:ContextPending) RETURN count(v) AS contexts }
+RETURN layouts, contexts
 """
 
 # Oldest pending versions first.

@@ -69,16 +69,17 @@ async def get_health(resources: ResourcesDep) -> JSONResponse:
     "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
 )
 async def get_metrics(request: Request, resources: ResourcesDep) -> Response:
-    """Prometheus metrics of this process: requests by route and status, durations, the outbox backlog."""
+    """Prometheus metrics of this process: requests by route and status, durations, the outbox backlogs."""
     metrics: RequestMetrics = request.app.state.metrics
+    backlog: tuple[float, float]
     try:
-        pending = await asyncio.wait_for(
-            LayoutOutbox(resources.graph).count(), resources.settings.api.health_timeout_s
+        backlog = await asyncio.wait_for(
+            LayoutOutbox(resources.graph).backlog(), resources.settings.api.health_timeout_s
         )
     except (GraphUnavailable, TimeoutError):
-        metrics.outbox_pending.set(float("nan"))
-    else:
-        metrics.outbox_pending.set(pending)
+        backlog = (float("nan"), float("nan"))
+    metrics.outbox_pending.set(backlog[0])
+    metrics.context_pending.set(backlog[1])
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

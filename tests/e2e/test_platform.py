@@ -181,6 +181,7 @@ def test_metrics_count_requests_by_route_template_and_status(client: TestClient,
     assert after[timed] - before.get(timed, 0.0) == 1
     assert all(missing not in dict(labels).get("route", "") for _, labels in after)
     assert after[("pageforge_layout_outbox_pending", frozenset())] >= 0
+    assert after[("pageforge_lineage_context_pending", frozenset())] >= 0
 
 
 def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(

@@ -115,3 +115,4 @@ def test_gateway_metrics_count_its_requests_and_show_no_outbox(gateway: TestClie
     metrics = gateway.get("/metrics").text
     assert "pageforge_http_requests_total" in metrics
     assert "pageforge_layout_outbox_pending" not in metrics
+    assert "pageforge_lineage_context_pending" not in metrics
