@@ -43,7 +43,7 @@ from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
-from vectors.relay import IS_LATEST, PIN_COUNT
+from vectors.relay import OutboxRelay
 
 K = 10
 SERVER_START_S = 300.0
@@ -187,14 +187,6 @@ async def load_graph(
             await repository.create_many(tenant.id, news)
             await outbox.mark_indexed([v.id for v in news])
             chained.extend(news)
-        # load_index writes each point's lineage context (the last of each chain is the latest; nothing
-        # is pinned); the graph closes those outbox entries only if that is its context too.
-        latest = set(previous.values())
-        contexts = [(v.id, v.id in latest, 0) for v in chained]
-        for start in range(0, len(contexts), 5000):
-            await outbox.mark_context_published(contexts[start : start + 5000])
-        left = await outbox.pending_context(1)
-        assert not left, f"lineage context of {left} is not what load_index writes"
         return tenant.id, key, chained
     finally:
         await graph.close()
@@ -204,15 +196,12 @@ def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any
     index = EdgeLayoutIndex(path, dimension=vectors.shape[1])
     index.ensure()
     batch: list[LayoutPoint] = []
-    latest = {version.form_key: version.id for version in versions}
     for version, vector, number in zip(versions, vectors, numbers, strict=True):
         payload = {
             "version_id": version.id,
             "form_key": version.form_key,
             "number": number,
             "content_hash": version.content_hash,
-            IS_LATEST: latest[version.form_key] == version.id,
-            PIN_COUNT: 0,
         }
         batch.append(LayoutPoint(version.id, tenant, vector, payload))
         if len(batch) == 512:
@@ -221,6 +210,19 @@ def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any
     index.upsert(batch)
     index.optimize()
     index.close()
+
+
+async def publish_contexts(bolt_uri: str, path: Path, embedder: Embedder) -> None:
+    """Put each version's lineage context into its point, as the outbox relay does after a write."""
+    graph = Graph(uri=bolt_uri, auth=None)
+    index = EdgeLayoutIndex(path, dimension=embedder.dimension)
+    index.ensure()
+    try:
+        await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
+        assert not await LayoutOutbox(graph).pending_context(1), "lineage context left unpublished"
+    finally:
+        index.close()
+        await graph.close()
 
 
 def recall_at_k(index: LayoutIndex, tenant: str, vectors: Any, ids: list[str], queries: int) -> float:
@@ -274,9 +276,9 @@ def main() -> None:
         )
         # `versions` is in lineage-round order; its content hash names the layout (and vector) it stands for.
         version_vectors = vectors[[int(v.content_hash.split(":")[1]) for v in versions]]
-        load_index(
-            workdir / "vectors" / settings.vectors.collection, tenant, versions, version_vectors, numbers
-        )
+        index_path = workdir / "vectors" / settings.vectors.collection
+        load_index(index_path, tenant, versions, version_vectors, numbers)
+        asyncio.run(publish_contexts(server.bolt_uri, index_path, embedder))
         print(f"graph + index load: {time.perf_counter() - loaded:.0f}s")
 
         headers = {"Authorization": f"Bearer {key}"}

@@ -98,6 +98,8 @@ class LineageContext:
     tenant: str
     is_latest: bool
     pin_count: int
+    # Counts the writes that changed it: the index takes a context only over an older one.
+    rev: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,21 +379,22 @@ class LayoutOutbox:
         result = await self._graph.run(queries.CONTEXT_OF_VERSIONS, ids=ids)
         return [_lineage_context(r) for r in result.records]
 
-    async def mark_context_published(self, published: list[tuple[str, bool, int]]) -> None:
-        """Close the context entries of these versions, given as (id, is_latest, pin_count) as published,
-        unless their context changed again since."""
+    async def mark_context_published(self, published: list[tuple[str, int]]) -> None:
+        """Close the context entries of these versions, given as (id, rev published), unless their
+        context changed again since."""
         await self._graph.run(
             queries.CLEAR_CONTEXT_PENDING,
-            published=[
-                {"id": version_id, "is_latest": is_latest, "pin_count": pin_count}
-                for version_id, is_latest, pin_count in published
-            ],
+            published=[{"id": version_id, "rev": rev} for version_id, rev in published],
         )
 
 
 def _lineage_context(row: Any) -> LineageContext:
     return LineageContext(
-        id=row["id"], tenant=row["tenant"], is_latest=row["is_latest"], pin_count=row["pin_count"]
+        id=row["id"],
+        tenant=row["tenant"],
+        is_latest=row["is_latest"],
+        pin_count=row["pin_count"],
+        rev=row["rev"],
     )
 
 

@@ -97,7 +97,8 @@ ORDER BY v.number DESC LIMIT 1
 """
 
 # A new version with its lineage edges, in the outbox in the same transaction: :IndexPending for its
-# layout, :ContextPending on it and on its parents, whose lineage context (is_latest) it changes.
+# layout, :ContextPending on it and on its parents, whose lineage context (is_latest) it changes and
+# whose context_rev it counts up (the index never takes an older context over a newer one).
 CREATE_VERSION = """
 MATCH (f:Form {tenant: $tenant, key: $form_key})
 CREATE (v:FormVersion:IndexPending:ContextPending {
@@ -113,7 +114,7 @@ CALL (v) {
   UNWIND $parents AS parent
   MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
   CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
-  SET p:ContextPending
+  SET p:ContextPending, p.context_rev = coalesce(p.context_rev, 0) + 1
 }
 RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary, changes: e.changes}]}
        AS version
@@ -178,10 +179,13 @@ REMOVE v:IndexPending
 # --- The outbox, continued: versions whose lineage context in the index is out of date -----------
 
 # What a hit shows of a version's place in the graph, and its index point carries: whether it is the
-# latest of its lineage (nothing derives from it) and how many releases pin it.
+# latest of its lineage (nothing derives from it) and how many releases pin it; rev counts its changes.
+# rev is read first: a write that commits meanwhile can then only make the values newer than their rev,
+# never older (a newer rev published with them would keep the index from taking the right values).
 _LINEAGE_CONTEXT = """
+WITH v, coalesce(v.context_rev, 0) AS rev
 RETURN v.id AS id, v.tenant AS tenant, NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) } AS is_latest,
-       COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count
+       COUNT { (:SysVersion)-[:INCLUDES]->(v) } AS pin_count, rev
 """
 
 # Open entries whose point is in the index (a pending layout gets its context once it is indexed).
@@ -204,13 +208,11 @@ WHERE NOT v:IndexPending
     + _LINEAGE_CONTEXT
 )
 
-# Close context entries whose published values still hold; a write since then keeps its entry open.
+# Close context entries whose published revision is still the latest (a write since keeps it open).
 CLEAR_CONTEXT_PENDING = """
 UNWIND $published AS published
 MATCH (v:FormVersion {id: published.id})
-WHERE v:ContextPending
-  AND (NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) }) = published.is_latest
-  AND COUNT { (:SysVersion)-[:INCLUDES]->(v) } = published.pin_count
+WHERE v:ContextPending AND coalesce(v.context_rev, 0) = published.rev
 REMOVE v:ContextPending
 """
 
@@ -318,7 +320,7 @@ CALL (r) {
   MATCH (v:FormVersion {tenant: $tenant, id: pin.version_id})
   WHERE v.form_key = pin.form_key
   CREATE (r)-[:INCLUDES {form_key: pin.form_key}]->(v)
-  SET v:ContextPending
+  SET v:ContextPending, v.context_rev = coalesce(v.context_rev, 0) + 1
 }
 CALL (r) {
   UNWIND $parents AS parent
@@ -402,7 +404,7 @@ CALL (f, new, existing) {
     UNWIND new.parents AS parent
     MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
     CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
-    SET p:ContextPending
+    SET p:ContextPending, p.context_rev = coalesce(p.context_rev, 0) + 1
   }
   RETURN v, true AS created
   UNION

@@ -194,15 +194,18 @@ class EdgeLayoutIndex:
         with self._engine("delete") as shard:
             shard.update(qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant, ids=ids)))
 
-    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload], *, newer: str | None = None) -> None:
         """Merge fields into the tenant's points by id; durable (WAL) and visible once this returns."""
-        updates = payload_updates(payloads)
+        updates = payload_updates(payloads, newer)
         if not updates:
             return
         with self._engine("set payloads") as shard:
             # One operation per point: an update takes one payload, and the filter keeps the tenant in it.
             for point_id, fields in updates.items():
                 only_own = _tenant_filter(tenant, ids=[point_id])
+                if newer is not None:
+                    held = qe.FieldCondition(newer, range=qe.RangeFloat(gte=float(fields[newer])))
+                    only_own = qe.Filter(must=only_own.must, must_not=[held])
                 shard.update(qe.UpdateOperation.set_payload_by_filter(only_own, fields))
 
     def search(

@@ -91,12 +91,15 @@ def vector_as_list(vector: Vector | None, dimension: int) -> list[float]:
     return result
 
 
-def payload_updates(payloads: Mapping[str, Payload]) -> dict[str, Payload]:
-    """The fields to merge per canonical point id; ValueError if any would change a point's tenant."""
+def payload_updates(payloads: Mapping[str, Payload], newer: str | None = None) -> dict[str, Payload]:
+    """The fields to merge per canonical point id; ValueError if any would change a point's tenant, or
+    lacks an integer `newer` field when one is named."""
     updates: dict[str, Payload] = {}
     for point_id, fields in payloads.items():
         if TENANT_FIELD in fields:
             raise ValueError(f"point {point_id}: set_payloads cannot change the {TENANT_FIELD!r} field")
+        if newer is not None and not isinstance(fields.get(newer), int):
+            raise ValueError(f"point {point_id}: set_payloads(newer={newer!r}) needs an integer {newer!r}")
         if fields:
             updates.setdefault(canonical_point_id(point_id), {}).update(fields)
     return updates
@@ -127,11 +130,13 @@ class LayoutIndex(Protocol):
         """Delete the tenant's points with these ids; other tenants' points are never touched."""
         ...
 
-    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload], *, newer: str | None = None) -> None:
         """Merge these fields into the payloads of the tenant's points with these ids (point id -> fields).
 
         Fields not named are kept; ids the tenant has no point for are skipped (never created); other
         tenants' points are never touched, even under an id they hold. Visible to reads once this returns.
+        With `newer`, an integer field each payload sets, a point is updated only when the value it holds
+        is missing or lower: updates that arrive out of order never take a point back.
         """
         ...
 

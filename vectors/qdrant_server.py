@@ -177,15 +177,24 @@ class QdrantServerLayoutIndex:
         with self._engine("delete") as client:
             client.delete(self.collection, points_selector=selector, wait=True)
 
-    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload]) -> None:
+    def set_payloads(self, tenant: str, payloads: Mapping[str, Payload], *, newer: str | None = None) -> None:
         """Merge fields into the tenant's points by id, in one batch request the server has applied."""
-        updates = payload_updates(payloads)
+        updates = payload_updates(payloads, newer)
         if not updates:
             return
-        # A filter, not an id list: it carries the tenant, and an id nobody holds matches nothing.
+
+        def only_own(point_id: str, fields: Payload) -> qm.Filter:
+            # A filter, not an id list: it carries the tenant, and an id nobody holds matches nothing.
+            own = _tenant_filter(tenant, ids=[point_id])
+            assert own is not None
+            if newer is None:
+                return own
+            held = qm.FieldCondition(key=newer, range=qm.Range(gte=fields[newer]))
+            return qm.Filter(must=own.must, must_not=[held])
+
         operations: list[qm.UpdateOperation] = [
             qm.SetPayloadOperation(
-                set_payload=qm.SetPayload(payload=fields, filter=_tenant_filter(tenant, ids=[point_id]))
+                set_payload=qm.SetPayload(payload=fields, filter=only_own(point_id, fields))
             )
             for point_id, fields in updates.items()
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 import anyio.to_thread
@@ -43,6 +44,8 @@ class LineageContext(Protocol):
     def is_latest(self) -> bool: ...
     @property
     def pin_count(self) -> int: ...
+    @property
+    def rev(self) -> int: ...
 
 
 class LayoutOutbox(Protocol):
@@ -52,15 +55,17 @@ class LayoutOutbox(Protocol):
     async def mark_indexed(self, ids: list[str]) -> None: ...
     async def pending_context(self, limit: int) -> Sequence[LineageContext]: ...
     async def context_of(self, ids: list[str]) -> Sequence[LineageContext]: ...
-    async def mark_context_published(self, published: list[tuple[str, bool, int]]) -> None: ...
+    async def mark_context_published(self, published: list[tuple[str, int]]) -> None: ...
 
 
 # Lineage contexts published per round: no embedding, just a payload update per point.
 CONTEXT_BATCH = 512
 
-# The payload fields of a point's lineage context, kept level with the graph through the outbox.
+# The payload fields of a point's lineage context, kept level with the graph through the outbox, and
+# the revision that keeps an older context from overwriting a newer one.
 IS_LATEST = "is_latest"
 PIN_COUNT = "pin_count"
+CONTEXT_REV = "context_rev"
 
 
 def layout_payload(entry: PendingLayout) -> dict[str, object]:
@@ -75,7 +80,7 @@ def layout_payload(entry: PendingLayout) -> dict[str, object]:
 
 def context_payload(context: LineageContext) -> Payload:
     """The payload fields of a version's lineage context."""
-    return {IS_LATEST: context.is_latest, PIN_COUNT: context.pin_count}
+    return {IS_LATEST: context.is_latest, PIN_COUNT: context.pin_count, CONTEXT_REV: context.rev}
 
 
 class OutboxRelay:
@@ -106,18 +111,23 @@ class OutboxRelay:
         await self.outbox.mark_indexed(ids)
         await self.publish_context(ids)
 
-    async def publish_context(self, ids: Sequence[str]) -> None:
-        """Put the current lineage context of these indexed versions into their points."""
-        if ids:
-            await self._publish(await self.outbox.context_of(list(dict.fromkeys(ids))))
+    async def publish_context(self, ids: Sequence[str], *, overwrite: bool = False) -> None:
+        """Put the current lineage context of these indexed versions into their points.
 
-    async def _publish(self, contexts: Sequence[LineageContext]) -> None:
+        A point that holds a newer context (published concurrently) keeps it, unless `overwrite`: for
+        repairs, when nothing else publishes.
+        """
+        if ids:
+            await self._publish(await self.outbox.context_of(list(dict.fromkeys(ids))), overwrite=overwrite)
+
+    async def _publish(self, contexts: Sequence[LineageContext], *, overwrite: bool = False) -> None:
         by_tenant: dict[str, dict[str, Payload]] = {}
         for context in contexts:
             by_tenant.setdefault(context.tenant, {})[context.id] = context_payload(context)
+        newer = None if overwrite else CONTEXT_REV
         for tenant, payloads in by_tenant.items():
-            await anyio.to_thread.run_sync(self.index.set_payloads, tenant, payloads)
-        await self.outbox.mark_context_published([(c.id, c.is_latest, c.pin_count) for c in contexts])
+            await anyio.to_thread.run_sync(partial(self.index.set_payloads, tenant, payloads, newer=newer))
+        await self.outbox.mark_context_published([(c.id, c.rev) for c in contexts])
 
     async def drain(self) -> int:
         """Index every open layout entry, then publish every open context entry; returns layouts indexed."""

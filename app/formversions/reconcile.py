@@ -163,7 +163,7 @@ class IndexReconciler:
         for batch in chunks([*drift.missing, *drift.stale], self.repair_batch):
             await self.relay.index_layouts(await self.inventory.layouts(batch))
         for batch in chunks(drift.stale_context, self.repair_batch):
-            await self.relay.publish_context(batch)
+            await self.relay.publish_context(batch, overwrite=True)
 
     async def reconcile(self, tenant: str | None, *, dry_run: bool = False) -> ReconcileReport:
         """Survey, repair unless this is a dry run, and survey again."""

@@ -272,6 +272,33 @@ def test_set_payloads_merges_fields_and_keeps_the_others(index: LayoutIndex, vec
     assert index.count(TENANT_A) == len(LAYOUTS)
 
 
+def test_set_payloads_with_newer_never_takes_a_point_back(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    personal, court = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-court")
+
+    # A point without the field takes any revision; then only a higher one.
+    index.set_payloads(TENANT_A, {personal: {"pin_count": 1, "rev": 3}}, newer="rev")
+    index.set_payloads(
+        TENANT_A,
+        {personal: {"pin_count": 0, "rev": 2}, court: {"pin_count": 5, "rev": 0}},
+        newer="rev",
+    )
+    index.set_payloads(TENANT_A, {personal: {"pin_count": 9, "rev": 3}}, newer="rev")
+    got = {point.id: point.payload for point in index.get(TENANT_A, [personal, court])}
+    assert (got[personal]["pin_count"], got[personal]["rev"]) == (1, 3)
+    assert (got[court]["pin_count"], got[court]["rev"]) == (5, 0)
+
+    index.set_payloads(TENANT_A, {personal: {"pin_count": 2, "rev": 4}}, newer="rev")
+    assert index.get(TENANT_A, [personal])[0].payload["pin_count"] == 2
+    # Without `newer`, a repair overwrites whatever revision the point holds.
+    index.set_payloads(TENANT_A, {personal: {"pin_count": 0, "rev": 1}})
+    assert index.get(TENANT_A, [personal])[0].payload["rev"] == 1
+
+    with pytest.raises(ValueError, match="integer 'rev'"):
+        index.set_payloads(TENANT_A, {court: {"pin_count": 6}}, newer="rev")
+    assert index.get(TENANT_A, [court])[0].payload["pin_count"] == 5
+
+
 def test_set_payloads_skips_ids_without_a_point(index: LayoutIndex, vectors: Vectors) -> None:
     index.upsert(all_points(TENANT_A, vectors))
     personal, missing = point_id(TENANT_A, "v-personal"), str(uuid.uuid4())

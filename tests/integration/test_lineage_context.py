@@ -22,7 +22,7 @@ from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutPoint
-from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
+from vectors.relay import CONTEXT_REV, IS_LATEST, PIN_COUNT, OutboxRelay, context_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -100,13 +100,28 @@ async def test_a_context_that_changed_while_published_stays_in_the_outbox(
 
     # A child arrives after the relay read the context and before it closed the entry.
     child = await post(graph, None, corpora, tenant, "accordion", 1)
-    await outbox.mark_context_published([(c.id, c.is_latest, c.pin_count) for c in read_before])
+    await outbox.mark_context_published([(c.id, c.rev) for c in read_before])
     assert first in await open_context_entries(graph, tenant)
 
     await relay.drain()
     assert context(index, tenant, first) == (False, 0)
     assert context(index, tenant, child) == (True, 0)
     assert not {first, child} & await open_context_entries(graph, tenant)
+
+
+async def test_a_context_read_before_a_write_never_overwrites_the_one_published_after_it(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, relay, corpora, tenant, "radio", 0)
+    [read_before] = await LayoutOutbox(graph).context_of([first])
+    await post(graph, relay, corpora, tenant, "radio", 1)
+    assert context(index, tenant, first) == (False, 0)
+
+    # A publisher that read before the child arrived comes in last: the point keeps the newer context.
+    index.set_payloads(tenant, {first: context_payload(read_before)}, newer=CONTEXT_REV)
+    assert read_before.is_latest
+    assert context(index, tenant, first) == (False, 0)
 
 
 async def test_a_write_through_an_open_index_publishes_its_parents_context_at_once(
