@@ -208,18 +208,20 @@ def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any
             index.upsert(batch)
             batch = []
     index.upsert(batch)
-    index.optimize()
     index.close()
 
 
 async def publish_contexts(bolt_uri: str, path: Path, embedder: Embedder) -> None:
-    """Put each version's lineage context into its point, as the outbox relay does after a write."""
+    """Put each version's lineage context into its point, as the outbox relay does after a write, then
+    optimise as a bulk ingest does after its drain: a payload update moves a point out of its HNSW
+    segment into the unindexed one, so optimising first would leave every query an exact scan."""
     graph = Graph(uri=bolt_uri, auth=None)
     index = EdgeLayoutIndex(path, dimension=embedder.dimension)
     index.ensure()
     try:
         await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
         assert not await LayoutOutbox(graph).pending_context(1), "lineage context left unpublished"
+        index.optimize()
     finally:
         index.close()
         await graph.close()
