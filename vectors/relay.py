@@ -95,10 +95,16 @@ class OutboxRelay:
         self.embedder = embedder
         self.batch_size = batch_size
 
-    async def index_layouts(self, entries: Sequence[PendingLayout]) -> None:
-        """Embed and upsert these layouts, then close their outbox entries."""
-        if not entries:
-            return
+    async def index_layouts(
+        self, entries: Sequence[PendingLayout], *, context_changed: Sequence[str] = ()
+    ) -> None:
+        """Embed and upsert these layouts, close their outbox entries, then publish the lineage context
+        of these versions and of the ones whose context the same write changed, in one round."""
+        if entries:
+            await self._index(entries)
+        await self.publish_context([*(entry.id for entry in entries), *context_changed])
+
+    async def _index(self, entries: Sequence[PendingLayout]) -> None:
         vectors = await self.embedder.encode_async(
             [entry.layout_text for entry in entries], batch_size=self.batch_size
         )
@@ -107,9 +113,7 @@ class OutboxRelay:
             for entry, vector in zip(entries, vectors, strict=True)
         ]
         await anyio.to_thread.run_sync(self.index.upsert, points)
-        ids = [entry.id for entry in entries]
-        await self.outbox.mark_indexed(ids)
-        await self.publish_context(ids)
+        await self.outbox.mark_indexed([entry.id for entry in entries])
 
     async def publish_context(self, ids: Sequence[str], *, overwrite: bool = False) -> None:
         """Put the current lineage context of these indexed versions into their points.

@@ -260,17 +260,13 @@ class FormVersionProcessor:
         (their parents, what a release pins); whatever fails here the outbox relay does later."""
         if self.relay is None:
             return False
-        indexed = True
         try:
-            await self.relay.index_layouts(entries)
+            await self.relay.index_layouts(entries, context_changed=context_changed)
         except Exception as exc:
-            logger.warning("layouts of %s left in the outbox: %s", ", ".join(e.id for e in entries), exc)
-            indexed = False
-        try:
-            await self.relay.publish_context(context_changed)
-        except Exception as exc:
-            logger.warning("lineage context of %s left in the outbox: %s", ", ".join(context_changed), exc)
-        return indexed
+            pending = ", ".join([*(e.id for e in entries), *context_changed])
+            logger.warning("index updates of %s left in the outbox: %s", pending, exc)
+            return False
+        return True
 
     async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout]:
         index = self.index
