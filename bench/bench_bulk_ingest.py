@@ -27,9 +27,9 @@ from app.resources import open_graph
 from app.settings import EmbedderSettings, Neo4jSettings, Settings, VectorSettings
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import Tenant, TenantRepository
+from tests.corpora import CORPORA
 from vectors.embedder import Embedder
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
 
 

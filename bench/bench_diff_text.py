@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from ingest import FormDefinition, diff_definitions, import_definition, layout_text
+from tests.corpora import CORPORA, manifest
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 LATEST = {
     "nav-formio": "test-forms/*.json",
     "bcgov-fla-surveyjs": "current/*.json",
@@ -29,7 +29,7 @@ ROUNDS = 3
 
 def revision_edges(folder: Path) -> list[tuple[FormDefinition, FormDefinition]]:
     """Both sides of every revision edge in the folder's manifest, imported."""
-    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    rows = manifest(folder.name)
     loaded: dict[str, FormDefinition] = {}
 
     def load(file: str, key: str) -> FormDefinition:

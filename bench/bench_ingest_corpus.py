@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest import FormDefinition, content_hash, diff_definitions, import_definition, parse_document
+from tests.corpora import CORPORA, manifest
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "bcgov-fla-surveyjs", "va-jsonschema")
 
 
@@ -54,11 +54,7 @@ def measure(folder: Path) -> Figures:
         content_hash(defn)
     figures.hash_seconds = time.perf_counter() - started
 
-    edges = [
-        (row["prev_file"], row["file"])
-        for row in map(json.loads, (folder / "manifest.jsonl").read_text().splitlines())
-        if row.get("prev_file")
-    ]
+    edges = [(row["prev_file"], row["file"]) for row in manifest(folder.name) if row.get("prev_file")]
     started = time.perf_counter()
     for old, new in edges:
         if not diff_definitions(definitions[old], definitions[new]).is_empty:

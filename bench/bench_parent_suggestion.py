@@ -47,12 +47,12 @@ from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
 from ingest import DefinitionError, content_hash
 from ingest.prints import LayoutPrints, layout_prints
+from tests.corpora import CORPORA, manifest
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutIndex
 from vectors.relay import OutboxRelay
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
 TOP1_TARGET = 0.80
 TOP3_TARGET = 0.95
@@ -180,8 +180,7 @@ class Figures:
 
 def revisions_in_commit_order(folder: Path) -> list[Revision]:
     """The corpus revisions that import, oldest commit first (ties: chain, then seq)."""
-    lines = (folder / "manifest.jsonl").read_text().splitlines()
-    rows = [row for row in (json.loads(line) for line in lines if line.strip()) if row.get("form_key")]
+    rows = [row for row in manifest(folder.name) if row.get("form_key")]
     rows.sort(key=lambda row: (row["commit_date"], row["form_key"], int(row["seq"])))
     revisions = []
     for row in rows:
@@ -211,6 +210,14 @@ async def ingest_fresh(
         created = await processor.ingest(tenant=tenant, form_key=f"r{number:04d}", body=body)
         ids.setdefault(revision.file, created.id)
     return ids
+
+
+async def index_ingested(graph: Graph, index: EdgeLayoutIndex, embedder: Embedder) -> None:
+    """Embed and index everything the outbox holds, as a bulk ingest does (each distinct layout text is
+    encoded once: revisions of a chain often share one), then build the HNSW graph."""
+    with embedder.remembering():
+        await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
+    index.optimize()
 
 
 def baseline_ranking(revisions: list[Revision], position: int) -> list[str]:
@@ -294,8 +301,7 @@ async def measure(
     processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
     ids = await ingest_fresh(processor, tenant, revisions)
     written = time.perf_counter()
-    await OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder).drain()
-    index.optimize()
+    await index_ingested(graph, index, embedder)
     indexed = time.perf_counter()
 
     service = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)

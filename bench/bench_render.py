@@ -36,10 +36,10 @@ from ingest import FormDefinition, import_definition, parse_document
 from ingest.native import import_native
 from render.html import render_html
 from render.widgets import resolve_widgets
+from tests.corpora import CORPORA
 from vectors.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT.parent / "shared" / "corpora"
 CORPUS_GLOBS = ("*/current/*.json", "nav-formio/test-forms/*.json")
 
 

@@ -28,13 +28,13 @@ import numpy as np
 from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 
+from tests.corpora import CORPORA as DEFAULT_CORPORA
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
 from vectors.qdrant_server import QdrantServerLayoutIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
 CACHE_DIR = REPO_ROOT / "var" / "bench"
 CORPUS_DIRS = ("nav-formio/test-forms", "va-jsonschema/current", "bcgov-fla-surveyjs/current")
 TENANT = "bench"

@@ -10,11 +10,15 @@ import pytest
 
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
 from graph.server import LocalNeo4jServer, free_port
+from tests.corpora import corpus_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules marked slow first (the sort is stable): the workers start on the long ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def start_test_neo4j(data_dir: Path) -> LocalNeo4jServer:
@@ -55,5 +59,5 @@ def settings(neo4j_server: LocalNeo4jServer, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def corpora() -> Path:
-    assert CORPORA.is_dir(), f"the real corpora are expected at {CORPORA}"
-    return CORPORA
+    """The directory holding nav-formio/, va-jsonschema/ and bcgov-fla-surveyjs/."""
+    return corpus_root()

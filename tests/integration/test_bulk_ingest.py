@@ -25,9 +25,11 @@ from graph.server import LocalNeo4jServer
 from graph.tenants import Tenant, TenantRepository
 from ingest import content_hash
 from tests.conftest import settings_for
+from tests.corpora import FOLDERS, manifest
 from vectors.edge import EdgeLayoutIndex
 
-FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
+pytestmark = pytest.mark.slow
+
 # Chains whose content returns to an earlier version: that version is reused (versions are
 # content-addressed per form), so the versions in between are not ancestors of the chain's last.
 REVERTING_CHAINS = {"skjemagruppetest", "40-10007"}
@@ -65,9 +67,9 @@ def file_hash(path: Path, form_key: str) -> str:
     return content_hash(normalise_document(path.read_bytes(), None, form_key))
 
 
-def read_manifest(corpora: Path, folder: str) -> tuple[list[Chain], list[tuple[str, str]], int]:
+def manifest_chains(corpora: Path, folder: str) -> tuple[list[Chain], list[tuple[str, str]], int]:
     """The revision chains (hashed), and (form key, hash) of each latest file, from the manifest."""
-    rows = [json.loads(line) for line in (corpora / folder / "manifest.jsonl").read_text().splitlines()]
+    rows = manifest(folder)
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row.get("form_key"):
@@ -125,7 +127,7 @@ def corpus_ingest(
     latest: list[tuple[str, str]] = []
     manifest_rows = 0
     for folder in FOLDERS:
-        folder_chains, folder_latest, rows = read_manifest(corpora, folder)
+        folder_chains, folder_latest, rows = manifest_chains(corpora, folder)
         chains += folder_chains
         latest += folder_latest
         manifest_rows += rows

@@ -15,8 +15,7 @@ from ingest import content_hash, export_native, import_definition, parse_documen
 from ingest.model import ContentNode, FieldNode, FormDefinition, GroupNode, RepeatNode, SourceFormat
 from ingest.native import import_native
 from ingest.prints import layout_prints
-
-from .conftest import corpus_root, imported, raw_document
+from tests.corpora import corpus_root, imported, raw_document
 
 FORMAT_OF_FOLDER = {
     "nav-formio": SourceFormat.FORMIO,

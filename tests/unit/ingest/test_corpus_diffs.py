@@ -24,7 +24,6 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +31,9 @@ import pytest
 from ingest.diff import ChangeKind, DefinitionDiff, diff_definitions
 from ingest.hashing import content_hash
 from ingest.model import FormDefinition
-from ingest.parse import import_definition
+from tests.corpora import CORPORA, manifest, raw_document
+from tests.corpora import imported as corpus_import
 
-CORPORA = Path(__file__).resolve().parents[3].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "bcgov-fla-surveyjs", "va-jsonschema")
 # From the corpora README: revision edges (rows with prev_file) per manifest.
 EDGE_COUNT = {"nav-formio": 322, "bcgov-fla-surveyjs": 598, "va-jsonschema": 595}
@@ -52,19 +51,15 @@ FORMIO_VOLATILE = {
 
 
 def manifest_edges(folder: str) -> list[dict[str, Any]]:
-    lines = (CORPORA / folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row.get("prev_file")]
+    return [row for row in manifest(folder) if row.get("prev_file")]
 
 
-@cache
 def raw(folder: str, file: str) -> Any:
-    return json.loads((CORPORA / folder / file).read_bytes())
+    return raw_document(CORPORA / folder / file)
 
 
-@cache
 def imported(folder: str, file: str, key: str | None) -> FormDefinition:
-    return import_definition(raw(folder, file), key=key)
+    return corpus_import(CORPORA / folder / file, key)
 
 
 # --- independent raw walks -------------------------------------------------------------------------

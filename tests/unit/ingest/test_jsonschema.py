@@ -19,8 +19,9 @@ from ingest.model import (
     SourceFormat,
     WidgetKind,
 )
+from tests.corpora import CORPORA, raw_document
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "va-jsonschema"
+CORPUS = CORPORA / "va-jsonschema"
 # Keywords under which a schema nests further schemas that can contribute properties.
 SUBSCHEMA_KEYWORDS = ("items", "allOf", "anyOf", "oneOf", "then", "else")
 
@@ -81,7 +82,7 @@ FILES = corpus_files()
 
 @pytest.mark.parametrize("path", FILES, ids=[str(path.relative_to(CORPUS)) for path in FILES])
 def test_corpus_file_imports_without_losing_a_property(path: Path) -> None:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = raw_document(path)
     definition = import_jsonschema(raw, key=path.stem)
 
     names: set[str] = set()

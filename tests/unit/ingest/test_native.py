@@ -18,8 +18,7 @@ from ingest import (
 )
 from ingest.model import FieldNode, FormDefinition, PageNode, WidgetKind
 from ingest.native import import_native
-
-from .conftest import imported
+from tests.corpora import imported
 
 FOLDERS = ["nav-formio", "bcgov-fla-surveyjs", "va-jsonschema"]
 

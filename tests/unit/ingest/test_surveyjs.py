@@ -23,8 +23,9 @@ from ingest.model import (
     WidgetKind,
 )
 from ingest.surveyjs import import_surveyjs
+from tests.corpora import CORPORA, raw_document
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "bcgov-fla-surveyjs"
+CORPUS = CORPORA / "bcgov-fla-surveyjs"
 # Element types that hold no answer of their own (containers and static content).
 NON_DATA_TYPES = {"panel", "html", "image", "expression", "infotext", "helptext", "infotexttitle"}
 CHILD_LISTS = ("pages", "elements", "questions", "templateElements")
@@ -61,7 +62,7 @@ FILES = corpus_files()
 
 @pytest.mark.parametrize("path", FILES, ids=[str(path.relative_to(CORPUS)) for path in FILES])
 def test_corpus_file_imports_without_losing_a_question(path: Path) -> None:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = raw_document(path)
     definition = import_surveyjs(raw, key=path.stem)
 
     questions: dict[str, str] = {}

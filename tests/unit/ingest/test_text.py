@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from pathlib import Path
@@ -21,10 +20,9 @@ from ingest.model import (
     SectionNode,
     WidgetKind,
 )
-from ingest.parse import import_definition
 from ingest.text import layout_text, plain_text
+from tests.corpora import CORPORA, corpus_files, imported
 
-CORPORA = Path(__file__).resolve().parents[3].parent / "shared" / "corpora"
 LATEST = {
     "nav-formio": "test-forms/*.json",
     "bcgov-fla-surveyjs": "current/*.json",
@@ -156,8 +154,8 @@ def test_option_lists_shrink_first_then_go_before_labels_and_kinds() -> None:
     assert shortest == without_options
 
 
-def corpus_files() -> list[Path]:
-    files = [path for corpus, pattern in LATEST.items() for path in sorted((CORPORA / corpus).glob(pattern))]
+def latest_forms() -> list[Path]:
+    files = corpus_files(*(f"{corpus}/{pattern}" for corpus, pattern in LATEST.items()))
     if len(files) < 300:
         raise RuntimeError(f"corpora missing or incomplete at {CORPORA}: {len(files)} files")
     return files
@@ -167,9 +165,9 @@ def test_corpus_texts_are_bounded_plain_and_much_shorter_than_raw_json(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ratios: dict[str, list[float]] = {corpus: [] for corpus in LATEST}
-    for path in corpus_files():
+    for path in latest_forms():
         raw = path.read_text(encoding="utf-8")
-        defn = import_definition(json.loads(raw))
+        defn = imported(path)
         text = layout_text(defn)
         assert 0 < len(text) <= 2000, path
         assert TAG.search(text) is None, path

@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest import FormDefinition, import_definition, parse_document
 from ingest.model import WidgetKind
 from render import render_html, render_tree, resolve_widgets
 from render.text import plain_text
+from tests.corpora import corpus_files, imported
 from tests.unit.render.parsed import CONTROLS, ParsedPage
 
-CORPORA = Path(__file__).resolve().parents[3].parent / "shared" / "corpora"
-CORPUS_FOLDERS = ("nav-formio/test-forms", "va-jsonschema/current", "bcgov-fla-surveyjs/current")
+CURRENT_FORMS = (
+    "nav-formio/test-forms/*.json",
+    "va-jsonschema/current/*.json",
+    "bcgov-fla-surveyjs/current/*.json",
+)
 
 
-def corpus_files() -> list[Path]:
-    files = [path for folder in CORPUS_FOLDERS for path in sorted((CORPORA / folder).glob("*.json"))]
+def current_forms() -> list[Path]:
+    files = corpus_files(*CURRENT_FORMS)
     assert len(files) == 58 + 64 + 206, f"expected the 328 current corpus forms, found {len(files)}"
     return files
-
-
-@cache
-def corpus_definition(path: Path) -> FormDefinition:
-    return import_definition(parse_document(path.read_bytes()))
 
 
 def _tree_fields(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -40,9 +37,9 @@ def _tree_fields(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _tree_fields(node.get("children", []))
 
 
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: f"{p.parents[1].name}/{p.stem}")
+@pytest.mark.parametrize("path", current_forms(), ids=lambda p: f"{p.parents[1].name}/{p.stem}")
 def test_every_field_appears_with_its_label_and_an_input_named_by_its_key(path: Path) -> None:
-    defn = corpus_definition(path)
+    defn = imported(path)
     page = ParsedPage(render_html(defn, widgets=resolve_widgets(defn, matcher=None)))
 
     labels_by_name: dict[str, set[str]] = defaultdict(set)
@@ -64,9 +61,9 @@ def test_every_field_appears_with_its_label_and_an_input_named_by_its_key(path: 
     assert all(heading.text for tag in ("h1", "h2", "h3", "h4", "h5", "h6") for heading in page.all(tag))
 
 
-@pytest.mark.parametrize("path", corpus_files()[::8], ids=lambda p: f"{p.parents[1].name}/{p.stem}")
+@pytest.mark.parametrize("path", current_forms()[::8], ids=lambda p: f"{p.parents[1].name}/{p.stem}")
 def test_the_json_tree_holds_every_field_with_widget_label_and_options(path: Path) -> None:
-    defn = corpus_definition(path)
+    defn = imported(path)
     tree = render_tree(defn, widgets=resolve_widgets(defn, matcher=None))
 
     rendered = list(_tree_fields(tree["children"]))
