@@ -97,25 +97,27 @@ def open_index(settings: Settings) -> LayoutIndex:
 async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPENDENCY) -> Resources:
     """Open Neo4j and what `uses` names; a dependency that is down is recorded, so /health can name it.
 
-    The outbox relay runs where both the model and the index are open (one process owns the index).
+    The index opens before the model: it is quick to open and may be owned by another process, which
+    should be known before the model takes its seconds to load. The outbox relay runs where both the
+    model and the index are open (one process owns the index).
     """
     resources = Resources(settings=settings, graph=open_graph(settings), uses=uses)
     try:
         await resources.graph.apply_schema()
     except GraphUnavailable as exc:
         logger.warning("neo4j not reachable at start-up; schema will be applied when it is: %s", exc)
-    if EMBEDDER in uses:
-        try:
-            resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
-        except EmbedderUnavailable as exc:
-            resources.failures[EMBEDDER] = str(exc)
-            logger.error("embedding model unavailable: %s", exc)
     if VECTORS in uses:
         try:
             resources.index = await anyio.to_thread.run_sync(lambda: open_index(settings))
         except VectorIndexUnavailable as exc:
             resources.failures[VECTORS] = str(exc)
             logger.error("layout index unavailable: %s", exc)
+    if EMBEDDER in uses:
+        try:
+            resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
+        except EmbedderUnavailable as exc:
+            resources.failures[EMBEDDER] = str(exc)
+            logger.error("embedding model unavailable: %s", exc)
     if resources.embedder is not None and resources.index is not None:
         resources.relay = OutboxRelay(
             outbox=LayoutOutbox(resources.graph),
@@ -130,6 +132,38 @@ async def close_resources(resources: Resources) -> None:
     if resources.index is not None:
         resources.index.close()
     await resources.graph.close()
+
+
+@dataclass(frozen=True)
+class OwnedIndex:
+    """What a command that owns the layout index works with: the graph, the index, the relay filling it."""
+
+    graph: Graph
+    index: LayoutIndex
+    relay: OutboxRelay
+
+
+@asynccontextmanager
+async def owned_index(settings: Settings, *, owner: str) -> AsyncIterator[OwnedIndex]:
+    """Graph, index and model, for a command that must own the layout index while it runs (`owner` says
+    which, for the error). Fails before the model loads when another process holds the index."""
+    resources = await open_resources(settings, frozenset({VECTORS}))
+    try:
+        if resources.index is None:
+            raise VectorIndexUnavailable(
+                f"{resources.failures.get(VECTORS, 'layout index not open')} "
+                f"(stop `pageforge serve` first: {owner} must own the index while it runs)"
+            )
+        embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
+        relay = OutboxRelay(
+            outbox=LayoutOutbox(resources.graph),
+            index=resources.index,
+            embedder=embedder,
+            batch_size=settings.embedder.batch_size,
+        )
+        yield OwnedIndex(graph=resources.graph, index=resources.index, relay=relay)
+    finally:
+        await close_resources(resources)
 
 
 @asynccontextmanager

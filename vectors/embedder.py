@@ -78,6 +78,28 @@ class VectorMemo:
                 self._vectors.popitem(last=False)
 
 
+# Loaded models by directory: every Embedder of a process shares one copy of the weights.
+_MODELS: dict[Path, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load_model(model_name: str, path: Path) -> Any:
+    """The sentence-transformers model in `path`, loaded on first use in this process."""
+    from sentence_transformers import SentenceTransformer
+
+    with _MODELS_LOCK:
+        model = _MODELS.get(path)
+        if model is None:
+            try:
+                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            except Exception as exc:
+                raise EmbedderUnavailable(
+                    f"embedding model {model_name!r} failed to load from {path}: {exc}"
+                ) from exc
+            _MODELS[path] = model
+        return model
+
+
 class Embedder:
     """Encodes texts into normalised float32 vectors with a local sentence-transformers model."""
 
@@ -92,7 +114,6 @@ class Embedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
-        from sentence_transformers import SentenceTransformer
 
         self.model_name = model_name
         self.torch_threads = torch_threads or default_torch_threads()
@@ -100,12 +121,7 @@ class Embedder:
         path = resolve_model_path(model_name)
         if not path.is_dir():
             raise EmbedderUnavailable(f"embedding model {model_name!r}: no model directory at {path}")
-        try:
-            self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        except Exception as exc:
-            raise EmbedderUnavailable(
-                f"embedding model {model_name!r} failed to load from {path}: {exc}"
-            ) from exc
+        self._model = _load_model(model_name, path.resolve())
         dimension = self._model.get_embedding_dimension()
         if not isinstance(dimension, int) or dimension <= 0:
             raise EmbedderUnavailable(f"embedding model {model_name!r} reports no embedding dimension")
@@ -149,14 +165,20 @@ class Embedder:
         return np.stack([known[text] for text in texts])
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]:
+        """The model's vectors of texts; a text given more than once is encoded once."""
+        distinct = list(dict.fromkeys(texts))
         vectors = self._model.encode(
-            list(texts),
+            distinct,
             batch_size=batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(distinct) == len(texts):
+            return vectors
+        row = {text: position for position, text in enumerate(distinct)}
+        return vectors[[row[text] for text in texts]]
 
     async def encode_async(self, texts: Sequence[str], *, batch_size: int = 64) -> NDArray[np.float32]:
         """Encode texts in a worker thread, so the event loop keeps serving while the model runs."""

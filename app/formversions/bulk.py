@@ -33,7 +33,7 @@ from app.formversions.service import (
     normalise_document,
     structural_diff,
 )
-from app.resources import close_resources, open_resources
+from app.resources import owned_index
 from app.settings import Settings
 from graph.forms import (
     FormVersionRepository,
@@ -45,8 +45,7 @@ from graph.forms import (
 )
 from ingest import DefinitionError, FormDefinition, content_hash
 from ingest.native import import_native
-from vectors.embedder import EmbedderUnavailable
-from vectors.index import LayoutIndex, VectorIndexUnavailable
+from vectors.index import LayoutIndex
 from vectors.relay import OutboxRelay
 
 T = TypeVar("T")
@@ -124,7 +123,8 @@ def plan_folder(folder: Path) -> list[IngestUnit]:
     return [IngestUnit(path.stem, (path,), first_from_latest=True) for path in _definition_files(folder)]
 
 
-def _manifest_rows(manifest: Path) -> list[dict[str, Any]]:
+def read_manifest(manifest: Path) -> list[dict[str, Any]]:
+    """The rows of a corpus manifest (one JSON object per line, each naming its `file`); 422 if malformed."""
     rows: list[dict[str, Any]] = []
     for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -149,7 +149,7 @@ def plan_corpus(folder: Path) -> list[IngestUnit]:
     manifest = folder / MANIFEST
     chains: dict[str, list[dict[str, Any]]] = {}
     latest: list[dict[str, Any]] = []
-    for row in _manifest_rows(manifest):
+    for row in read_manifest(manifest):
         if row.get("form_key"):
             chains.setdefault(str(row["form_key"]), []).append(row)
         else:
@@ -509,22 +509,12 @@ class BulkIngestor:
 @asynccontextmanager
 async def owned_bulk_ingestor(settings: Settings, *, workers: int = 0) -> AsyncIterator[BulkIngestor]:
     """A BulkIngestor on the resources the server opens; fails clearly if another process owns the index."""
-    resources = await open_resources(settings)
-    try:
-        if resources.index is None:
-            raise VectorIndexUnavailable(
-                f"{resources.failures.get('vectors', 'layout index not open')} "
-                "(stop `pageforge serve` first: the bulk ingest must own the index while it runs)"
-            )
-        if resources.relay is None:
-            raise EmbedderUnavailable(resources.failures.get("embedder", "embedding model not loaded"))
+    async with owned_index(settings, owner="the bulk ingest") as owned:
         yield BulkIngestor(
-            versions=FormVersionRepository(resources.graph),
-            inventory=LayoutInventory(resources.graph),
-            relay=resources.relay,
-            index=resources.index,
+            versions=FormVersionRepository(owned.graph),
+            inventory=LayoutInventory(owned.graph),
+            relay=owned.relay,
+            index=owned.index,
             batch_size=settings.embedder.batch_size,
             workers=workers,
         )
-    finally:
-        await close_resources(resources)

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from app.resources import close_resources, open_resources
+from app.resources import owned_index
 from app.settings import Settings
 from graph.forms import LayoutInventory, VersionFingerprint
-from vectors.embedder import EmbedderUnavailable
-from vectors.index import TENANT_FIELD, LayoutIndex, Payload, VectorIndexUnavailable
+from vectors.index import TENANT_FIELD, LayoutIndex, Payload
 from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
 
 GRAPH_PAGE = 1000
@@ -205,17 +204,5 @@ class IndexReconciler:
 @asynccontextmanager
 async def owning_index(settings: Settings) -> AsyncIterator[IndexReconciler]:
     """Open graph, model and index as the server does; fail clearly when another process holds the index."""
-    resources = await open_resources(settings)
-    try:
-        if resources.index is None:
-            raise VectorIndexUnavailable(
-                f"{resources.failures.get('vectors', 'layout index not open')} "
-                "(stop `pageforge serve` first: one process owns the index)"
-            )
-        if resources.relay is None:
-            raise EmbedderUnavailable(resources.failures.get("embedder", "embedding model not loaded"))
-        yield IndexReconciler(
-            inventory=LayoutInventory(resources.graph), index=resources.index, relay=resources.relay
-        )
-    finally:
-        await close_resources(resources)
+    async with owned_index(settings, owner="reconcile or reindex") as owned:
+        yield IndexReconciler(inventory=LayoutInventory(owned.graph), index=owned.index, relay=owned.relay)
