@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.resources import open_graph
 from app.settings import Settings
+from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
+from tests.conftest import settings_for
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,19 @@ def create_tenant(settings: Settings) -> TenantKey:
     return TenantKey(name=name, key=asyncio.run(work()))
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+@pytest.fixture(scope="module")
+def app_settings(neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the module's app: the run's Neo4j, and a layout index of the module's own."""
+    return settings_for(neo4j_server.bolt_uri, tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="module")
+def client(app_settings: Settings) -> Iterator[TestClient]:
+    """One app per test module; its tests keep apart as tenants do, each with fresh ones."""
+    with TestClient(create_app(app_settings)) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def tenant(settings: Settings) -> TenantKey:
-    return create_tenant(settings)
+def tenant(app_settings: Settings) -> TenantKey:
+    return create_tenant(app_settings)

@@ -80,8 +80,20 @@ class ApiServer:
             self.kill()
         self._log.close()
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
     def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.log_text()[-4000:]
+
+    def logged(self, text: str, timeout_s: float = 10.0) -> bool:
+        """Whether `text` reaches the log within `timeout_s`: a line may land just after its response."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
 
 @contextmanager

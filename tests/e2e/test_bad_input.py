@@ -50,10 +50,10 @@ class World:
     definition: dict[str, Any]
 
 
-@pytest.fixture
-def lenient_client(settings: Settings) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def lenient_client(app_settings: Settings) -> Iterator[TestClient]:
     """A client that returns a 500 as a response, so a test can name the request that caused it."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
 

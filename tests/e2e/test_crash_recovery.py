@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
@@ -24,6 +25,9 @@ from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from tests.e2e.conftest import TenantKey, create_tenant
 from tests.e2e.servers import PAGEFORGE, ApiServer, api_server, server_env
+from vectors.edge import EdgeLayoutIndex
+
+pytestmark = pytest.mark.slow
 
 REVISIONS = "nav-formio/test-forms-revisions"
 # One client thread per revision chain; each posts its chain oldest first, parents defaulting to the latest.
@@ -38,6 +42,8 @@ class Acknowledged:
     form_key: str
     id: str
     parents: list[str]
+    # The answer said the layout was already in the index (not left to the outbox).
+    indexed: bool
 
 
 def revisions(corpora: Path, chain: str) -> list[dict[str, Any]]:
@@ -64,7 +70,9 @@ def post_chains_until_killed(
                 assert response.status_code in (200, 201), response.text
                 body = response.json()
                 with lock:
-                    acknowledged.append(Acknowledged(form_key, body["id"], body["parents"]))
+                    acknowledged.append(
+                        Acknowledged(form_key, body["id"], body["parents"], not body["index_pending"])
+                    )
                     if len(acknowledged) >= KILL_AFTER_ACKS:
                         enough.set()
 
@@ -79,15 +87,35 @@ def post_chains_until_killed(
     return acknowledged
 
 
-async def pending_count(settings: Settings, tenant_name: str) -> int:
+async def open_entries(settings: Settings, tenant_name: str) -> tuple[set[str], set[str]]:
+    """The tenant's versions whose layout, and whose lineage context, the outbox still holds."""
     graph = open_graph(settings)
     try:
         inventory = LayoutInventory(graph)
         tenant = (await TenantRepository(graph).named(tenant_name)).id
         versions = await inventory.fingerprints(tenant, after="", limit=10_000)
-        return sum(version.pending or version.context_pending for version in versions)
+        return {v.id for v in versions if v.pending}, {v.id for v in versions if v.context_pending}
     finally:
         await graph.close()
+
+
+def indexed_ids(settings: Settings, tenant_name: str, ids: list[str]) -> set[str]:
+    """Which of these versions have a point in the layout index (no server may hold it meanwhile)."""
+
+    async def tenant_id() -> str:
+        graph = open_graph(settings)
+        try:
+            return (await TenantRepository(graph).named(tenant_name)).id
+        finally:
+            await graph.close()
+
+    tenant = asyncio.run(tenant_id())
+    index = EdgeLayoutIndex(settings.vectors.path / settings.vectors.collection, dimension=384)
+    index.ensure()
+    try:
+        return {point.id for point in index.get(tenant, ids)}
+    finally:
+        index.close()
 
 
 async def commit_without_indexing(settings: Settings, tenant_name: str, definition: dict[str, Any]) -> str:
@@ -107,7 +135,7 @@ async def commit_without_indexing(settings: Settings, tenant_name: str, definiti
 
 def wait_until_drained(settings: Settings, tenant_name: str) -> None:
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while (left := asyncio.run(pending_count(settings, tenant_name))) > 0:
+    while (left := sum(map(len, asyncio.run(open_entries(settings, tenant_name))))) > 0:
         assert time.monotonic() < deadline, f"{left} outbox entries still open after {DRAIN_TIMEOUT_S}s"
         time.sleep(0.5)
 
@@ -142,7 +170,15 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
         acknowledged = post_chains_until_killed(first, tenant, chains)
     assert first.process.returncode == -signal.SIGKILL
     assert len(acknowledged) < sum(len(c) for c in chains.values()), "the kill came after the whole ingest"
-    left_open_by_crash = asyncio.run(pending_count(settings, tenant.name))
+    # Every answer that said "indexed" holds after kill -9; the outbox holds the layouts of the rest,
+    # which are the acknowledged ones left pending and at most one request in flight per client.
+    said_indexed = [ack.id for ack in acknowledged if ack.indexed]
+    assert indexed_ids(settings, tenant.name, said_indexed) == set(said_indexed)
+    open_layouts, open_contexts = asyncio.run(open_entries(settings, tenant.name))
+    left_pending = {ack.id for ack in acknowledged if not ack.indexed}
+    assert left_pending <= open_layouts
+    assert len(open_layouts - left_pending) <= len(CHAINS), open_layouts - left_pending
+    assert not open_layouts & set(said_indexed)
     crash_window_id = asyncio.run(commit_without_indexing(settings, tenant.name, chains["activities"][0]))
 
     with api_server(env, tmp_path / "server-2.log") as second:
@@ -171,7 +207,8 @@ def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
         assert "Application shutdown complete" in second.log_tail()
 
     print(
-        f"acknowledged {len(acknowledged)}, committed {committed}, open after the kill {left_open_by_crash}"
+        f"acknowledged {len(acknowledged)} ({len(said_indexed)} indexed at once), committed {committed}, "
+        f"open after the kill: {len(open_layouts)} layouts, {len(open_contexts)} lineage contexts"
     )
     # A dry run first: the relay, not reconcile, must have brought the index level with the graph.
     level = pageforge_cli(env, "reconcile", "--tenant", tenant.name, "--dry-run")
