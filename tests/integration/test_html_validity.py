@@ -29,6 +29,8 @@ from render.pdf import render_pdf
 from render.widgets import resolve_widgets
 from vectors.embedder import Embedder
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"

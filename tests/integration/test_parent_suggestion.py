@@ -26,18 +26,18 @@ from bench.bench_parent_suggestion import (
     Revision,
     baseline_ranking,
     count_out_of_reach,
+    index_ingested,
     ingest_fresh,
     revisions_in_commit_order,
 )
 from graph.database import Graph
-from graph.forms import FormVersionRepository, LayoutOutbox
+from graph.forms import FormVersionRepository
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
-from vectors.relay import OutboxRelay
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,6 @@ async def test_parent_suggestion_and_family_retrieval(
     tenants = TenantRepository(graph)
     tenant = (await tenants.create(f"parents-{uuid.uuid4().hex[:8]}")).id
     twin = (await tenants.create(f"parents-twin-{uuid.uuid4().hex[:8]}")).id
-    relay = OutboxRelay(outbox=LayoutOutbox(graph), index=index, embedder=embedder)
     processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
     ids = await ingest_fresh(processor, tenant, revisions)
     asked_chains = sorted({revision.chain for revision in revisions})[::ASK_EVERY]
@@ -124,8 +123,7 @@ async def test_parent_suggestion_and_family_retrieval(
     # tempting cross-tenant hits there are. None may ever come back to `tenant`.
     twin_ids = set((await ingest_fresh(processor, twin, [last_of_chain[c] for c in asked_chains])).values())
     written_s = time.perf_counter() - started
-    await relay.drain()
-    index.optimize()
+    await index_ingested(graph, index, embedder)
     ingested_s = time.perf_counter() - started
 
     service = SimilarityService(repository=SimilarityRepository(graph), index=index, embedder=embedder)
