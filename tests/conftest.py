@@ -14,6 +14,10 @@ from tests.corpora import corpus_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Measured here: one torch thread encodes as fast as two, and two test workers encoding at once each keep
+# that speed with one thread but not with two. Every model of the run (and of the servers it starts) uses one.
+TEST_TORCH_THREADS = 1
+os.environ["PAGEFORGE_EMBEDDER__TORCH_THREADS"] = str(TEST_TORCH_THREADS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from graph.database import Graph
 from graph.server import LocalNeo4jServer
+from tests.conftest import TEST_TORCH_THREADS
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 
@@ -20,7 +21,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    return Embedder(torch_threads=TEST_TORCH_THREADS)
 
 
 @pytest.fixture

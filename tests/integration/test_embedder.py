@@ -16,11 +16,6 @@ from vectors.embedder import DEFAULT_MODEL, Embedder, EmbedderUnavailable
 DIMENSION = 384
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
 def test_default_model_loads_offline_from_the_packaged_weights(embedder: Embedder) -> None:
     assert embedder.model_name == DEFAULT_MODEL
     assert embedder.dimension == DIMENSION

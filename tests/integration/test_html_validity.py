@@ -129,9 +129,11 @@ def forms(corpora: Path) -> list[CorpusForm]:
 
 
 @pytest.fixture(scope="module")
-def renders(forms: list[CorpusForm], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def renders(
+    forms: list[CorpusForm], embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """Every corpus form rendered to an HTML file, by form name, the way the API renders it."""
-    matcher = EmbeddingWidgetMatcher(Embedder())
+    matcher = EmbeddingWidgetMatcher(embedder)
     folder = tmp_path_factory.mktemp("renders")
     paths: dict[str, Path] = {}
     for form in forms:

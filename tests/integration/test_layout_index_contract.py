@@ -80,11 +80,6 @@ def all_points(tenant: str, vectors: Vectors) -> list[LayoutPoint]:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture(scope="module")
 def vectors(embedder: Embedder) -> Vectors:
     names = list(LAYOUTS) + [f"query:{name}" for name in QUERIES]
     texts = list(LAYOUTS.values()) + list(QUERIES.values())

@@ -24,8 +24,8 @@ MAX_FALLBACK_SHARE = 0.05
 
 
 @pytest.fixture(scope="module")
-def matcher() -> EmbeddingWidgetMatcher:
-    return EmbeddingWidgetMatcher(Embedder())
+def matcher(embedder: Embedder) -> EmbeddingWidgetMatcher:
+    return EmbeddingWidgetMatcher(embedder)
 
 
 def _custom_field(row: dict[str, Any]) -> FormDefinition:
