@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -23,6 +24,16 @@ MAX_POSITION = 2**63 - 1
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+def next_cursor(items: Sequence[T], limit: int, position: Callable[[T], Any]) -> str | None:
+    """The cursor after a keyset page: its last item's position when the page is full, else None (the end)."""
+    return encode_cursor(position(items[-1])) if items and len(items) == limit else None
+
+
+def keyset_page(items: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
+    """A page of items read after a cursor's position, `limit` at most, ordered by `position`."""
+    return Page(items=items, next_cursor=next_cursor(items, limit, position))
 
 
 def encode_cursor(position: Any) -> str:
@@ -46,3 +57,12 @@ def _issuable(position: Any) -> bool:
     """Whether the position is a key, a number or a flat list of them, as our cursors are."""
     parts = position if isinstance(position, list) else [position]
     return all(type(part) is str or (type(part) is int and 0 <= part <= MAX_POSITION) for part in parts)
+
+
+def decode_pair(cursor: str | None, default: tuple[Any, int]) -> tuple[Any, int]:
+    """The (key, number) position a two-part cursor encodes, of the default's types."""
+    position = decode_cursor(cursor, list(default))
+    match position:
+        case [first, int() as second] if type(first) is type(default[0]):
+            return first, second
+    raise Invalid("cursor is not one this API issued")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 from fastapi import FastAPI
 
+from app.indexing import OutboxRelay
 from app.settings import Settings
 from graph.database import Graph
 from graph.errors import GraphUnavailable
@@ -19,8 +21,8 @@ from graph.forms import LayoutOutbox
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder, EmbedderUnavailable
 from vectors.index import LayoutIndex, VectorIndexUnavailable
-from vectors.qdrant_server import QdrantServerLayoutIndex
-from vectors.relay import OutboxRelay
+
+T = TypeVar("T")
 
 logger = logging.getLogger("pageforge.resources")
 
@@ -56,6 +58,16 @@ class Resources:
         return self.index
 
 
+async def _opened(resources: Resources, name: str, open_it: Callable[[], T]) -> T | None:
+    """What `open_it` opens (in a worker thread), or None with the reason kept for /health."""
+    try:
+        return await anyio.to_thread.run_sync(open_it)
+    except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
+        resources.failures[name] = str(exc)
+        logger.error("%s unavailable: %s", name, exc)
+        return None
+
+
 def open_graph(settings: Settings) -> Graph:
     """The driver for the configured Neo4j (no connection is made until first use)."""
     neo4j = settings.neo4j
@@ -85,6 +97,9 @@ def open_index(settings: Settings) -> LayoutIndex:
     index: LayoutIndex
     if vectors.qdrant_url:
         api_key = vectors.qdrant_api_key.get_secret_value() if vectors.qdrant_api_key else None
+        # Imported here: qdrant-client takes about a second to import, which the embedded default never needs.
+        from vectors.qdrant_server import QdrantServerLayoutIndex
+
         index = QdrantServerLayoutIndex.from_url(
             vectors.qdrant_url, api_key=api_key, collection=vectors.collection, dimension=vectors.dimension
         )
@@ -107,17 +122,9 @@ async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPEND
     except GraphUnavailable as exc:
         logger.warning("neo4j not reachable at start-up; schema will be applied when it is: %s", exc)
     if VECTORS in uses:
-        try:
-            resources.index = await anyio.to_thread.run_sync(lambda: open_index(settings))
-        except VectorIndexUnavailable as exc:
-            resources.failures[VECTORS] = str(exc)
-            logger.error("layout index unavailable: %s", exc)
+        resources.index = await _opened(resources, VECTORS, lambda: open_index(settings))
     if EMBEDDER in uses:
-        try:
-            resources.embedder = await anyio.to_thread.run_sync(lambda: load_embedder(settings))
-        except EmbedderUnavailable as exc:
-            resources.failures[EMBEDDER] = str(exc)
-            logger.error("embedding model unavailable: %s", exc)
+        resources.embedder = await _opened(resources, EMBEDDER, lambda: load_embedder(settings))
     if resources.embedder is not None and resources.index is not None:
         resources.relay = OutboxRelay(
             outbox=LayoutOutbox(resources.graph),

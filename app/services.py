@@ -15,7 +15,7 @@ from app.auth import current_tenant
 from app.formversions.router import router as formversions_router
 from app.lineage.router import router as lineage_router
 from app.platform.router import router as platform_router
-from app.renders.router import router as renders_router
+from app.renderer.router import router as renderer_router
 from app.resources import EMBEDDER, VECTORS
 from app.similarity.router import router as similarity_router
 from app.sysversions.router import router as sysversions_router
@@ -45,7 +45,7 @@ FORMVERSIONS = Service(
 )
 SYSVERSIONS = Service(name="sysversions", routers=(sysversions_router,), uses=frozenset())
 # Custom component types are drawn as the closest known widget: a lookup with the model, no index.
-RENDERER = Service(name="renderer", routers=(renders_router,), uses=frozenset({EMBEDDER}))
+RENDERER = Service(name="renderer", routers=(renderer_router,), uses=frozenset({EMBEDDER}))
 
 SERVICES = {service.name: service for service in (FORMVERSIONS, SYSVERSIONS, RENDERER)}
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.formversions.service import new_version, normalise_document, structural_diff
 from app.main import create_app
 from app.resources import open_graph
 from app.settings import Neo4jSettings, Settings, VectorSettings
+from app.versions import new_version, normalise_document, structural_diff
 from graph.forms import NewVersion, ParentDiff
 from graph.lineage import LineageRepository
 from graph.server import LocalNeo4jServer, free_port

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from app.renders.widgets import EmbeddingWidgetMatcher
+from app.renderer.widgets import EmbeddingWidgetMatcher
 from app.resources import open_graph
 from app.settings import Neo4jSettings, Settings
 from graph.server import LocalNeo4jServer, free_port

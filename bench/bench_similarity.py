@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from app.indexing import OutboxRelay
 from app.main import create_app
 from app.resources import Resources
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
@@ -43,7 +44,6 @@ from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
-from vectors.relay import OutboxRelay
 
 K = 10
 SERVER_START_S = 300.0

@@ -22,8 +22,12 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
+    hits_of,
     payload_updates,
+    points_in_order,
+    recommend_vectors,
     vector_as_list,
+    vectors_by_tenant,
 )
 
 LOCK_FILE = "pageforge.lock"
@@ -48,12 +52,6 @@ def _tenant_filter(tenant: str | None, extra: LayoutFilter | None = None, ids: S
     if not must and not must_not:
         return None
     return qe.Filter(must=must or None, must_not=must_not or None)
-
-
-def _hits(scored: Sequence[Any]) -> list[LayoutHit]:
-    return [
-        LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
-    ]
 
 
 class EdgeLayoutIndex:
@@ -153,13 +151,9 @@ class EdgeLayoutIndex:
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points; they are durable (WAL) and visible once this returns."""
-        by_tenant: dict[str, list[Any]] = {}
-        for point in points:
-            vector = vector_as_list(point.vector, self.dimension)
-            by_tenant.setdefault(point.tenant, []).append(qe.Point(point.id, vector, point.stored_payload()))
         with self._engine("upsert") as shard:
-            for tenant, tenant_points in by_tenant.items():
-                # The condition keeps an id that already belongs to another tenant from being overwritten.
+            for tenant, group in vectors_by_tenant(points, self.dimension).items():
+                tenant_points = [qe.Point(point_id, vector, payload) for point_id, vector, payload in group]
                 only_own = _tenant_filter(tenant)
                 shard.update(qe.UpdateOperation.upsert_points(tenant_points, condition=only_own))
 
@@ -175,17 +169,7 @@ class EdgeLayoutIndex:
         )
         with self._engine("get") as shard:
             records, _ = shard.scroll(request)
-        found = {
-            str(record.id): LayoutPoint(
-                id=str(record.id),
-                tenant=tenant,
-                vector=record.vector if with_vectors else None,
-                payload=record.payload or {},
-            )
-            for record in records
-        }
-        wanted = dict.fromkeys(canonical_point_id(point_id) for point_id in ids)
-        return [found[point_id] for point_id in wanted if point_id in found]
+        return points_in_order(records, tenant, ids, with_vectors=with_vectors)
 
     def delete(self, tenant: str, ids: Sequence[str]) -> None:
         """Delete the tenant's points with these ids; other tenants' points are never touched."""
@@ -226,7 +210,7 @@ class EdgeLayoutIndex:
             params=qe.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact),
         )
         with self._engine("search") as shard:
-            return _hits(shard.query(request))
+            return hits_of(shard.query(request))
 
     def recommend(
         self,
@@ -238,12 +222,8 @@ class EdgeLayoutIndex:
         filter: LayoutFilter | None = None,
     ) -> list[LayoutHit]:
         """The k points of the tenant closest to the positives and furthest from the negatives."""
-        if not positive_vectors:
-            raise ValueError("recommend needs at least one positive vector")
-        query = qe.RecommendQuery(
-            positives=[vector_as_list(vector, self.dimension) for vector in positive_vectors],
-            negatives=[vector_as_list(vector, self.dimension) for vector in negative_vectors],
-        )
+        positives, negatives = recommend_vectors(positive_vectors, negative_vectors, self.dimension)
+        query = qe.RecommendQuery(positives=list(positives), negatives=list(negatives))
         request = qe.QueryRequest(
             limit=k,
             query=qe.Query.RecommendBestScore(query),
@@ -251,7 +231,7 @@ class EdgeLayoutIndex:
             with_payload=True,
         )
         with self._engine("recommend") as shard:
-            return _hits(shard.query(request))
+            return hits_of(shard.query(request))
 
     def scroll_ids(self, tenant: str | None = None) -> Iterator[tuple[str, Payload]]:
         """Every (id, payload) stored, of one tenant or of all, for reconciling against the graph."""

@@ -105,6 +105,58 @@ def payload_updates(payloads: Mapping[str, Payload], newer: str | None = None) -
     return updates
 
 
+# What both engine adapters do alike around their client calls.
+
+
+def vectors_by_tenant(
+    points: Sequence[LayoutPoint], dimension: int
+) -> dict[str, list[tuple[str, list[float], Payload]]]:
+    """Points to upsert as (id, checked vector, stored payload), grouped by tenant: each group is written
+    under its tenant's filter, so that an id another tenant holds is never overwritten."""
+    groups: dict[str, list[tuple[str, list[float], Payload]]] = {}
+    for point in points:
+        vector = vector_as_list(point.vector, dimension)
+        groups.setdefault(point.tenant, []).append((point.id, vector, point.stored_payload()))
+    return groups
+
+
+def recommend_vectors(
+    positive: Sequence[Vector], negative: Sequence[Vector], dimension: int
+) -> tuple[list[list[float]], list[list[float]]]:
+    """The checked positive and negative vectors of a recommend query; it needs a positive one."""
+    if not positive:
+        raise ValueError("recommend needs at least one positive vector")
+    return (
+        [vector_as_list(vector, dimension) for vector in positive],
+        [vector_as_list(vector, dimension) for vector in negative],
+    )
+
+
+def hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
+    """Search results from an engine's scored points (each with id, score and payload)."""
+    return [
+        LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
+    ]
+
+
+def points_in_order(
+    records: Sequence[Any], tenant: str, ids: Sequence[str], *, with_vectors: bool
+) -> list[LayoutPoint]:
+    """An engine's records (each with id, vector and payload) as the tenant's points, in the order of
+    `ids` (each once); ids without a record are left out."""
+    found = {
+        str(record.id): LayoutPoint(
+            id=str(record.id),
+            tenant=tenant,
+            vector=record.vector if with_vectors else None,
+            payload=record.payload or {},
+        )
+        for record in records
+    }
+    wanted = dict.fromkeys(canonical_point_id(point_id) for point_id in ids)
+    return [found[point_id] for point_id in wanted if point_id in found]
+
+
 @runtime_checkable
 class LayoutIndex(Protocol):
     """Stores layout vectors per tenant and finds similar ones; the tenant is always a query filter."""

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, cast
+from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -21,8 +21,12 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
+    hits_of,
     payload_updates,
+    points_in_order,
+    recommend_vectors,
     vector_as_list,
+    vectors_by_tenant,
 )
 
 SCROLL_PAGE = 512
@@ -48,12 +52,6 @@ def _tenant_filter(
     if not must and not must_not:
         return None
     return qm.Filter(must=must or None, must_not=must_not or None)
-
-
-def _hits(scored: Sequence[qm.ScoredPoint]) -> list[LayoutHit]:
-    return [
-        LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
-    ]
 
 
 def connect(url: str, *, api_key: str | None = None, timeout: int = 10) -> QdrantClient:
@@ -135,14 +133,12 @@ class QdrantServerLayoutIndex:
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points, waiting until the server has applied them."""
-        by_tenant: dict[str, list[qm.PointStruct]] = {}
-        for point in points:
-            vector = vector_as_list(point.vector, self.dimension)
-            struct = qm.PointStruct(id=point.id, vector=vector, payload=point.stored_payload())
-            by_tenant.setdefault(point.tenant, []).append(struct)
         with self._engine("upsert") as client:
-            for tenant, structs in by_tenant.items():
-                # update_filter keeps an id that already belongs to another tenant from being overwritten.
+            for tenant, group in vectors_by_tenant(points, self.dimension).items():
+                structs = [
+                    qm.PointStruct(id=point_id, vector=vector, payload=payload)
+                    for point_id, vector, payload in group
+                ]
                 client.upsert(self.collection, structs, wait=True, update_filter=_tenant_filter(tenant))
 
     def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
@@ -157,17 +153,7 @@ class QdrantServerLayoutIndex:
                 with_payload=True,
                 with_vectors=with_vectors,
             )
-        found = {
-            str(record.id): LayoutPoint(
-                id=str(record.id),
-                tenant=tenant,
-                vector=cast(list[float], record.vector) if with_vectors else None,
-                payload=record.payload or {},
-            )
-            for record in records
-        }
-        wanted = dict.fromkeys(canonical_point_id(point_id) for point_id in ids)
-        return [found[point_id] for point_id in wanted if point_id in found]
+        return points_in_order(records, tenant, ids, with_vectors=with_vectors)
 
     def delete(self, tenant: str, ids: Sequence[str]) -> None:
         """Delete the tenant's points with these ids; other tenants' points are never touched."""
@@ -214,7 +200,7 @@ class QdrantServerLayoutIndex:
                 with_payload=True,
                 search_params=params,
             )
-        return _hits(response.points)
+        return hits_of(response.points)
 
     def search(
         self,
@@ -238,13 +224,10 @@ class QdrantServerLayoutIndex:
         filter: LayoutFilter | None = None,
     ) -> list[LayoutHit]:
         """The k points of the tenant closest to the positives and furthest from the negatives."""
-        if not positive_vectors:
-            raise ValueError("recommend needs at least one positive vector")
+        positives, negatives = recommend_vectors(positive_vectors, negative_vectors, self.dimension)
         query = qm.RecommendQuery(
             recommend=qm.RecommendInput(
-                positive=[vector_as_list(vector, self.dimension) for vector in positive_vectors],
-                negative=[vector_as_list(vector, self.dimension) for vector in negative_vectors],
-                strategy=qm.RecommendStrategy.BEST_SCORE,
+                positive=positives, negative=negatives, strategy=qm.RecommendStrategy.BEST_SCORE
             )
         )
         return self._query(query, tenant, k, filter, exact=False)

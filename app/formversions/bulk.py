@@ -27,14 +27,10 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from app.errors import Invalid
-from app.formversions.service import (
-    check_form_key,
-    new_version,
-    normalise_document,
-    structural_diff,
-)
+from app.indexing import OutboxRelay
 from app.resources import owned_index
 from app.settings import Settings
+from app.versions import check_form_key, diff_from, new_version, normalise_document, structural_diff
 from graph.forms import (
     FormVersionRepository,
     LayoutInventory,
@@ -44,9 +40,7 @@ from graph.forms import (
     VersionRef,
 )
 from ingest import DefinitionError, FormDefinition, content_hash
-from ingest.native import import_native
 from vectors.index import LayoutIndex
-from vectors.relay import OutboxRelay
 
 T = TypeVar("T")
 
@@ -465,10 +459,7 @@ class BulkIngestor:
             return []
         definition = prepared.definition
         assert definition is not None
-        summary, changes = await anyio.to_thread.run_sync(
-            lambda: structural_diff(import_native(latest.definition), definition)
-        )
-        return [ParentDiff(latest.id, summary, changes)]
+        return [await anyio.to_thread.run_sync(diff_from, latest, definition)]
 
     async def _index_written(self, report: BulkIngestReport, *, everything: bool) -> None:
         """Hand written layouts to the relay; one chunk embeds while writing goes on.

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
+from app.indexing import IS_LATEST, PIN_COUNT, OutboxRelay
 from app.resources import owned_index
 from app.settings import Settings
 from graph.forms import LayoutInventory, VersionFingerprint
 from vectors.index import TENANT_FIELD, LayoutIndex, Payload
-from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
 
 GRAPH_PAGE = 1000
 REPAIR_BATCH = 256

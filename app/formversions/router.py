@@ -15,7 +15,7 @@ from app.formversions.schemas import (
     FormVersionSummary,
 )
 from app.formversions.service import FormVersionProcessor
-from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, keyset_page
 from graph.forms import FormVersionRepository
 
 router = APIRouter(tags=["form versions"])
@@ -52,8 +52,7 @@ async def list_forms(
 ) -> Page[FormRead]:
     """The tenant's forms, by key."""
     forms = await processor.list_forms(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
-    next_cursor = encode_cursor(forms[-1].key) if len(forms) == limit else None
-    return Page(items=forms, next_cursor=next_cursor)
+    return keyset_page(forms, limit, lambda form: form.key)
 
 
 @router.get("/forms/{form_key}", response_model=FormRead)
@@ -74,8 +73,7 @@ async def list_form_versions(
     versions = await processor.list_versions(
         tenant=tenant.id, form_key=form_key, after=decode_cursor(cursor, 0), limit=limit
     )
-    next_cursor = encode_cursor(versions[-1].number) if len(versions) == limit else None
-    return Page(items=versions, next_cursor=next_cursor)
+    return keyset_page(versions, limit, lambda version: version.number)
 
 
 @router.get("/form-versions/{version_id}", response_model=FormVersionRead)

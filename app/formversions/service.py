@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-from typing import Any
 
 import anyio.to_thread
 
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import Conflict, NotFound
 from app.formversions.schemas import (
     FormRead,
     FormVersionCreate,
@@ -19,96 +16,20 @@ from app.formversions.schemas import (
     ParentDiffRead,
     SimilarLayout,
 )
-from graph.forms import (
-    FormVersionRepository,
-    NewVersion,
-    ParentDiff,
-    PendingLayout,
-    StoredForm,
-    StoredVersion,
-    VersionRef,
-)
-from ingest import (
-    FormDefinition,
-    content_hash,
-    diff_definitions,
-    export_native,
-    import_definition,
-    layout_text,
-    parse_document,
-)
-from ingest.native import import_native
-from ingest.prints import layout_prints
+from app.indexing import OutboxRelay, index_now
+from app.versions import VersionWriter, check_form_key, normalise_document
+from graph.forms import FormVersionRepository, PendingLayout, StoredForm, StoredVersion
+from ingest import FormDefinition, content_hash
 from vectors.index import LayoutFilter, LayoutIndex
-from vectors.relay import OutboxRelay
 
 logger = logging.getLogger("pageforge.formversions")
 
-FORM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 SIMILAR_K = 5
-
-
-def check_form_key(form_key: str) -> None:
-    if not FORM_KEY.match(form_key):
-        raise Invalid(
-            f"form key {form_key!r} is invalid: 1-200 characters, letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-
-
-def normalise_document(document: Any, source_format: str | None, form_key: str) -> FormDefinition:
-    """The canonical definition of a document (or JSON/YAML text) as a version of the form (CPU work)."""
-    if isinstance(document, str | bytes):
-        document = parse_document(document)
-    definition = import_definition(document, format=source_format, key=form_key)
-    return definition.model_copy(update={"key": form_key})
 
 
 def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
     """The canonical definition of the posted document (CPU work: call it in a worker thread)."""
     return normalise_document(body.definition, body.format, form_key)
-
-
-def structural_diff(old: FormDefinition, new: FormDefinition) -> tuple[str, list[dict[str, Any]]]:
-    """The diff summary and the JSON-ready changes from `old` to `new`."""
-    result = diff_definitions(old, new)
-    changes: list[dict[str, Any]] = result.model_dump(mode="json")["changes"]
-    return result.summary, changes
-
-
-def diff_from(parent: VersionRef, definition: FormDefinition) -> ParentDiff:
-    summary, changes = structural_diff(import_native(parent.definition), definition)
-    return ParentDiff(id=parent.id, summary=summary, changes=changes)
-
-
-def new_version(
-    definition: FormDefinition,
-    *,
-    form_key: str,
-    digest: str,
-    parents: list[ParentDiff],
-    label: str | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> NewVersion:
-    """The version to write for a canonical definition, with a fresh id."""
-    native = export_native(definition)
-    prints = layout_prints(definition, native)
-    return NewVersion(
-        id=str(uuid.uuid4()),
-        form_key=form_key,
-        content_hash=digest,
-        definition=native,
-        source_format=definition.source_format.value,
-        title=definition.title,
-        layout_text=layout_text(definition),
-        field_count=len(definition.fields()),
-        parents=parents,
-        label=label,
-        metadata=metadata or {},
-        layout_nodes=sorted(prints.nodes),
-        layout_keys=sorted(prints.field_keys),
-        layout_hash=prints.layout,
-    )
 
 
 def version_summary(version: StoredVersion) -> FormVersionSummary:
@@ -150,6 +71,7 @@ class FormVersionProcessor:
         index: LayoutIndex | None,
     ) -> None:
         self.versions = versions
+        self.writer = VersionWriter(versions)
         self.relay = relay
         self.index = index
 
@@ -163,7 +85,7 @@ class FormVersionProcessor:
         if existing is not None:
             return self._existing(existing, body.parents)
 
-        new = await self.prepare(
+        new = await self.writer.prepare(
             tenant=tenant,
             form_key=form_key,
             definition=definition,
@@ -190,24 +112,6 @@ class FormVersionProcessor:
             index_pending=not indexed,
         )
 
-    async def prepare(
-        self,
-        *,
-        tenant: str,
-        form_key: str,
-        definition: FormDefinition,
-        digest: str,
-        parents: list[str] | None = None,
-        label: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> NewVersion:
-        """The new version to write for a canonical definition: parents resolved, the diff from each."""
-        resolved = await self._resolve_parents(tenant, form_key, parents)
-        diffs = await anyio.to_thread.run_sync(lambda: [diff_from(p, definition) for p in resolved])
-        return new_version(
-            definition, form_key=form_key, digest=digest, parents=diffs, label=label, metadata=metadata
-        )
-
     def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:
         if asked_parents is not None and set(asked_parents) != {p.id for p in existing.parents}:
             raise Conflict(
@@ -227,23 +131,6 @@ class FormVersionProcessor:
             index_pending=False,
         )
 
-    async def _resolve_parents(self, tenant: str, form_key: str, asked: list[str] | None) -> list[VersionRef]:
-        if asked is None:
-            latest = await self.versions.latest(tenant, form_key)
-            return [latest] if latest else []
-        unique = list(dict.fromkeys(asked))
-        found = await self.versions.refs(tenant, unique)
-        missing = [parent_id for parent_id in unique if parent_id not in found]
-        if missing:
-            raise Invalid(f"parent version not found: {', '.join(missing)}")
-        foreign = [ref for ref in found.values() if ref.form_key != form_key]
-        if foreign:
-            raise Invalid(
-                "parents must be versions of the same form: "
-                + ", ".join(f"{ref.id} is a version of {ref.form_key!r}" for ref in foreign)
-            )
-        return [found[parent_id] for parent_id in unique]
-
     async def _index(self, version: StoredVersion, text: str) -> bool:
         entry = PendingLayout(
             id=version.id,
@@ -253,20 +140,7 @@ class FormVersionProcessor:
             content_hash=version.content_hash,
             layout_text=text,
         )
-        return await self.index_layouts([entry], context_changed=[parent.id for parent in version.parents])
-
-    async def index_layouts(self, entries: list[PendingLayout], *, context_changed: list[str]) -> bool:
-        """Put new layouts into the index now, and the lineage context of the versions a write changed
-        (their parents, what a release pins); whatever fails here the outbox relay does later."""
-        if self.relay is None:
-            return False
-        try:
-            await self.relay.index_layouts(entries, context_changed=context_changed)
-        except Exception as exc:
-            pending = ", ".join([*(e.id for e in entries), *context_changed])
-            logger.warning("index updates of %s left in the outbox: %s", pending, exc)
-            return False
-        return True
+        return await index_now(self.relay, [entry], context_changed=[parent.id for parent in version.parents])
 
     async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout]:
         index = self.index

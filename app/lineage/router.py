@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from app.auth import ResourcesDep, TenantDep
-from app.errors import Invalid
 from app.lineage.schemas import (
     Direction,
     FieldHistoryEntry,
@@ -19,7 +18,16 @@ from app.lineage.schemas import (
     VersionDiffRead,
 )
 from app.lineage.service import LineageService
-from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from app.pagination import (
+    CursorQuery,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    decode_pair,
+    encode_cursor,
+    keyset_page,
+    next_cursor,
+)
 from graph.forms import FormVersionRepository
 from graph.lineage import LINEAGE_MAX_DEPTH, LineageRepository
 
@@ -35,15 +43,6 @@ async def get_service(resources: ResourcesDep) -> LineageService:
 
 
 ServiceDep = Annotated[LineageService, Depends(get_service)]
-
-
-def decode_pair(cursor: str | None, default: tuple[Any, int]) -> tuple[Any, int]:
-    """The (key, number) position a two-part cursor encodes, of the default's types."""
-    position = decode_cursor(cursor, list(default))
-    match position:
-        case [first, int() as second] if type(first) is type(default[0]):
-            return first, second
-    raise Invalid("cursor is not one this API issued")
 
 
 @router.get("/form-versions/{version_id}/lineage", response_model=LineageRead)
@@ -117,8 +116,7 @@ async def list_used_by(
         after=(after_system, after_number),
         limit=limit,
     )
-    last = releases[-1] if len(releases) == limit else None
-    return Page(items=releases, next_cursor=encode_cursor([last.system_key, last.number]) if last else None)
+    return keyset_page(releases, limit, lambda release: [release.system_key, release.number])
 
 
 @router.get("/form-versions/{version_id}/impact", response_model=Page[ImpactRead])
@@ -134,8 +132,7 @@ async def list_impact(
     items = await service.impact(
         tenant=tenant.id, version_id=version_id, after=(after_distance, after_number), limit=limit
     )
-    last = items[-1] if len(items) == limit else None
-    return Page(items=items, next_cursor=encode_cursor([last.distance, last.number]) if last else None)
+    return keyset_page(items, limit, lambda item: [item.distance, item.number])
 
 
 @router.get("/releases/{release_id}/drift", response_model=ReleaseDriftRead)
@@ -150,6 +147,5 @@ async def get_release_drift(
     drift = await service.drift(
         tenant=tenant.id, release_id=release_id, after=decode_cursor(cursor, ""), limit=limit
     )
-    if len(drift.items) == limit:
-        drift.next_cursor = encode_cursor(drift.items[-1].form_key)
+    drift.next_cursor = next_cursor(drift.items, limit, lambda item: item.form_key)
     return drift

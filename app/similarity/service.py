@@ -8,14 +8,14 @@ from typing import Any, NoReturn
 import anyio.to_thread
 
 from app.errors import Conflict, Invalid, NotFound
-from app.formversions.service import normalise_document
+from app.indexing import IS_LATEST, PIN_COUNT
 from app.similarity.parents import PARENT_POOL, LayoutSuggestion, one_per_layout, prints_of, rank_parents
 from app.similarity.schemas import GroupBy, LayoutFilters, ParentSuggestion, Scope, SimilarHit
+from app.versions import normalise_document
 from graph.similarity import HitContext, SimilarityRepository
 from ingest import layout_text
 from vectors.embedder import Embedder, EmbedderUnavailable
 from vectors.index import LayoutFilter, LayoutHit, LayoutIndex, Payload, Vector, canonical_point_id
-from vectors.relay import IS_LATEST, PIN_COUNT
 
 VERSION_ID = "version_id"
 FORM_KEY = "form_key"

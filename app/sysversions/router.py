@@ -7,24 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from app.auth import ResourcesDep, TenantDep, WriterDep
-from app.formversions.router import get_processor as get_form_processor
-from app.formversions.service import FormVersionProcessor
-from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, keyset_page
 from app.sysversions.schemas import ReleaseCreate, ReleaseCreated, ReleaseRead, ReleaseSummary, SystemRead
 from app.sysversions.service import SysVersionProcessor
 from graph.forms import FormVersionRepository
-from graph.systems import SystemRepository
+from graph.releases import ReleaseRepository
 
 router = APIRouter(tags=["system releases"])
 
 
-async def get_processor(
-    resources: ResourcesDep, forms: Annotated[FormVersionProcessor, Depends(get_form_processor)]
-) -> SysVersionProcessor:
+async def get_processor(resources: ResourcesDep) -> SysVersionProcessor:
     return SysVersionProcessor(
-        systems=SystemRepository(resources.graph),
+        releases=ReleaseRepository(resources.graph),
         versions=FormVersionRepository(resources.graph),
-        forms=forms,
+        relay=resources.relay,
     )
 
 
@@ -55,8 +51,7 @@ async def list_systems(
 ) -> Page[SystemRead]:
     """The tenant's systems, by key."""
     systems = await processor.list_systems(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
-    next_cursor = encode_cursor(systems[-1].key) if len(systems) == limit else None
-    return Page(items=systems, next_cursor=next_cursor)
+    return keyset_page(systems, limit, lambda system: system.key)
 
 
 @router.get("/systems/{system_key}", response_model=SystemRead)
@@ -77,8 +72,7 @@ async def list_releases(
     releases = await processor.list_releases(
         tenant=tenant.id, system_key=system_key, after=decode_cursor(cursor, 0), limit=limit
     )
-    next_cursor = encode_cursor(releases[-1].number) if len(releases) == limit else None
-    return Page(items=releases, next_cursor=next_cursor)
+    return keyset_page(releases, limit, lambda release: release.number)
 
 
 @router.get("/releases/{release_id}", response_model=ReleaseRead)

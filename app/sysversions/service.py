@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,8 +10,7 @@ from typing import Any
 import anyio.to_thread
 
 from app.errors import Conflict, Invalid, NotFound
-from app.formversions.schemas import FormVersionCreate
-from app.formversions.service import FormVersionProcessor, check_form_key, normalise
+from app.indexing import OutboxRelay, index_now
 from app.sysversions.schemas import (
     FormChangeRead,
     PinExisting,
@@ -25,28 +23,23 @@ from app.sysversions.schemas import (
     ReleaseSummary,
     SystemRead,
 )
+from app.versions import VersionWriter, check_form_key, check_key, normalise_document, resolve_parents
 from graph.forms import FormVersionRepository, NewVersion, PendingLayout
-from graph.systems import (
+from graph.releases import (
     NewRelease,
     PinnedContentRaced,
     PinnedVersionMissing,
     ReleaseParent,
+    ReleaseRepository,
     StoredRelease,
     StoredSystem,
-    SystemRepository,
 )
 from ingest import DefinitionError, FormDefinition, content_hash, diff_definitions
 from ingest.native import import_native
 
-SYSTEM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-
 
 def check_system_key(system_key: str) -> None:
-    if not SYSTEM_KEY.match(system_key):
-        raise Invalid(
-            f"system key {system_key!r} is invalid: 1-200 characters, letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+    check_key("system", system_key)
 
 
 # Attempts at a release whose inline content other writers keep turning into versions meanwhile.
@@ -152,11 +145,12 @@ class SysVersionProcessor:
     """Turns release manifests into immutable releases that pin form versions, with lineage and diffs."""
 
     def __init__(
-        self, *, systems: SystemRepository, versions: FormVersionRepository, forms: FormVersionProcessor
+        self, *, releases: ReleaseRepository, versions: FormVersionRepository, relay: OutboxRelay | None
     ) -> None:
-        self.systems = systems
+        self.releases = releases
         self.versions = versions
-        self.forms = forms
+        self.writer = VersionWriter(versions)
+        self.relay = relay
 
     async def create(self, *, tenant: str, system_key: str, body: ReleaseCreate) -> ReleaseCreated:
         """Store the manifest as a release of the system (or find the identical one).
@@ -180,13 +174,13 @@ class SysVersionProcessor:
 
     async def _create(self, tenant: str, system_key: str, body: ReleaseCreate) -> ReleaseCreated:
         plan = await self._plan_pins(tenant, body.forms)
-        existing = await self.systems.find_by_version(tenant, system_key, body.version)
+        existing = await self.releases.find_by_version(tenant, system_key, body.version)
         if existing is not None:
             return self._existing(existing, plan.known(), body.parents)
         parents = await self._resolve_parents(tenant, system_key, body.parents)
 
         fresh = {
-            form_key: await self.forms.prepare(
+            form_key: await self.writer.prepare(
                 tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
             )
             for form_key, definition in sorted(plan.inline.items())
@@ -210,13 +204,14 @@ class SysVersionProcessor:
             ],
         )
         try:
-            stored, created = await self.systems.create(tenant, new, versions=list(fresh.values()))
+            stored, created = await self.releases.create(tenant, new, versions=list(fresh.values()))
         except PinnedVersionMissing as exc:
             raise Invalid(str(exc)) from exc
         if not created:
             return self._existing(stored, pins_as_stored(stored, pins, fresh), body.parents)
         layouts = {new.id: new.layout_text for new in fresh.values()}
-        await self.forms.index_layouts(
+        await index_now(
+            self.relay,
             [
                 PendingLayout(
                     id=pin.version_id,
@@ -245,7 +240,7 @@ class SysVersionProcessor:
             check_form_key(key)
 
         wanted = [form for form in forms if isinstance(form, PinExisting)]
-        found = await self.systems.pin_candidates(tenant, list({f.version_id for f in wanted}))
+        found = await self.releases.pin_candidates(tenant, list({f.version_id for f in wanted}))
         problems = [
             f"form version {form.version_id} not found (pinned for {form.form_key!r})"
             if form.version_id not in found
@@ -262,9 +257,10 @@ class SysVersionProcessor:
         for form in forms:
             if not isinstance(form, PinInline):
                 continue
-            body = FormVersionCreate(format=form.format, definition=form.definition)
             try:
-                definition = await anyio.to_thread.run_sync(normalise, body, form.form_key)
+                definition = await anyio.to_thread.run_sync(
+                    normalise_document, form.definition, form.format, form.form_key
+                )
             except DefinitionError as exc:
                 raise Invalid(f"definition of form {form.form_key!r}: {exc}") from exc
             version = await self.versions.find_by_content(tenant, form.form_key, content_hash(definition))
@@ -294,21 +290,14 @@ class SysVersionProcessor:
     async def _resolve_parents(
         self, tenant: str, system_key: str, asked: list[str] | None
     ) -> list[StoredRelease]:
-        if asked is None:
-            latest = await self.systems.latest(tenant, system_key)
-            return [latest] if latest else []
-        unique = list(dict.fromkeys(asked))
-        found = await self.systems.releases(tenant, unique)
-        missing = [release_id for release_id in unique if release_id not in found]
-        if missing:
-            raise Invalid(f"parent release not found: {', '.join(missing)}")
-        foreign = [release for release in found.values() if release.system_key != system_key]
-        if foreign:
-            raise Invalid(
-                "parents must be releases of the same system: "
-                + ", ".join(f"{r.id} is a release of {r.system_key!r}" for r in foreign)
-            )
-        return [found[release_id] for release_id in unique]
+        return await resolve_parents(
+            asked,
+            latest=lambda: self.releases.latest(tenant, system_key),
+            find=lambda ids: self.releases.releases(tenant, ids),
+            owner_of=lambda release: release.system_key,
+            owner=system_key,
+            kind="release",
+        )
 
     async def _diffs(
         self,
@@ -332,7 +321,7 @@ class SysVersionProcessor:
         )
         adding = {new.id: new for new in fresh.values()}
         stored_pairs = [pair for pair in pairs if pair[0] not in adding]
-        summaries = await self.systems.lineage_summaries(tenant, stored_pairs) if stored_pairs else {}
+        summaries = await self.releases.lineage_summaries(tenant, stored_pairs) if stored_pairs else {}
         edges = {(new.id, parent.id): parent.summary for new in fresh.values() for parent in new.parents}
         summaries.update({pair: edges[pair] for pair in pairs if pair in edges})
         unlinked = [pair for pair in pairs if pair not in summaries]
@@ -352,25 +341,25 @@ class SysVersionProcessor:
 
     async def get_release(self, *, tenant: str, release_id: str) -> ReleaseRead:
         """One release with its pins and its diff against each parent; 404 unless the tenant's."""
-        release = await self.systems.get(tenant, release_id)
+        release = await self.releases.get(tenant, release_id)
         if release is None:
             raise NotFound(f"release {release_id} not found")
         return release_read(release)
 
     async def get_system(self, *, tenant: str, system_key: str) -> SystemRead:
-        system = await self.systems.get_system(tenant, system_key)
+        system = await self.releases.get_system(tenant, system_key)
         if system is None:
             raise NotFound(f"system {system_key!r} not found")
         return system_read(system)
 
     async def list_systems(self, *, tenant: str, after: str, limit: int) -> list[SystemRead]:
-        return [system_read(s) for s in await self.systems.list_systems(tenant, after=after, limit=limit)]
+        return [system_read(s) for s in await self.releases.list_systems(tenant, after=after, limit=limit)]
 
     async def list_releases(
         self, *, tenant: str, system_key: str, after: int, limit: int
     ) -> list[ReleaseSummary]:
         await self.get_system(tenant=tenant, system_key=system_key)
-        releases = await self.systems.list_releases(tenant, system_key, after=after, limit=limit)
+        releases = await self.releases.list_releases(tenant, system_key, after=after, limit=limit)
         return [
             ReleaseSummary(
                 id=r.id,

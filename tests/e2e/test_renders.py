@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-import app.renders.service as render_service
+import app.renderer.service as render_service
 from app.settings import Settings
 from render import CSP
 from tests.e2e.conftest import TenantKey, create_tenant

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest
-from app.formversions.service import normalise_document
 from app.resources import open_graph
 from app.settings import Settings
+from app.versions import normalise_document
 from graph.forms import FormVersionRepository, TenantGraphCounts
 from graph.server import LocalNeo4jServer
 from graph.tenants import Tenant, TenantRepository

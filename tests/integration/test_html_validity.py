@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from app.renders.widgets import EmbeddingWidgetMatcher
+from app.renderer.widgets import EmbeddingWidgetMatcher
 from ingest import FormDefinition, import_definition, parse_document
 from render import CSP
 from render.html import render_html

@@ -13,16 +13,16 @@ import pytest
 
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
+from app.indexing import CONTEXT_REV, IS_LATEST, PIN_COUNT, OutboxRelay, context_payload
 from app.similarity.service import SimilarityService
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
+from graph.releases import NewRelease, ReleaseRepository
 from graph.similarity import SimilarityRepository
-from graph.systems import NewRelease, SystemRepository
 from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutPoint
-from vectors.relay import CONTEXT_REV, IS_LATEST, PIN_COUNT, OutboxRelay, context_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -82,7 +82,7 @@ async def test_the_relay_publishes_lineage_and_pins_into_the_points(
             pins={"activities": second},
             parents=[],
         )
-        await SystemRepository(graph).create(tenant, release)
+        await ReleaseRepository(graph).create(tenant, release)
     assert second in await open_context_entries(graph, tenant)
     await relay.drain()
     assert context(index, tenant, second) == (True, 2)

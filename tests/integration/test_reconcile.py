@@ -12,13 +12,13 @@ import pytest
 from app.formversions.reconcile import DriftCounts, IndexReconciler, PointRef
 from app.formversions.schemas import FormVersionCreate
 from app.formversions.service import FormVersionProcessor
+from app.indexing import IS_LATEST, PIN_COUNT, OutboxRelay
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
 from graph.tenants import TenantRepository
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutPoint
-from vectors.relay import IS_LATEST, PIN_COUNT, OutboxRelay
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.renders.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renderer.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
 
 
 def key(content: str, tenant: str = "t1", fmt: str = "html") -> RenderKey:

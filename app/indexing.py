@@ -1,4 +1,5 @@
-"""The outbox relay: embeds layouts the graph has committed and puts them into the layout index."""
+"""Indexing through the outbox: layouts the graph has committed are embedded and put into the layout index,
+and each indexed version's point carries its lineage context (latest? pinned?) as the graph has it."""
 
 from __future__ import annotations
 
@@ -6,56 +7,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from functools import partial
-from typing import Protocol
 
 import anyio.to_thread
 
+from graph.forms import LayoutOutbox, LineageContext, PendingLayout
 from vectors.embedder import Embedder
 from vectors.index import LayoutIndex, LayoutPoint, Payload
 
 logger = logging.getLogger("pageforge.relay")
-
-
-class PendingLayout(Protocol):
-    """One outbox entry, as the graph hands it over."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def form_key(self) -> str: ...
-    @property
-    def number(self) -> int: ...
-    @property
-    def content_hash(self) -> str: ...
-    @property
-    def layout_text(self) -> str: ...
-
-
-class LineageContext(Protocol):
-    """A version's lineage context as the graph has it now."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def is_latest(self) -> bool: ...
-    @property
-    def pin_count(self) -> int: ...
-    @property
-    def rev(self) -> int: ...
-
-
-class LayoutOutbox(Protocol):
-    """Where open entries come from and get closed (the graph, in PageForge)."""
-
-    async def pending(self, limit: int) -> Sequence[PendingLayout]: ...
-    async def mark_indexed(self, ids: list[str]) -> None: ...
-    async def pending_context(self, limit: int) -> Sequence[LineageContext]: ...
-    async def context_of(self, ids: list[str]) -> Sequence[LineageContext]: ...
-    async def mark_context_published(self, published: list[tuple[str, int]]) -> None: ...
 
 
 # Lineage contexts published per round: no embedding, just a payload update per point.
@@ -164,3 +123,20 @@ class OutboxRelay:
                 logger.info("outbox relay indexed %d layouts", indexed)
             backoff = interval_s
             await asyncio.sleep(interval_s)
+
+
+async def index_now(
+    relay: OutboxRelay | None, entries: list[PendingLayout], *, context_changed: list[str]
+) -> bool:
+    """Put a write's new layouts into the index now, with the lineage context of the versions it changed
+    (their parents, what a release pins); False when that is left to the relay (no relay in this process,
+    or the index or the model failing): the outbox holds every entry until it is done."""
+    if relay is None:
+        return False
+    try:
+        await relay.index_layouts(entries, context_changed=context_changed)
+    except Exception as exc:
+        pending = ", ".join([*(entry.id for entry in entries), *context_changed])
+        logger.warning("index updates of %s left in the outbox: %s", pending, exc)
+        return False
+    return True

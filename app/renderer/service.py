@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import anyio
 
 from app.errors import NotFound
-from app.renders.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
-from app.renders.schemas import MEDIA_TYPES, DiffFormat, RenderFormat
+from app.renderer.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renderer.schemas import MEDIA_TYPES, DiffFormat, RenderFormat
 from graph.renders import RenderSource, RenderSourceRepository
 from ingest import FormDefinition, diff_definitions
 from ingest.native import import_native

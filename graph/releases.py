@@ -115,7 +115,7 @@ def _stored_system(row: Any) -> StoredSystem:
     )
 
 
-class SystemRepository:
+class ReleaseRepository:
     """Reads and writes systems and releases of one tenant at a time; every query filters by tenant."""
 
     def __init__(self, graph: Graph) -> None:

@@ -9,10 +9,10 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth import ResourcesDep, TenantDep
-from app.renders.cache import ContentHashes, RenderCache, Rendered
-from app.renders.schemas import DiffFormat, RenderFormat, RenderPrefill
-from app.renders.service import RENDER_THREADS, LayoutRenderer
-from app.renders.widgets import EmbeddingWidgetMatcher
+from app.renderer.cache import ContentHashes, RenderCache, Rendered
+from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
+from app.renderer.service import RENDER_THREADS, LayoutRenderer
+from app.renderer.widgets import EmbeddingWidgetMatcher
 from graph.renders import RenderSourceRepository
 from render import CSP
 
