@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -12,8 +13,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ingest.errors import DefinitionError
+from ingest.errors import DefinitionError, ImporterFailure
 from ingest.model import FormDefinition, SourceFormat
+
+logger = logging.getLogger("pageforge.ingest")
 
 DEFAULT_MAX_BYTES = 5_000_000
 DEFAULT_MAX_DEPTH = 200
@@ -106,7 +109,8 @@ def import_definition(
     except RecursionError:
         raise _too_deep(DEFAULT_MAX_DEPTH) from None
     except Exception as exc:  # an importer bug must still reach the user as a clear error, not a traceback
-        raise DefinitionError(
+        logger.exception("the %s importer failed", fmt.value)
+        raise ImporterFailure(
             f"the {fmt.value} importer could not read this definition ({type(exc).__name__}: {exc})"
         ) from exc
 

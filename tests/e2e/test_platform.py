@@ -45,7 +45,9 @@ def test_health_names_neo4j_while_it_is_down_and_recovers_without_restart(tmp_pa
             response = client.get("/health")
             elapsed = time.monotonic() - started
             assert response.status_code == 503
-            assert elapsed < 5, f"/health took {elapsed:.1f}s with neo4j down"
+            # Bounded by the probe's timeout (plus a margin for a loaded machine), not the driver's retries.
+            timeout_s = client.app.state.resources.settings.api.health_timeout_s
+            assert elapsed < 2 * timeout_s, f"/health took {elapsed:.1f}s with neo4j down"
             dependencies = response.json()["dependencies"]
             assert dependencies["neo4j"]["status"] == "down"
             assert dependencies["vectors"]["status"] == "up"

@@ -17,6 +17,10 @@ from graph.server import LocalNeo4jServer, Neo4jServerError, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Seconds the module's server took to start: the yardstick for "returns at once".
+START_SECONDS: list[float] = []
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
     # C1-only JIT halves start-up; the detached restart below runs the default flags.
@@ -26,7 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServe
         page_cache="64m",
         jvm_options=["-XX:TieredStopAtLevel=1"],
     )
+    began = time.monotonic()
     server.start(timeout=240)
+    START_SECONDS.append(time.monotonic() - began)
     yield server
     server.stop()
 
@@ -64,7 +70,7 @@ def test_start_while_running_returns_at_once_with_the_same_process(server: Local
     pid_before = server.status().pid
     began = time.monotonic()
     server.start()
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < START_SECONDS[0] / 4
     assert server.status().pid == pid_before
 
 

@@ -179,7 +179,7 @@ async def test_parent_suggestion_and_family_retrieval(
         f"{len(asked_chains)} chains asked; graph writes {written_s:.0f}s, "
         f"embedding {ingested_s - written_s:.0f}s, "
         f"parent queries {parents_s:.0f}s, total {time.perf_counter() - started:.0f}s\n"
-        f"{figures.report()}\n"
+        f"{figures.report()}\n{figures.target_gap()}\n"
         f"  family retrieval   {family_first}/{family_asked} chains find another "
         f"version of their own chain first\n"
         f"  family misses      {', '.join(missed) or 'none'}\n"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.renders.widgets import EmbeddingWidgetMatcher
+from app.renderer.widgets import EmbeddingWidgetMatcher
 from ingest import import_definition, parse_document
 from ingest.model import FieldNode, FormDefinition, WidgetKind
 from render.widgets import WidgetChoice, resolve_widgets
@@ -90,3 +90,38 @@ def test_fewer_than_five_percent_of_corpus_components_fall_back_to_a_generic_inp
     with capsys.disabled():
         print("\nfields that fell back to a generic text input, per corpus:\n" + "\n".join(lines))
     assert all(share < MAX_FALLBACK_SHARE for share in shares.values()), shares
+
+
+# Held-out components answered right in the run that wrote the held-out set (2 of 13): a regression floor,
+# far below what the tuned cases reach; the test prints every miss.
+HELD_OUT_FLOOR = 2
+
+
+def test_held_out_components_report_their_accuracy_with_every_miss(
+    matcher: EmbeddingWidgetMatcher, corpora: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = json.loads(MAPPINGS.read_text(encoding="utf-8"))
+    tuned = {row["source_type"] for row in table["mappings"] + table["known_misses"]}
+    right, misses = 0, []
+    for row in table["held_out"]:
+        definition = import_definition(parse_document((corpora / row["file"]).read_bytes()))
+        fields = definition.fields()
+        [(field, choice)] = [
+            (field, choice)
+            for field, choice in zip(fields, resolve_widgets(definition, matcher=matcher), strict=True)
+            if field.key == row["key"]
+        ]
+        assert field.kind is WidgetKind.CUSTOM, row
+        assert field.source_type not in tuned, row
+        if _answer(choice) in row["widgets"]:
+            right += 1
+        else:
+            misses.append(
+                f"{field.source_type} {row['key']!r}: {_answer(choice)} ({choice.score or 0:.2f}), "
+                f"a person says {' or '.join(row['widgets'])}"
+            )
+    total = len(table["held_out"])
+    with capsys.disabled():
+        print(f"\nheld-out custom components: {right}/{total} right ({right / total:.0%}); misses:")
+        print("\n".join(f"  {miss}" for miss in misses) or "  none")
+    assert right >= HELD_OUT_FLOOR
