@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
 from graph.server import LocalNeo4jServer, free_port
-from tests.corpora import corpus_root
+from tests.corpora import QDRANT_BINARY, corpus_root
+from vectors.server import LocalQdrantServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -65,3 +67,18 @@ def settings(neo4j_server: LocalNeo4jServer, tmp_path: Path) -> Settings:
 def corpora() -> Path:
     """The directory holding nav-formio/, va-jsonschema/ and bcgov-fla-surveyjs/."""
     return corpus_root()
+
+
+@pytest.fixture(scope="session")
+def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalQdrantServer]:
+    """A real Qdrant server of this test run, API key on; stopped when the run ends."""
+    server = LocalQdrantServer(
+        binary=QDRANT_BINARY,
+        storage_dir=tmp_path_factory.mktemp("qdrant"),
+        http_port=free_port(),
+        grpc_port=free_port(),
+        api_key=f"test-{uuid.uuid4().hex}",
+    )
+    server.start()
+    yield server
+    server.stop()

@@ -15,6 +15,8 @@ from ingest import FormDefinition, import_definition, parse_document
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
+# The Qdrant server 1.18.2 built from source beside the corpora (../shared/qdrant, see its README).
+QDRANT_BINARY = CORPORA.parent / "qdrant" / "bin" / "qdrant"
 
 
 def corpus_root() -> Path:

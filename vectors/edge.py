@@ -151,8 +151,9 @@ class EdgeLayoutIndex:
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points; they are durable (WAL) and visible once this returns."""
+        groups = vectors_by_tenant(points, self.dimension)
         with self._engine("upsert") as shard:
-            for tenant, group in vectors_by_tenant(points, self.dimension).items():
+            for tenant, group in groups.items():
                 tenant_points = [qe.Point(point_id, vector, payload) for point_id, vector, payload in group]
                 only_own = _tenant_filter(tenant)
                 shard.update(qe.UpdateOperation.upsert_points(tenant_points, condition=only_own))

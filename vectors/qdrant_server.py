@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from qdrant_client import QdrantClient
@@ -60,7 +59,7 @@ def connect(url: str, *, api_key: str | None = None, timeout: int = 10) -> Qdran
 
 
 class QdrantServerLayoutIndex:
-    """Layouts in one collection reached through qdrant-client: a Qdrant server, or local mode."""
+    """Layouts in one collection of a Qdrant server, reached through qdrant-client."""
 
     def __init__(
         self,
@@ -78,10 +77,6 @@ class QdrantServerLayoutIndex:
         self.dimension = dimension
         self._optimize_timeout = optimize_timeout
         self._hnsw_ef = hnsw_ef
-        options = client.init_options
-        self._local_mode = options.get("location") == ":memory:" or options.get("path") is not None
-        # Local mode keeps plain Python structures that are not safe to share between threads.
-        self._guard: AbstractContextManager[Any] = threading.Lock() if self._local_mode else nullcontext()
         self._closed = False
 
     @classmethod
@@ -96,8 +91,7 @@ class QdrantServerLayoutIndex:
         if self._closed:
             raise VectorIndexUnavailable(f"vector index {self.collection!r} is closed")
         try:
-            with self._guard:
-                yield self.client
+            yield self.client
         except VectorIndexUnavailable:
             raise
         except Exception as exc:
@@ -112,9 +106,6 @@ class QdrantServerLayoutIndex:
                     vectors_config=qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE),
                 )
             self._check_dimension(client)
-            # Local mode ignores payload indexes (and warns); a server needs them for fast filters.
-            if self._local_mode:
-                return
             existing = client.get_collection(self.collection).payload_schema
             for name in INDEXED_FIELDS:
                 if name not in existing:
@@ -133,8 +124,9 @@ class QdrantServerLayoutIndex:
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points, waiting until the server has applied them."""
+        groups = vectors_by_tenant(points, self.dimension)
         with self._engine("upsert") as client:
-            for tenant, group in vectors_by_tenant(points, self.dimension).items():
+            for tenant, group in groups.items():
                 structs = [
                     qm.PointStruct(id=point_id, vector=vector, payload=payload)
                     for point_id, vector, payload in group
@@ -190,7 +182,7 @@ class QdrantServerLayoutIndex:
     def _query(
         self, query: qm.Query | list[float], tenant: str, k: int, filter: LayoutFilter | None, exact: bool
     ) -> list[LayoutHit]:
-        params = None if self._local_mode else qm.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact)
+        params = qm.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact)
         with self._engine("search") as client:
             response = client.query_points(
                 self.collection,
@@ -256,7 +248,7 @@ class QdrantServerLayoutIndex:
             return client.count(self.collection, count_filter=_tenant_filter(tenant), exact=True).count
 
     def optimize(self) -> None:
-        """Wait until the server's background optimizers are done (status green); local mode has none."""
+        """Wait until the server's background optimizers are done (status green)."""
         deadline = time.monotonic() + self._optimize_timeout
         while True:
             with self._engine("optimize") as client:

@@ -1,4 +1,5 @@
-"""The app through HTTP, on the real stack (Neo4j from the test run, Qdrant Edge, the real model)."""
+"""The app through HTTP, on the real stack (Neo4j from the test run, Qdrant Edge or the run's Qdrant server,
+the real model)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.main import create_app
 from app.resources import open_graph
-from app.settings import Settings
+from app.settings import Settings, VectorSettings
 from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from tests.conftest import settings_for
+from vectors.server import LocalQdrantServer
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,23 @@ def create_tenant(settings: Settings) -> TenantKey:
     return TenantKey(name=name, key=asyncio.run(work()))
 
 
-@pytest.fixture(scope="module")
-def app_settings(neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of the module's app: the run's Neo4j, and a layout index of the module's own."""
-    return settings_for(neo4j_server.bolt_uri, tmp_path_factory.mktemp("app"))
+@pytest.fixture(scope="module", params=["embedded", "qdrant-server"])
+def app_settings(
+    request: pytest.FixtureRequest, neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """Settings of the module's app: the run's Neo4j, and a layout index of the module's own. Every module
+    runs twice: on the embedded default (Qdrant Edge in-process), and on the run's Qdrant server (API key
+    on) through qdrant-client, each time with a collection of its own."""
+    settings = settings_for(neo4j_server.bolt_uri, tmp_path_factory.mktemp("app"))
+    if request.param == "embedded":
+        return settings
+    server: LocalQdrantServer = request.getfixturevalue("qdrant_server")
+    vectors = VectorSettings(
+        qdrant_url=server.url,
+        qdrant_api_key=SecretStr(server.api_key),
+        collection=f"layouts-{uuid.uuid4().hex[:12]}",
+    )
+    return settings.model_copy(update={"vectors": vectors})
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""One contract for every LayoutIndex adapter: Qdrant Edge and qdrant-client (local mode), real embeddings."""
+"""One contract for every LayoutIndex adapter: Qdrant Edge, and a real Qdrant server (API key on) through
+qdrant-client; real embeddings."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from qdrant_client import QdrantClient
 
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
 from vectors.qdrant_server import QdrantServerLayoutIndex
+from vectors.server import LocalQdrantServer
 
 # Layout descriptions in the shape layout-to-text produces: a page title, then "widget label" items.
 LAYOUTS: dict[str, str] = {
@@ -86,14 +87,21 @@ def vectors(embedder: Embedder) -> Vectors:
     return dict(zip(names, embedder.encode(texts), strict=True))
 
 
-@pytest.fixture(params=["edge", "qdrant-client-local"])
+def server_index(
+    server: LocalQdrantServer, collection: str, dimension: int = DIMENSION
+) -> QdrantServerLayoutIndex:
+    return QdrantServerLayoutIndex.from_url(server.url, collection, dimension, api_key=server.api_key)
+
+
+@pytest.fixture(params=["edge", "qdrant-server"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LayoutIndex]:
     adapter: LayoutIndex
     if request.param == "edge":
         # A tiny indexing threshold so optimize() really builds HNSW on a handful of points.
         adapter = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1)
     else:
-        adapter = QdrantServerLayoutIndex(QdrantClient(location=":memory:"), "layouts", DIMENSION)
+        server = request.getfixturevalue("qdrant_server")
+        adapter = server_index(server, f"layouts-{uuid.uuid4().hex[:12]}")
     adapter.ensure()
     yield adapter
     adapter.close()
@@ -459,11 +467,27 @@ def test_edge_refuses_to_open_a_shard_of_another_dimension(tmp_path: Path) -> No
     EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
 
 
-def test_qdrant_client_refuses_a_collection_of_another_dimension() -> None:
-    client = QdrantClient(location=":memory:")
-    QdrantServerLayoutIndex(client, "layouts", DIMENSION).ensure()
+def test_qdrant_server_refuses_a_collection_of_another_dimension(qdrant_server: LocalQdrantServer) -> None:
+    collection = f"sized-{uuid.uuid4().hex[:12]}"
+    server_index(qdrant_server, collection).ensure()
 
     with pytest.raises(VectorIndexUnavailable, match="size 384, not 768"):
-        QdrantServerLayoutIndex(client, "layouts", 768).ensure()
+        server_index(qdrant_server, collection, 768).ensure()
     with pytest.raises(VectorIndexUnavailable, match="does not exist"):
-        QdrantServerLayoutIndex(client, "missing", DIMENSION).health()
+        server_index(qdrant_server, "missing").health()
+
+
+def test_qdrant_server_refuses_a_wrong_api_key(qdrant_server: LocalQdrantServer) -> None:
+    wrong = QdrantServerLayoutIndex.from_url(qdrant_server.url, "layouts", DIMENSION, api_key="not-the-key")
+    with pytest.raises(VectorIndexUnavailable, match="creating the collection failed"):
+        wrong.ensure()
+
+
+def test_qdrant_server_collection_has_keyword_indexes_with_the_tenant_field_as_tenant(
+    qdrant_server: LocalQdrantServer,
+) -> None:
+    index = server_index(qdrant_server, f"indexed-{uuid.uuid4().hex[:12]}")
+    index.ensure()
+    schema = index.client.get_collection(index.collection).payload_schema
+    assert set(schema) >= {"tenant", "version_id", "form_key", "content_hash"}
+    assert schema["tenant"].params.is_tenant is True
