@@ -70,6 +70,7 @@ class QdrantServerLayoutIndex:
         optimize_timeout: float = 300.0,
         owns_client: bool = False,
         hnsw_ef: int | None = None,
+        indexing_threshold_kb: int | None = None,
     ) -> None:
         self.client = client
         self._owns_client = owns_client
@@ -77,14 +78,24 @@ class QdrantServerLayoutIndex:
         self.dimension = dimension
         self._optimize_timeout = optimize_timeout
         self._hnsw_ef = hnsw_ef
+        self._indexing_threshold_kb = indexing_threshold_kb
         self._closed = False
 
     @classmethod
     def from_url(
-        cls, url: str, collection: str, dimension: int, *, api_key: str | None = None
+        cls,
+        url: str,
+        collection: str,
+        dimension: int,
+        *,
+        api_key: str | None = None,
+        indexing_threshold_kb: int | None = None,
     ) -> QdrantServerLayoutIndex:
         """An index on `collection` of the Qdrant server at `url`."""
-        return cls(connect(url, api_key=api_key), collection, dimension, owns_client=True)
+        client = connect(url, api_key=api_key)
+        return cls(
+            client, collection, dimension, owns_client=True, indexing_threshold_kb=indexing_threshold_kb
+        )
 
     @contextmanager
     def _engine(self, action: str) -> Iterator[QdrantClient]:
@@ -104,6 +115,11 @@ class QdrantServerLayoutIndex:
                 client.create_collection(
                     self.collection,
                     vectors_config=qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE),
+                    optimizers_config=(
+                        None
+                        if self._indexing_threshold_kb is None
+                        else qm.OptimizersConfigDiff(indexing_threshold=self._indexing_threshold_kb)
+                    ),
                 )
             self._check_dimension(client)
             existing = client.get_collection(self.collection).payload_schema

@@ -4,9 +4,12 @@ the real model)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +22,13 @@ from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from tests.conftest import settings_for
 from vectors.server import LocalQdrantServer
+
+# Revisions of NAV's test forms, one folder per form, in order (under ../shared/corpora).
+REVISIONS = "nav-formio/test-forms-revisions"
+
+
+def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,15 @@ def client(app_settings: Settings) -> Iterator[TestClient]:
     """One app per test module; its tests keep apart as tenants do, each with fresh ones."""
     with TestClient(create_app(app_settings)) as test_client:
         yield test_client
+
+
+def post_version(client: TestClient, tenant: TenantKey, form_key: str, definition: Any, **body: Any) -> Any:
+    """POST a version of the form; it must be created (201)."""
+    response = client.post(
+        f"/api/v1/forms/{form_key}/versions", headers=tenant.headers, json={"definition": definition, **body}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 @pytest.fixture

@@ -24,16 +24,11 @@ from app.main import create_app
 from app.pagination import encode_cursor
 from app.settings import Settings
 from graph.forms import FormVersionRepository
-from tests.e2e.conftest import TenantKey, create_tenant
+from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
-REVISIONS = "nav-formio/test-forms-revisions"
 PROBLEM_JSON = "application/problem+json"
 # Neo4j integers are signed 64-bit: a forged cursor past this must not reach the database.
 PAST_INT64 = 2**63
-
-
-def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
 
 
 @dataclass(frozen=True)

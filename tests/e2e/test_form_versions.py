@@ -10,13 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from tests.e2e.conftest import TenantKey, create_tenant
-
-REVISIONS = "nav-formio/test-forms-revisions"
-
-
-def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
+from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
 
 def post_version(client: TestClient, tenant: TenantKey, form_key: str, **body: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from ingest import diff_definitions, import_definition
-from tests.e2e.conftest import TenantKey, create_tenant
-
-REVISIONS = "nav-formio/test-forms-revisions"
-
-
-def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
-
-
-def post_version(client: TestClient, tenant: TenantKey, form_key: str, definition: Any, **body: Any) -> Any:
-    response = client.post(
-        f"/api/v1/forms/{form_key}/versions", headers=tenant.headers, json={"definition": definition, **body}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.e2e.conftest import TenantKey, create_tenant, post_version, revision_files
 
 
 def post_release(client: TestClient, tenant: TenantKey, system_key: str, version: str, *pins: Any) -> Any:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from tests.e2e.conftest import TenantKey, create_tenant
-
-REVISIONS = "nav-formio/test-forms-revisions"
-
-
-def revision_files(corpora: Path, form: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((corpora / REVISIONS / form).glob("*.json"))]
+from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
 
 def post_version(client: TestClient, tenant: TenantKey, form_key: str, definition: Any, **body: Any) -> Any:
