@@ -101,11 +101,12 @@ async def resolve_parents(
     owner_of: Callable[[T], str],
     owner: str,
     kind: str,
+    owner_kind: str,
 ) -> list[T]:
     """The parents a write names (deduplicated, in order), or the latest of the lineage when it names none.
 
-    For form versions (`kind` "version", owned by a form) and releases (owned by a system) alike: 422 for
-    a parent that does not exist in the tenant or belongs to another owner."""
+    For form versions (`kind` "version" of an `owner_kind` "form") and releases (of a system) alike: 422
+    for a parent that does not exist in the tenant or belongs to another owner."""
     if asked is None:
         found_latest = await latest()
         return [found_latest] if found_latest is not None else []
@@ -114,11 +115,9 @@ async def resolve_parents(
     missing = [parent_id for parent_id in unique if parent_id not in found]
     if missing:
         raise Invalid(f"parent {kind} not found: {', '.join(missing)}")
-    foreign = [
-        (parent_id, owner_of(found[parent_id])) for parent_id in unique if owner_of(found[parent_id]) != owner
-    ]
+    owners = {parent_id: owner_of(found[parent_id]) for parent_id in unique}
+    foreign = [(parent_id, other) for parent_id, other in owners.items() if other != owner]
     if foreign:
-        owner_kind = "form" if kind == "version" else "system"
         raise Invalid(
             f"parents must be {kind}s of the same {owner_kind}: "
             + ", ".join(f"{parent_id} is a {kind} of {other!r}" for parent_id, other in foreign)
@@ -151,6 +150,7 @@ class VersionWriter:
             owner_of=lambda ref: ref.form_key,
             owner=form_key,
             kind="version",
+            owner_kind="form",
         )
 
         def build() -> NewVersion:

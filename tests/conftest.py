@@ -16,8 +16,9 @@ from vectors.server import LocalQdrantServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Measured here: one torch thread encodes as fast as two, and two test workers encoding at once each keep
-# that speed with one thread but not with two. Every model of the run (and of the servers it starts) uses one.
+# Two test workers encode at once on two cores: two processes with one torch thread each encode 10-15% more
+# in total than two with two threads each (bench/bench_torch_threads.py). Every model of the run, and of the
+# servers it starts, uses one.
 TEST_TORCH_THREADS = 1
 os.environ["PAGEFORGE_EMBEDDER__TORCH_THREADS"] = str(TEST_TORCH_THREADS)
 

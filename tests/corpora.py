@@ -1,7 +1,5 @@
-"""The real corpora in ../shared/corpora: where they are, and each file read and imported once per process.
-
-Tests and benchmarks read the corpora through here, so a file is parsed once however many checks use it.
-"""
+"""What ../shared holds for tests and benchmarks: the real corpora (each file read and imported once per
+process, however many checks use it) and the Qdrant server binary built from source."""
 
 from __future__ import annotations
 

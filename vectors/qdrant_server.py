@@ -1,4 +1,4 @@
-"""LayoutIndex on qdrant-client: a Qdrant server by URL, or the client's own local mode in tests."""
+"""LayoutIndex on a Qdrant server by URL, through qdrant-client."""
 
 from __future__ import annotations
 

@@ -297,6 +297,7 @@ class SysVersionProcessor:
             owner_of=lambda release: release.system_key,
             owner=system_key,
             kind="release",
+            owner_kind="system",
         )
 
     async def _diffs(
