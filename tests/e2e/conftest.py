@@ -20,7 +20,7 @@ from app.resources import open_graph
 from app.settings import Settings, VectorSettings
 from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
-from tests.conftest import settings_for
+from tests.conftest import neo4j_settings, settings_for
 from vectors.server import LocalQdrantServer
 
 # Revisions of NAV's test forms, one folder per form, in order (under ../shared/corpora).
@@ -58,23 +58,33 @@ def create_tenant(settings: Settings) -> TenantKey:
     return TenantKey(name=name, key=asyncio.run(work()))
 
 
-@pytest.fixture(scope="module", params=["embedded", "qdrant-server"])
-def app_settings(
-    request: pytest.FixtureRequest, neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    """Settings of the module's app: the run's Neo4j, and a layout index of the module's own. Every module
-    runs twice: on the embedded default (Qdrant Edge in-process), and on the run's Qdrant server (API key
-    on) through qdrant-client, each time with a collection of its own."""
-    settings = settings_for(neo4j_server.bolt_uri, tmp_path_factory.mktemp("app"))
-    if request.param == "embedded":
-        return settings
-    server: LocalQdrantServer = request.getfixturevalue("qdrant_server")
-    vectors = VectorSettings(
+def server_vector_settings(server: LocalQdrantServer) -> VectorSettings:
+    """The run's Qdrant server, API key on, with a collection no other test uses."""
+    return VectorSettings(
         qdrant_url=server.url,
         qdrant_api_key=SecretStr(server.api_key),
         collection=f"layouts-{uuid.uuid4().hex[:12]}",
     )
-    return settings.model_copy(update={"vectors": vectors})
+
+
+@pytest.fixture(scope="module", params=["embedded", "servers"])
+def app_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the module's app, with a layout index of the module's own. Every module runs twice: on
+    the embedded default (the managed Neo4j without authentication, Qdrant Edge in-process), and as a
+    server deployment runs (a Neo4j that requires a password, the run's Qdrant server with an API key,
+    through qdrant-client)."""
+    var_dir = tmp_path_factory.mktemp("app")
+    if request.param == "embedded":
+        neo4j: LocalNeo4jServer = request.getfixturevalue("neo4j_server")
+        return settings_for(neo4j.bolt_uri, var_dir)
+    neo4j = request.getfixturevalue("neo4j_server_with_password")
+    settings = settings_for(neo4j.bolt_uri, var_dir)
+    return settings.model_copy(
+        update={
+            "neo4j": neo4j_settings(neo4j),
+            "vectors": server_vector_settings(request.getfixturevalue("qdrant_server")),
+        }
+    )
 
 
 @pytest.fixture(scope="module")

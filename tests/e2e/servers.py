@@ -13,23 +13,33 @@ from pathlib import Path
 
 import httpx
 
-from graph.server import LocalNeo4jServer, free_port
+from app.settings import Settings
+from graph.server import free_port
 
 PAGEFORGE = Path(sys.executable).parent / "pageforge"
 START_TIMEOUT_S = 180.0
 
 
-def server_env(neo4j_server: LocalNeo4jServer, vectors_path: Path, **settings: str) -> dict[str, str]:
-    """This environment with PageForge using the test run's Neo4j, vectors under vectors_path, the model
-    offline, and further PAGEFORGE_* settings (`gateway__renderer_url=...`)."""
-    return {
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This environment with PageForge reaching the Neo4j and the layout index `settings` name (with their
+    credentials), the model offline, and further PAGEFORGE_* settings (`gateway__renderer_url=...`)."""
+    neo4j, vectors = settings.neo4j, settings.vectors
+    assert neo4j.uri is not None, "a test server uses the test run's Neo4j"
+    env = {
         **os.environ,
-        "PAGEFORGE_NEO4J__URI": neo4j_server.bolt_uri,
-        "PAGEFORGE_VECTORS__PATH": str(vectors_path),
+        "PAGEFORGE_NEO4J__URI": neo4j.uri,
+        "PAGEFORGE_VECTORS__PATH": str(vectors.path),
+        "PAGEFORGE_VECTORS__COLLECTION": vectors.collection,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        **{f"PAGEFORGE_{name.upper()}": value for name, value in settings.items()},
     }
+    if neo4j.password is not None:
+        env["PAGEFORGE_NEO4J__PASSWORD"] = neo4j.password.get_secret_value()
+    if vectors.qdrant_url is not None:
+        env["PAGEFORGE_VECTORS__QDRANT_URL"] = vectors.qdrant_url
+    if vectors.qdrant_api_key is not None:
+        env["PAGEFORGE_VECTORS__QDRANT_API_KEY"] = vectors.qdrant_api_key.get_secret_value()
+    return env | {f"PAGEFORGE_{name.upper()}": value for name, value in extra.items()}
 
 
 class ApiServer:

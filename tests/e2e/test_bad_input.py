@@ -53,12 +53,12 @@ def lenient_client(app_settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def world(lenient_client: TestClient, tenant: TenantKey, settings: Settings, corpora: Path) -> World:
+def world(lenient_client: TestClient, tenant: TenantKey, app_settings: Settings, corpora: Path) -> World:
     files = revision_files(corpora, "number")
     v1 = created(lenient_client, tenant, "number", definition=files[0])
     v2 = created(lenient_client, tenant, "number", definition=files[1])
     release = created_release(lenient_client, tenant, "benefits", version="1", forms=[pin(v1)])
-    other = create_tenant(settings)
+    other = create_tenant(app_settings)
     their_version = created(lenient_client, other, "number", definition=files[0])
     their_release = created_release(
         lenient_client, other, "benefits", version="1", forms=[pin(their_version)]
@@ -382,9 +382,9 @@ def test_definitions_that_do_not_match_their_format_or_nest_too_deep_write_nothi
 
 
 def test_a_body_at_the_size_limit_is_taken_and_one_byte_over_is_413_even_when_streamed(
-    lenient_client: TestClient, world: World, settings: Settings
+    lenient_client: TestClient, world: World, app_settings: Settings
 ) -> None:
-    client, tenant, limit = lenient_client, world.tenant, settings.api.max_body_bytes
+    client, tenant, limit = lenient_client, world.tenant, app_settings.api.max_body_bytes
     headers = {**tenant.headers, "content-type": "application/json"}
 
     def body_of(size: int, field_key: str) -> bytes:

@@ -21,7 +21,6 @@ from app.formversions.service import FormVersionProcessor
 from app.resources import open_graph
 from app.settings import Settings
 from graph.forms import FormVersionRepository, LayoutInventory
-from graph.server import LocalNeo4jServer
 from graph.tenants import TenantRepository
 from tests.e2e.conftest import TenantKey, create_tenant
 from tests.e2e.servers import PAGEFORGE, ApiServer, api_server, server_env
@@ -159,10 +158,10 @@ def versions_of(client: httpx.Client, form_key: str) -> list[dict[str, Any]]:
 
 
 def test_kill_9_loses_no_acknowledged_version_and_the_index_catches_up(
-    settings: Settings, neo4j_server: LocalNeo4jServer, corpora: Path, tmp_path: Path
+    settings: Settings, corpora: Path, tmp_path: Path
 ) -> None:
     tenant = create_tenant(settings)
-    env = server_env(neo4j_server, settings.vectors.path)
+    env = server_env(settings)
     chains = {chain: revisions(corpora, chain) for chain in CHAINS}
 
     with api_server(env, tmp_path / "server-1.log") as first:

@@ -141,8 +141,8 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert client.get("/api/v1/forms/huge", headers=tenant.headers).status_code == 404
 
 
-def test_tenants_never_see_each_other(client: TestClient, settings: Settings, corpora: Path) -> None:
-    a, b = create_tenant(settings), create_tenant(settings)
+def test_tenants_never_see_each_other(client: TestClient, app_settings: Settings, corpora: Path) -> None:
+    a, b = create_tenant(app_settings), create_tenant(app_settings)
     files = revision_files(corpora, "conditional-page")
     mine = post_version(client, a, "shared-key", definition=files[0]).json()
 

@@ -265,13 +265,13 @@ def test_used_by_impact_and_drift_rank_releases_by_lineage(
 
 
 def test_every_lineage_endpoint_is_404_for_another_tenants_ids(
-    client: TestClient, tenant: TenantKey, settings: Settings, corpora: Path
+    client: TestClient, tenant: TenantKey, app_settings: Settings, corpora: Path
 ) -> None:
     files = revision_files(corpora, "number")
     v1 = post_version(client, tenant, "number", files[0])
     v2 = post_version(client, tenant, "number", files[1])
     release = post_release(client, tenant, "benefits", "1", v1)
-    other = create_tenant(settings)
+    other = create_tenant(app_settings)
     theirs = post_version(client, other, "number", files[0])
 
     paths = [

@@ -87,8 +87,8 @@ def test_api_rejects_a_wrong_key(client: TestClient, header: str) -> None:
     assert response.json()["status"] == 401
 
 
-def test_each_key_is_scoped_to_its_own_tenant(client: TestClient, settings: Settings) -> None:
-    first, second = create_tenant(settings), create_tenant(settings)
+def test_each_key_is_scoped_to_its_own_tenant(client: TestClient, app_settings: Settings) -> None:
+    first, second = create_tenant(app_settings), create_tenant(app_settings)
     seen = {t.name: client.get("/api/v1/tenant", headers=t.headers).json() for t in (first, second)}
     assert seen[first.name]["name"] == first.name
     assert seen[second.name]["name"] == second.name
@@ -209,12 +209,12 @@ def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(
 
 
 def test_a_read_only_key_reads_and_searches_but_cannot_ingest(
-    client: TestClient, settings: Settings, corpora: Path
+    client: TestClient, app_settings: Settings, corpora: Path
 ) -> None:
-    writer = create_tenant(settings)
+    writer = create_tenant(app_settings)
 
     async def issue_reader() -> str:
-        graph = open_graph(settings)
+        graph = open_graph(app_settings)
         try:
             return await TenantRepository(graph).issue_key(writer.name, scope="read")
         finally:

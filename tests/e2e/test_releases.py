@@ -179,11 +179,11 @@ def test_new_roots_and_merges(client: TestClient, tenant: TenantKey, corpora: Pa
 
 
 def test_bad_input_is_refused_and_nothing_is_written(
-    client: TestClient, tenant: TenantKey, settings: Settings, corpora: Path
+    client: TestClient, tenant: TenantKey, app_settings: Settings, corpora: Path
 ) -> None:
     number = post_version(client, tenant, "number", revision_files(corpora, "number")[0])
     textfield = revision_files(corpora, "textfield")[0]
-    other_tenant = create_tenant(settings)
+    other_tenant = create_tenant(app_settings)
     foreign = post_version(client, other_tenant, "number", revision_files(corpora, "number")[1])
     inline_new = {"form_key": "fresh", "definition": textfield}
 
@@ -253,8 +253,8 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert version_count(client, tenant, "fresh") == 0
 
 
-def test_tenants_never_see_each_other(client: TestClient, settings: Settings, corpora: Path) -> None:
-    a, b = create_tenant(settings), create_tenant(settings)
+def test_tenants_never_see_each_other(client: TestClient, app_settings: Settings, corpora: Path) -> None:
+    a, b = create_tenant(app_settings), create_tenant(app_settings)
     files = revision_files(corpora, "radio")
     mine = post_version(client, a, "radio", files[0])
     release = post_release(client, a, "shared", version="1", forms=[pin(mine)]).json()

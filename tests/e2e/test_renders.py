@@ -266,7 +266,7 @@ def diff_marks(html: str) -> dict[str, str]:
     return parser.marks
 
 
-def test_renders_are_tenant_scoped(client: TestClient, tenant: TenantKey, settings: Settings) -> None:
+def test_renders_are_tenant_scoped(client: TestClient, tenant: TenantKey, app_settings: Settings) -> None:
     mine = post_version(client, tenant, "private", definition("private"))
     release = client.post(
         "/api/v1/systems/private/releases",
@@ -274,7 +274,7 @@ def test_renders_are_tenant_scoped(client: TestClient, tenant: TenantKey, settin
         json={"version": "1", "forms": [{"form_key": "private", "version_id": mine["id"]}]},
     ).json()
     assert render(client, tenant, f"/form-versions/{mine['id']}/render").status_code == 200
-    other = create_tenant(settings)
+    other = create_tenant(app_settings)
     theirs = post_version(client, other, "private", definition("private"))
 
     for path, params in (

@@ -15,9 +15,10 @@ import pytest
 
 from app.settings import Settings
 from graph.server import LocalNeo4jServer
-from tests.conftest import settings_for
-from tests.e2e.conftest import TenantKey, create_tenant
+from tests.conftest import neo4j_settings, settings_for
+from tests.e2e.conftest import TenantKey, create_tenant, server_vector_settings
 from tests.e2e.servers import ApiServer, server_env
+from vectors.server import LocalQdrantServer
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +50,20 @@ def revision(corpora: Path, form: str, index: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def deployment(
-    neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory
+    neo4j_server_with_password: LocalNeo4jServer,
+    qdrant_server: LocalQdrantServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
-    """The three services and the gateway, each its own process, started together."""
+    """The three services and the gateway, each its own process, started together, as a server deployment
+    runs them: against a Neo4j that requires a password and a Qdrant server with an API key."""
     var_dir = tmp_path_factory.mktemp("services")
-    settings = settings_for(neo4j_server.bolt_uri, var_dir)
-    env = server_env(neo4j_server, settings.vectors.path, api__max_body_bytes="1000000")
+    settings = settings_for(neo4j_server_with_password.bolt_uri, var_dir).model_copy(
+        update={
+            "neo4j": neo4j_settings(neo4j_server_with_password),
+            "vectors": server_vector_settings(qdrant_server),
+        }
+    )
+    env = server_env(settings, api__max_body_bytes="1000000")
     services = {name: ApiServer(env, var_dir / f"{name}.log", "--service", name) for name in SERVICES}
     gateway_env = env | {
         f"PAGEFORGE_GATEWAY__{name.upper()}_URL": server.url for name, server in services.items()

@@ -245,9 +245,9 @@ def test_bad_requests_are_refused(client: TestClient, tenant: TenantKey, corpora
 
 
 def test_two_tenants_with_identical_data_never_see_each_other(
-    client: TestClient, settings: Settings, corpora: Path
+    client: TestClient, app_settings: Settings, corpora: Path
 ) -> None:
-    a, b = create_tenant(settings), create_tenant(settings)
+    a, b = create_tenant(app_settings), create_tenant(app_settings)
     forms_a, forms_b = seed(client, a, corpora), seed(client, b, corpora)
     own_a = {v["id"] for versions in forms_a.values() for v in versions}
     own_b = {v["id"] for versions in forms_b.values() for v in versions}

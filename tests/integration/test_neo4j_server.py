@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from neo4j import Driver, GraphDatabase
-from neo4j.exceptions import ConstraintError, ServiceUnavailable
+from neo4j.exceptions import AuthError, ConstraintError, ServiceUnavailable
 
 from graph.server import LocalNeo4jServer, Neo4jServerError, free_port
 
@@ -149,3 +149,40 @@ def test_build_without_maven_names_the_missing_tool(tmp_path: Path) -> None:
     )
     with pytest.raises(Neo4jServerError, match=r"Maven \('no-such-mvn'\) is not on PATH"):
         unbuilt.build()
+
+
+def test_with_a_password_only_that_password_logs_in_and_a_restart_can_change_it(tmp_path: Path) -> None:
+    def server(password: str) -> LocalNeo4jServer:
+        return LocalNeo4jServer(
+            data_dir=tmp_path / "data",
+            bolt_port=port,
+            page_cache="64m",
+            jvm_options=["-XX:TieredStopAtLevel=1"],
+            password=password,
+        )
+
+    port = free_port()
+    first = server("first-password")
+    first.start(timeout=240)
+    try:
+        with GraphDatabase.driver(first.bolt_uri, auth=first.auth) as driver:
+            driver.execute_query("CREATE (:Written {by: 'first'})")
+        for wrong in [None, ("neo4j", "not-the-password")]:
+            with GraphDatabase.driver(first.bolt_uri, auth=wrong) as driver, pytest.raises(AuthError):
+                driver.verify_connectivity()
+        # The password is an environment variable of the JVM, never on its command line.
+        pid = first.status().pid
+        assert b"first-password" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    finally:
+        first.stop()
+
+    second = server("second-password")
+    second.start(timeout=240)
+    try:
+        with GraphDatabase.driver(second.bolt_uri, auth=second.auth) as driver:
+            records, _, _ = driver.execute_query("MATCH (w:Written) RETURN w.by AS by")
+        assert [r["by"] for r in records] == ["first"]
+        with pytest.raises(Neo4jServerError, match="refuses the configured credentials"):
+            server("first-password").status()
+    finally:
+        second.stop()

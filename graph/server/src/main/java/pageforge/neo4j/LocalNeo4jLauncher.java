@@ -7,6 +7,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
 import org.neo4j.configuration.GraphDatabaseSettings;
@@ -19,17 +20,24 @@ import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 import org.neo4j.graphdb.GraphDatabaseService;
+import org.neo4j.graphdb.QueryExecutionException;
 
 /**
  * Runs an embedded Neo4j Community DBMS with its Bolt connector on 127.0.0.1 until SIGTERM.
  *
  * <p>Usage: {@code LocalNeo4jLauncher <data-dir> <bolt-port> [page-cache-size]}. Prints a line
  * starting with {@value #READY_PREFIX} once the default database accepts Bolt connections.
+ * With the environment variable {@value #PASSWORD_ENV} set (the environment, not the command
+ * line, so other users cannot read it in the process list), authentication is on and the
+ * {@code neo4j} user's password is set to it at every start, as a Neo4j server's
+ * {@code NEO4J_AUTH} does; unset, authentication is off.
  * Exit codes: 143 after SIGTERM (clean shutdown through the hook, the JVM's usual code), 2 bad
  * arguments, 3 port already taken, 4 start-up failure.
  */
 public final class LocalNeo4jLauncher {
     static final String READY_PREFIX = "PAGEFORGE_NEO4J_READY";
+    static final String PASSWORD_ENV = "PAGEFORGE_NEO4J_PASSWORD";
+    private static final String ADMIN_USER = "neo4j";
     private static final String HOST = "127.0.0.1";
     private static final long AVAILABILITY_TIMEOUT_MS = 300_000;
     private static final Duration BOLT_SHUTDOWN_WAIT = Duration.ofSeconds(1);
@@ -48,15 +56,16 @@ public final class LocalNeo4jLauncher {
             fail(3, "Bolt port " + HOST + ":" + boltPort + " is already in use; pick another port");
         }
 
+        String password = System.getenv(PASSWORD_ENV);
+        boolean authEnabled = password != null && !password.isEmpty();
+
         DatabaseManagementService dbms;
         try {
             Files.createDirectories(dataDir);
             dbms = new DatabaseManagementServiceBuilder(dataDir)
                     .setConfig(BoltConnector.enabled, true)
                     .setConfig(BoltConnector.listen_address, new SocketAddress(HOST, boltPort))
-                    // Auth is off on purpose: Bolt listens on the loopback interface only, so
-                    // only processes on this machine can reach the server.
-                    .setConfig(GraphDatabaseSettings.auth_enabled, false)
+                    .setConfig(GraphDatabaseSettings.auth_enabled, authEnabled)
                     .setConfig(HttpConnector.enabled, false)
                     .setConfig(HttpsConnector.enabled, false)
                     .setConfig(GraphDatabaseSettings.udc_enabled, false)
@@ -87,6 +96,14 @@ public final class LocalNeo4jLauncher {
         if (!db.isAvailable(AVAILABILITY_TIMEOUT_MS)) {
             fail(4, "default database did not become available within " + AVAILABILITY_TIMEOUT_MS + " ms");
         }
+        if (authEnabled) {
+            try {
+                setAdminPassword(dbms, password);
+            } catch (RuntimeException e) {
+                e.printStackTrace();
+                fail(4, "could not set the " + ADMIN_USER + " user's password: " + e.getMessage());
+            }
+        }
         System.out.println(READY_PREFIX + " bolt://" + HOST + ":" + boltPort + " pid="
                 + ProcessHandle.current().pid() + " data=" + dataDir + " neo4j=" + neo4jVersion());
         System.out.flush();
@@ -95,6 +112,21 @@ public final class LocalNeo4jLauncher {
             stopped.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Sets the admin's password (a fresh store's is "neo4j", to be changed on first login). */
+    private static void setAdminPassword(DatabaseManagementService dbms, String password) {
+        GraphDatabaseService system = dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME);
+        try {
+            system.executeTransactionally(
+                    "ALTER USER " + ADMIN_USER + " SET PASSWORD $password CHANGE NOT REQUIRED",
+                    Map.of("password", password));
+        } catch (QueryExecutionException e) {
+            // Neo4j refuses to "change" a password to the one it already has: nothing to do then.
+            if (!e.getMessage().contains("Old password and new password cannot be the same")) {
+                throw e;
+            }
         }
     }
 
