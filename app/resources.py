@@ -98,10 +98,17 @@ def open_index(settings: Settings) -> LayoutIndex:
     if vectors.qdrant_url:
         api_key = vectors.qdrant_api_key.get_secret_value() if vectors.qdrant_api_key else None
         # Imported here: qdrant-client takes about a second to import, which the embedded default never needs.
-        from vectors.qdrant_server import QdrantServerLayoutIndex
+        from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
 
+        replication = Replication(
+            vectors.shards, vectors.replication_factor, vectors.write_consistency_factor
+        )
         index = QdrantServerLayoutIndex.from_url(
-            vectors.qdrant_url, api_key=api_key, collection=vectors.collection, dimension=vectors.dimension
+            vectors.qdrant_url,
+            api_key=api_key,
+            collection=vectors.collection,
+            dimension=vectors.dimension,
+            replication=replication,
         )
     else:
         index = EdgeLayoutIndex(vectors.path / vectors.collection, dimension=vectors.dimension)

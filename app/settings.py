@@ -37,6 +37,12 @@ class VectorSettings(BaseModel):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     collection: str = "layouts"
+    # How PageForge creates its collection on a Qdrant server (Qdrant Edge is one shard in-process): on a
+    # cluster, replication_factor 2 keeps every shard answering when one node is lost; an update is
+    # acknowledged once write_consistency_factor replicas of its shard have applied it.
+    shards: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    write_consistency_factor: int = Field(default=1, ge=1)
     path: Path = Path("var/vectors")
     # Must equal the embedding model's output size (384 for all-MiniLM-L6-v2).
     dimension: int = 384

@@ -95,6 +95,8 @@ class DetachedProcess:
         return not self.alive(pid)
 
     def _is_ours(self, pid: int) -> bool:
+        if self._child is not None and self._child.pid == pid:
+            return True  # just spawned: /proc may not show the new program for a moment
         if not Path("/proc/self").exists():
             return True  # no procfs: trust the pid file
         try:

@@ -262,10 +262,11 @@ class EdgeLayoutIndex:
         with self._engine("optimize") as shard:
             shard.optimize()
 
-    def health(self) -> None:
+    def health(self) -> str | None:
         """Return if the shard is open and readable; raise VectorIndexUnavailable with the reason if not."""
         with self._engine("health check") as shard:
             shard.info()
+        return None
 
     def close(self) -> None:
         """Flush and close the shard and release the directory lock; later calls raise."""

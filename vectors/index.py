@@ -228,8 +228,9 @@ class LayoutIndex(Protocol):
         """Bring the index to its optimised state (HNSW built, deletions vacuumed) before returning."""
         ...
 
-    def health(self) -> None:
-        """Return if the index can serve requests; raise VectorIndexUnavailable with the reason if not."""
+    def health(self) -> str | None:
+        """Return if the index can serve requests, with a note if it serves degraded (a replica lost);
+        raise VectorIndexUnavailable with the reason if it cannot serve."""
         ...
 
     def close(self) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectors.index import (
     INDEXED_FIELDS,
@@ -32,6 +35,15 @@ SCROLL_PAGE = 512
 OPTIMIZE_POLL_SECONDS = 0.2
 
 
+@dataclass(frozen=True)
+class Replication:
+    """How the collection spreads over a cluster: shards, copies of each, and copies an update waits for."""
+
+    shards: int = 1
+    factor: int = 1
+    write_consistency: int = 1
+
+
 def _match(key: str, values: Sequence[str]) -> qm.FieldCondition:
     return qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values)))
 
@@ -53,6 +65,15 @@ def _tenant_filter(
     return qm.Filter(must=must or None, must_not=must_not or None)
 
 
+def _server_error(exc: UnexpectedResponse) -> str:
+    """What the server said, in one line: its error's first line, not the raw response."""
+    try:
+        said = json.loads(exc.content)["status"]["error"]
+    except (ValueError, KeyError, TypeError):
+        said = exc.reason_phrase
+    return f"Qdrant answered {exc.status_code}: {str(said).splitlines()[0] if said else ''}".rstrip(": ")
+
+
 def connect(url: str, *, api_key: str | None = None, timeout: int = 10) -> QdrantClient:
     """A client for the Qdrant server at `url` (no request is made until first use)."""
     return QdrantClient(url=url, api_key=api_key, timeout=timeout)
@@ -71,8 +92,10 @@ class QdrantServerLayoutIndex:
         owns_client: bool = False,
         hnsw_ef: int | None = None,
         indexing_threshold_kb: int | None = None,
+        replication: Replication | None = None,
     ) -> None:
         self.client = client
+        self.replication = replication or Replication()
         self._owns_client = owns_client
         self.collection = collection
         self.dimension = dimension
@@ -90,11 +113,17 @@ class QdrantServerLayoutIndex:
         *,
         api_key: str | None = None,
         indexing_threshold_kb: int | None = None,
+        replication: Replication | None = None,
     ) -> QdrantServerLayoutIndex:
-        """An index on `collection` of the Qdrant server at `url`."""
+        """An index on `collection` of the Qdrant server (or cluster node) at `url`."""
         client = connect(url, api_key=api_key)
         return cls(
-            client, collection, dimension, owns_client=True, indexing_threshold_kb=indexing_threshold_kb
+            client,
+            collection,
+            dimension,
+            owns_client=True,
+            indexing_threshold_kb=indexing_threshold_kb,
+            replication=replication,
         )
 
     @contextmanager
@@ -105,16 +134,26 @@ class QdrantServerLayoutIndex:
             yield self.client
         except VectorIndexUnavailable:
             raise
+        except UnexpectedResponse as exc:
+            raise VectorIndexUnavailable(
+                f"vector index {self.collection!r}: {action} failed: {_server_error(exc)}"
+            ) from exc
         except Exception as exc:
             raise VectorIndexUnavailable(f"vector index {self.collection!r}: {action} failed: {exc}") from exc
 
     def ensure(self) -> None:
-        """Create the collection (cosine) and keyword payload indexes if missing; safe to call again."""
+        """Create the collection (cosine, sharded and replicated as configured) and keyword payload indexes
+        if missing; safe to call again. An existing collection must match the configured dimension,
+        shards and replication."""
+        replication = self.replication
         with self._engine("creating the collection") as client:
             if not client.collection_exists(self.collection):
                 client.create_collection(
                     self.collection,
                     vectors_config=qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE),
+                    shard_number=replication.shards,
+                    replication_factor=replication.factor,
+                    write_consistency_factor=replication.write_consistency,
                     optimizers_config=(
                         None
                         if self._indexing_threshold_kb is None
@@ -122,6 +161,7 @@ class QdrantServerLayoutIndex:
                     ),
                 )
             self._check_dimension(client)
+            self._check_replication(client)
             existing = client.get_collection(self.collection).payload_schema
             for name in INDEXED_FIELDS:
                 if name not in existing:
@@ -129,6 +169,16 @@ class QdrantServerLayoutIndex:
                         type=qm.KeywordIndexType.KEYWORD, is_tenant=name == TENANT_FIELD
                     )
                     client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+
+    def _check_replication(self, client: QdrantClient) -> None:
+        params = client.get_collection(self.collection).config.params
+        found = Replication(params.shard_number or 1, params.replication_factor or 1)
+        if (found.shards, found.factor) != (self.replication.shards, self.replication.factor):
+            raise VectorIndexUnavailable(
+                f"collection {self.collection!r} has {found.shards} shard(s) with replication factor "
+                f"{found.factor}; the settings ask for {self.replication.shards} with "
+                f"{self.replication.factor} (PAGEFORGE_VECTORS__SHARDS, __REPLICATION_FACTOR)"
+            )
 
     def _check_dimension(self, client: QdrantClient) -> None:
         params = client.get_collection(self.collection).config.params.vectors
@@ -283,12 +333,39 @@ class QdrantServerLayoutIndex:
                 )
             time.sleep(OPTIMIZE_POLL_SECONDS)
 
-    def health(self) -> None:
-        """Return if the collection is reachable with the right size; raise VectorIndexUnavailable if not."""
+    def health(self) -> str | None:
+        """Return if the collection is reachable with the right size and every shard has an active replica,
+        with a note when some replicas are not active; raise VectorIndexUnavailable if it cannot serve."""
         with self._engine("health check") as client:
             if not client.collection_exists(self.collection):
                 raise VectorIndexUnavailable(f"collection {self.collection!r} does not exist (call ensure())")
+            # Replica states first: they come from the node's own view of the cluster, while reading the
+            # collection's config already needs every shard to answer.
+            cluster = client.http.distributed_api.collection_cluster_info(self.collection).result
+        assert cluster is not None
+        states: dict[int, list[qm.ReplicaState | None]] = {}
+        for local in cluster.local_shards:
+            states.setdefault(local.shard_id, []).append(local.state)
+        for remote in cluster.remote_shards:
+            states.setdefault(remote.shard_id, []).append(remote.state)
+        active = {
+            shard: sum(state == qm.ReplicaState.ACTIVE for state in found) for shard, found in states.items()
+        }
+        lost = sorted(shard for shard, count in active.items() if count == 0)
+        if lost:
+            raise VectorIndexUnavailable(
+                f"collection {self.collection!r}: shard(s) {', '.join(map(str, lost))} have no active "
+                f"replica: too few Qdrant nodes answer"
+            )
+        with self._engine("health check") as client:
             self._check_dimension(client)
+        short = {shard: count for shard, count in active.items() if count < len(states[shard])}
+        if not short:
+            return None
+        return "degraded: " + ", ".join(
+            f"shard {shard} has {count} of {len(states[shard])} replicas active"
+            for shard, count in sorted(short.items())
+        )
 
     def close(self) -> None:
         """Stop serving (closing the client if this index created it); later calls raise."""

@@ -24,15 +24,17 @@ health_router = APIRouter(tags=["platform"])
 router = APIRouter(tags=["platform"])
 
 
-async def _probe(check: Callable[[], Awaitable[None]], timeout_s: float) -> DependencyHealth:
+async def _probe(check: Callable[[], Awaitable[str | None]], timeout_s: float) -> DependencyHealth:
+    """Up (with the check's note, if any) or down with the reason."""
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(check(), timeout_s)
+        note = await asyncio.wait_for(check(), timeout_s)
     except TimeoutError:
         return DependencyHealth(status="down", detail=f"no answer within {timeout_s:g}s")
     except Exception as exc:
         return DependencyHealth(status="down", detail=str(exc) or type(exc).__name__)
-    return DependencyHealth(status="up", latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return DependencyHealth(status="up", detail=note, latency_ms=latency_ms)
 
 
 async def _check_neo4j(resources: Resources) -> None:
@@ -41,9 +43,9 @@ async def _check_neo4j(resources: Resources) -> None:
         await resources.graph.apply_schema()
 
 
-async def _check_vectors(resources: Resources) -> None:
+async def _check_vectors(resources: Resources) -> str | None:
     index = resources.require_index()
-    await anyio.to_thread.run_sync(index.health)
+    return await anyio.to_thread.run_sync(index.health)
 
 
 async def _check_embedder(resources: Resources) -> None:

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
-from vectors.qdrant_server import QdrantServerLayoutIndex
+from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
 from vectors.server import LocalQdrantServer
 
 # Layout descriptions in the shape layout-to-text produces: a page title, then "widget label" items.
@@ -489,6 +489,32 @@ def test_qdrant_server_refuses_a_collection_of_another_dimension(qdrant_server: 
         server_index(qdrant_server, collection, 768).ensure()
     with pytest.raises(VectorIndexUnavailable, match="does not exist"):
         server_index(qdrant_server, "missing").health()
+
+
+def test_qdrant_server_creates_the_collection_sharded_as_configured_and_refuses_another_shape(
+    qdrant_server: LocalQdrantServer,
+) -> None:
+    collection = f"sharded-{uuid.uuid4().hex[:12]}"
+
+    def index(replication: Replication) -> QdrantServerLayoutIndex:
+        return QdrantServerLayoutIndex.from_url(
+            qdrant_server.url, collection, DIMENSION, api_key=qdrant_server.api_key, replication=replication
+        )
+
+    created = index(Replication(shards=3))
+    created.ensure()
+    assert created.client.get_collection(collection).config.params.shard_number == 3
+    assert created.health() is None
+
+    with pytest.raises(
+        VectorIndexUnavailable, match=r"has 3 shard\(s\) with replication factor 1; the settings"
+    ):
+        index(Replication(shards=2)).ensure()
+    wrong_key = QdrantServerLayoutIndex.from_url(
+        qdrant_server.url, collection, DIMENSION, api_key="not-the-key"
+    )
+    with pytest.raises(VectorIndexUnavailable, match="Qdrant answered 401"):
+        wrong_key.health()
 
 
 def test_qdrant_server_refuses_a_wrong_api_key(qdrant_server: LocalQdrantServer) -> None:
