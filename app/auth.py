@@ -99,11 +99,13 @@ async def current_tenant(
     """The tenant owning the request's API key; 401 when the key is missing or unknown, 429 over its rate."""
     if credentials is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    # Nothing is served from a graph that lacks a migration (503 naming it).
+    graph = await resources.require_graph()
     verified: VerifiedKeys = request.app.state.verified_keys
     key_hash = hash_api_key(credentials.credentials)
     holder = verified.get(key_hash)
     if holder is None:
-        holder = await TenantRepository(resources.graph).for_hash(key_hash)
+        holder = await TenantRepository(graph).for_hash(key_hash)
         if holder is None:
             raise Unauthorized("unknown API key")
         verified.put(key_hash, holder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -14,9 +14,10 @@ import uvicorn
 
 from app import __version__
 from app.observability import configure_logging
-from app.resources import open_graph
+from app.resources import open_graph, prepare_graph
 from app.settings import ServiceName, Settings
 from graph.errors import GraphError
+from graph.migrations import MIGRATIONS, MigrationStatus, Migrator
 from graph.server import ADMIN_USER, LocalNeo4jServer, Neo4jServerError
 from graph.tenants import TenantRepository
 from ingest import (
@@ -73,7 +74,7 @@ def _with_graph(settings: Settings, work: Callable[[TenantRepository], Awaitable
     async def run() -> T:
         graph = open_graph(settings)
         try:
-            await graph.apply_schema()
+            await prepare_graph(graph, settings)
             return await work(TenantRepository(graph))
         finally:
             await graph.close()
@@ -102,12 +103,7 @@ def serve(
         settings = settings.model_copy(update={"service": service})
     configure_logging(settings.log_level)
     # One process per service shares a Neo4j that it does not start or stop (`pageforge neo4j start`).
-    manages_neo4j = settings.neo4j.managed and settings.service == "all"
-    server = managed_server(settings) if manages_neo4j else None
-    started_here = server is not None and not server.status().running
-    if server is not None:
-        server.start(timeout=settings.neo4j.start_timeout_s)
-    try:
+    with _managed_neo4j_running(settings, when=settings.service == "all"):
         uvicorn.run(
             create_app(settings),
             host=host or settings.api.host,
@@ -115,9 +111,6 @@ def serve(
             log_config=None,
             access_log=False,
         )
-    finally:
-        if server is not None and started_here:
-            server.stop()
 
 
 @neo4j_cli.command("build")
@@ -194,6 +187,74 @@ def qdrant_status() -> None:
     status = local_qdrant(Settings()).status()
     typer.echo(f"qdrant {'running' if status.running else 'stopped'} at {status.url} (pid {status.pid})")
     if not status.running:
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _managed_neo4j_running(settings: Settings, *, when: bool = True) -> Iterator[None]:
+    """The managed Neo4j started for the command if it was not running (and stopped after); nothing when a
+    Neo4j server is configured (or `when` is false)."""
+    server = managed_server(settings) if settings.neo4j.managed and when else None
+    started_here = server is not None and not server.status().running
+    if server is not None:
+        server.start(timeout=settings.neo4j.start_timeout_s)
+    try:
+        yield
+    finally:
+        if server is not None and started_here:
+            server.stop()
+
+
+def _migration_status(found: MigrationStatus) -> None:
+    for done in found.applied:
+        typer.echo(f"{done.version:>4}  applied {done.applied_at:%Y-%m-%d %H:%M} UTC  {done.name}")
+    for pending in found.pending:
+        typer.echo(f"{pending.version:>4}  pending                   {pending.name}")
+    for unknown in found.unknown:
+        typer.echo(f"{unknown.version:>4}  unknown to this PageForge {unknown.name}")
+    if not found.current:
+        typer.echo(found.problem(), err=True)
+
+
+@cli.command()
+def migrate(
+    status: Annotated[
+        bool, typer.Option("--status", help="List applied and pending migrations; exit 1 if any is pending.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what each pending migration would do; change nothing.")
+    ] = False,
+) -> None:
+    """Apply the graph migrations this PageForge needs, in order (each is recorded in the graph)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+
+    async def run(migrator: Migrator) -> bool:
+        if status:
+            found = await migrator.status()
+            _migration_status(found)
+            return found.current
+        if dry_run:
+            previews = await migrator.preview()
+            for migration, effect in previews:
+                typer.echo(f"{migration.version:>4}  {migration.name}: {effect}")
+            typer.echo("dry run: nothing changed" if previews else "nothing to apply")
+            return True
+        for migration, changed in await migrator.migrate():
+            typer.echo(f"{migration.version:>4}  applied {migration.name}: {changed} changed")
+        typer.echo(f"the graph has every migration ({len(MIGRATIONS)})")
+        return True
+
+    async def with_graph() -> bool:
+        graph = open_graph(settings)
+        try:
+            return await run(Migrator(graph))
+        finally:
+            await graph.close()
+
+    with _managed_neo4j_running(settings):
+        current = asyncio.run(with_graph())
+    if not current:
         raise typer.Exit(1)
 
 
@@ -311,10 +372,6 @@ def _owning_index(
     from vectors.index import VectorIndexUnavailable
 
     configure_logging(settings.log_level)
-    server = managed_server(settings) if settings.neo4j.managed else None
-    started_here = server is not None and not server.status().running
-    if server is not None:
-        server.start(timeout=settings.neo4j.start_timeout_s)
 
     async def run() -> T:
         tenant_id = await _tenant_id(settings, tenant) if tenant else None
@@ -322,13 +379,11 @@ def _owning_index(
             return await work(reconciler, tenant_id)
 
     try:
-        return asyncio.run(run())
+        with _managed_neo4j_running(settings):
+            return asyncio.run(run())
     except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    finally:
-        if server is not None and started_here:
-            server.stop()
 
 
 TenantOption = Annotated[str | None, typer.Option("--tenant", help="Only this tenant (default: all).")]
@@ -401,10 +456,6 @@ def ingest(
     except Invalid as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    server = managed_server(settings) if settings.neo4j.managed else None
-    started_here = server is not None and not server.status().running
-    if server is not None:
-        server.start(timeout=settings.neo4j.start_timeout_s)
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
     async def run() -> BulkIngestReport:
@@ -420,13 +471,11 @@ def ingest(
                 )
 
     try:
-        report = asyncio.run(run())
+        with _managed_neo4j_running(settings):
+            report = asyncio.run(run())
     except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    finally:
-        if server is not None and started_here:
-            server.stop()
     for failure in report.failures:
         typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
     typer.echo(report.summary())

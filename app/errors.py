@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.observability import REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
-from graph.errors import GraphUnavailable, TenantExists, TenantNotFound
+from graph.errors import GraphUnavailable, SchemaOutOfDate, TenantExists, TenantNotFound
 from ingest.errors import DefinitionError
 from vectors.embedder import EmbedderUnavailable
 from vectors.index import VectorIndexUnavailable
@@ -100,6 +100,7 @@ class DependencyTimeout(PageForgeError):
 # Errors raised below the API (graph, vectors, ingest) and what they mean to a client.
 FOREIGN_ERRORS: dict[type[Exception], type[PageForgeError]] = {
     GraphUnavailable: DependencyUnavailable,
+    SchemaOutOfDate: DependencyUnavailable,
     VectorIndexUnavailable: DependencyUnavailable,
     EmbedderUnavailable: DependencyUnavailable,
     DefinitionError: Invalid,

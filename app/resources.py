@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from app.indexing import OutboxRelay
 from app.settings import Settings
 from graph.database import Graph
-from graph.errors import GraphUnavailable
+from graph.errors import GraphUnavailable, SchemaOutOfDate
 from graph.forms import LayoutOutbox
+from graph.migrations import Migrator
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder, EmbedderUnavailable
 from vectors.index import LayoutIndex, VectorIndexUnavailable
@@ -46,6 +47,19 @@ class Resources:
     index: LayoutIndex | None = None
     relay: OutboxRelay | None = None
     failures: dict[str, str] = field(default_factory=dict)
+    # Set once the graph was found migrated (or migrated here); until then every request checks again.
+    graph_ready: bool = False
+    _graph_check: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def require_graph(self) -> Graph:
+        """The graph, once it has every migration this PageForge needs (applying them if the settings say
+        so); SchemaOutOfDate, saying what to do, if it lacks one."""
+        if not self.graph_ready:
+            async with self._graph_check:
+                if not self.graph_ready:
+                    await prepare_graph(self.graph, self.settings)
+                    self.graph_ready = True
+        return self.graph
 
     def require_embedder(self) -> Embedder:
         if self.embedder is None:
@@ -116,6 +130,18 @@ def open_index(settings: Settings) -> LayoutIndex:
     return index
 
 
+async def prepare_graph(graph: Graph, settings: Settings) -> None:
+    """Apply pending migrations if the settings say so; otherwise raise SchemaOutOfDate if one is pending."""
+    migrator = Migrator(graph)
+    if settings.neo4j.migrates_on_start:
+        for migration, changed in await migrator.migrate():
+            logger.info(
+                "applied graph migration %d (%s): %d changed", migration.version, migration.name, changed
+            )
+    else:
+        await migrator.require_current()
+
+
 async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPENDENCY) -> Resources:
     """Open Neo4j and what `uses` names; a dependency that is down is recorded, so /health can name it.
 
@@ -125,9 +151,12 @@ async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPEND
     """
     resources = Resources(settings=settings, graph=open_graph(settings), uses=uses)
     try:
-        await resources.graph.apply_schema()
+        await resources.require_graph()
     except GraphUnavailable as exc:
-        logger.warning("neo4j not reachable at start-up; schema will be applied when it is: %s", exc)
+        logger.warning("neo4j not reachable at start-up; its migrations are checked when it is: %s", exc)
+    except SchemaOutOfDate as exc:
+        # Serving nothing but 503s until the graph is migrated, then serving without a restart.
+        logger.error("%s; until then every request is answered 503", exc)
     if VECTORS in uses:
         resources.index = await _opened(resources, VECTORS, lambda: open_index(settings))
     if EMBEDDER in uses:

@@ -22,6 +22,14 @@ class Neo4jSettings(BaseModel):
     start_timeout_s: float = 180.0
     # Bounds how long a request waits for Neo4j before answering 503.
     connection_timeout_s: float = 5.0
+    # Apply pending graph migrations when a process starts. Unset: yes for the managed Neo4j (PageForge
+    # owns it), no for a Neo4j server, where `pageforge migrate` applies them and a process whose graph
+    # lacks one refuses to serve (503 naming it) until then.
+    migrate_on_start: bool | None = None
+
+    @property
+    def migrates_on_start(self) -> bool:
+        return self.managed if self.migrate_on_start is None else self.migrate_on_start
 
     @property
     def managed(self) -> bool:

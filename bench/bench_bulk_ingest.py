@@ -25,6 +25,7 @@ from pathlib import Path
 from app.formversions.bulk import BulkIngestor, BulkIngestReport, owned_bulk_ingestor, plan_ingest
 from app.resources import open_graph
 from app.settings import EmbedderSettings, Neo4jSettings, Settings, VectorSettings
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import Tenant, TenantRepository
 from tests.corpora import CORPORA
@@ -55,7 +56,7 @@ def line(name: str, report: BulkIngestReport) -> str:
 async def create_tenant(settings: Settings) -> Tenant:
     graph = open_graph(settings)
     try:
-        await graph.apply_schema()
+        await Migrator(graph).migrate()
         return await TenantRepository(graph).create(f"bench-{uuid.uuid4().hex[:8]}")
     finally:
         await graph.close()

@@ -28,6 +28,7 @@ from app.settings import Neo4jSettings, Settings, VectorSettings
 from app.versions import new_version, normalise_document, structural_diff
 from graph.forms import NewVersion, ParentDiff
 from graph.lineage import LineageRepository
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository
 from ingest import FormDefinition, content_hash
@@ -68,7 +69,7 @@ async def seed(settings: Settings) -> tuple[str, str, str]:
     """A tenant with an API key and the chain: (tenant id, API key, id of the chain's last version)."""
     graph = open_graph(settings)
     try:
-        await graph.apply_schema()
+        await Migrator(graph).migrate()
         tenants = TenantRepository(graph)
         name = f"bench-{uuid.uuid4().hex[:8]}"
         tenant = await tenants.create(name)

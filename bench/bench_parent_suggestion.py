@@ -44,6 +44,7 @@ from app.similarity.service import SimilarityService
 from app.versions import normalise_document
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
@@ -359,7 +360,7 @@ async def bench(bolt_uri: str, vectors_dir: Path, folders: list[str], ask_every:
     index = EdgeLayoutIndex(vectors_dir, dimension=embedder.dimension)
     index.ensure()
     try:
-        await graph.apply_schema()
+        await Migrator(graph).migrate()
         for folder in folders:
             await measure(graph, index, embedder, CORPORA / folder, ask_every)
     finally:

@@ -30,6 +30,7 @@ import httpx
 from app.renderer.widgets import EmbeddingWidgetMatcher
 from app.resources import open_graph
 from app.settings import Neo4jSettings, Settings
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository
 from ingest import FormDefinition, import_definition, parse_document
@@ -57,7 +58,7 @@ def largest_form() -> tuple[Path, FormDefinition]:
 async def issue_key(neo4j_uri: str) -> str:
     graph = open_graph(Settings(neo4j=Neo4jSettings(uri=neo4j_uri)))
     try:
-        await graph.apply_schema()
+        await Migrator(graph).migrate()
         tenants = TenantRepository(graph)
         name = f"bench-{uuid.uuid4().hex[:8]}"
         await tenants.create(name)

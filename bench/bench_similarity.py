@@ -36,11 +36,13 @@ from app.indexing import OutboxRelay
 from app.main import create_app
 from app.resources import Resources
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import DEFAULT_CORPORA, build_layouts, encode_cached, p50_ms
+from bench.bench_vector_index import build_layouts, encode_cached, p50_ms
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox, NewVersion, ParentDiff
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository
+from tests.corpora import CORPORA
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint
@@ -148,7 +150,7 @@ async def load_graph(
     """A tenant with an API key and one version per layout, each form's versions one lineage."""
     graph = Graph(uri=bolt_uri, auth=None)
     try:
-        await graph.apply_schema()
+        await Migrator(graph).migrate()
         tenants = TenantRepository(graph)
         tenant = await tenants.create(tenant_name)
         key = await tenants.issue_key(tenant_name)
@@ -247,7 +249,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
     args = parser.parse_args()
 
     started = time.perf_counter()

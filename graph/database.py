@@ -45,7 +45,6 @@ class Graph:
     ) -> None:
         self.uri = uri
         self.database = database
-        self.schema_applied = False
         self._retry_time_s = connection_timeout_s * 2
         self._driver: AsyncDriver = AsyncGraphDatabase.driver(
             uri,
@@ -100,12 +99,6 @@ class Graph:
     async def ping(self) -> None:
         """Raise GraphUnavailable unless Neo4j answers a query."""
         await self.run(queries.PING)
-
-    async def apply_schema(self) -> None:
-        """Create constraints and indexes that do not exist yet."""
-        for statement in queries.SCHEMA:
-            await self.run(statement)
-        self.schema_applied = True
 
     async def close(self) -> None:
         await self._driver.close()

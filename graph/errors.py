@@ -9,6 +9,10 @@ class GraphUnavailable(GraphError):
     """Neo4j cannot be reached or did not answer in time."""
 
 
+class SchemaOutOfDate(GraphError):
+    """The graph's recorded migrations are not the ones this PageForge needs."""
+
+
 class TenantExists(GraphError):
     """A tenant with that name already exists."""
 

@@ -3,7 +3,7 @@
 # Liveness probe used by /health.
 PING = "RETURN 1 AS ok"
 
-# Schema, applied idempotently at start-up.
+# Constraints: migration 1 (graph.migrations). A new one goes into a new migration, not here.
 SCHEMA = (
     "CREATE CONSTRAINT tenant_id IF NOT EXISTS FOR (t:Tenant) REQUIRE t.id IS UNIQUE",
     "CREATE CONSTRAINT tenant_name IF NOT EXISTS FOR (t:Tenant) REQUIRE t.name IS UNIQUE",
@@ -21,6 +21,37 @@ SCHEMA = (
     "CREATE CONSTRAINT sys_version_number IF NOT EXISTS "
     "FOR (r:SysVersion) REQUIRE (r.tenant, r.system_key, r.number) IS UNIQUE",
 )
+
+# --- Migrations (graph.migrations) -------------------------------------------------------------
+
+SCHEMA_NAMES = "SHOW CONSTRAINTS YIELD name RETURN name"
+
+APPLIED_MIGRATIONS = """
+MATCH (m:SchemaMigration)
+RETURN m.version AS version, m.name AS name, m.applied_at AS applied_at ORDER BY m.version
+"""
+
+RECORD_MIGRATION = """
+MERGE (m:SchemaMigration {version: $version}) ON CREATE SET m.name = $name, m.applied_at = datetime()
+"""
+
+# Versions written before layout prints were stored with them (their definition computes the prints).
+VERSIONS_WITHOUT_PRINTS = """
+MATCH (v:FormVersion) WHERE v.layout_hash IS NULL AND v.definition IS NOT NULL
+RETURN v.id AS id, v.definition AS definition LIMIT $limit
+"""
+
+COUNT_VERSIONS_WITHOUT_PRINTS = """
+MATCH (v:FormVersion) WHERE v.layout_hash IS NULL AND v.definition IS NOT NULL RETURN count(v) AS count
+"""
+
+SET_PRINTS = """
+UNWIND $rows AS row
+MATCH (v:FormVersion {id: row.id})
+SET v.layout_nodes = row.layout_nodes, v.layout_keys = row.layout_keys, v.layout_hash = row.layout_hash
+"""
+
+# --- Tenants (TenantRepository) ----------------------------------------------------------------
 
 # A new tenant; the name constraint rejects a second one with the same name.
 CREATE_TENANT = """

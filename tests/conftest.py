@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
+from graph.database import Graph
+from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from tests.corpora import QDRANT_BINARY, corpus_root
 from vectors.server import LocalQdrantServer
@@ -29,6 +32,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def migrated(server: LocalNeo4jServer) -> LocalNeo4jServer:
+    """The server with every graph migration applied, as `pageforge migrate` leaves a Neo4j server."""
+
+    async def migrate() -> None:
+        graph = Graph(uri=server.bolt_uri, auth=server.auth)
+        try:
+            await Migrator(graph).migrate()
+        finally:
+            await graph.close()
+
+    asyncio.run(migrate())
+    return server
+
+
 def start_test_neo4j(data_dir: Path, password: str | None = None) -> LocalNeo4jServer:
     # C1-only JIT halves the JVM start; test runs are short, so peak speed matters less.
     server = LocalNeo4jServer(
@@ -45,8 +62,8 @@ def start_test_neo4j(data_dir: Path, password: str | None = None) -> LocalNeo4jS
 
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
-    """The Neo4j server of this test run; stopped when the run ends."""
-    server = start_test_neo4j(tmp_path_factory.mktemp("neo4j"))
+    """The Neo4j server of this test run, migrated; stopped when the run ends."""
+    server = migrated(start_test_neo4j(tmp_path_factory.mktemp("neo4j")))
     yield server
     server.stop()
 
@@ -54,7 +71,9 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4
 @pytest.fixture(scope="session")
 def neo4j_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jServer]:
     """A second Neo4j of this test run, authentication on: what a Neo4j server deployment looks like."""
-    server = start_test_neo4j(tmp_path_factory.mktemp("neo4j-auth"), password=f"test-{uuid.uuid4().hex}")
+    server = migrated(
+        start_test_neo4j(tmp_path_factory.mktemp("neo4j-auth"), password=f"test-{uuid.uuid4().hex}")
+    )
     yield server
     server.stop()
 

@@ -39,8 +39,7 @@ async def _probe(check: Callable[[], Awaitable[str | None]], timeout_s: float) -
 
 async def _check_neo4j(resources: Resources) -> None:
     await resources.graph.ping()
-    if not resources.graph.schema_applied:
-        await resources.graph.apply_schema()
+    await resources.require_graph()
 
 
 async def _check_vectors(resources: Resources) -> str | None:

@@ -48,7 +48,6 @@ def create_tenant(settings: Settings) -> TenantKey:
     async def work() -> str:
         graph = open_graph(settings)
         try:
-            await graph.apply_schema()
             tenants = TenantRepository(graph)
             await tenants.create(name)
             return await tenants.issue_key(name)

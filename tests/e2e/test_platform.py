@@ -19,7 +19,7 @@ from app.observability import JsonLogFormatter
 from app.resources import open_graph
 from app.settings import EmbedderSettings, Settings
 from graph.tenants import TenantRepository
-from tests.conftest import settings_for, start_test_neo4j
+from tests.conftest import migrated, settings_for, start_test_neo4j
 from tests.e2e.conftest import TenantKey, create_tenant
 
 
@@ -36,7 +36,7 @@ def test_health_is_ok_with_every_dependency_up(client: TestClient) -> None:
 
 
 def test_health_names_neo4j_while_it_is_down_and_recovers_without_restart(tmp_path: Path) -> None:
-    server = start_test_neo4j(tmp_path / "neo4j")
+    server = migrated(start_test_neo4j(tmp_path / "neo4j"))
     try:
         with TestClient(create_app(settings_for(server.bolt_uri, tmp_path))) as client:
             assert client.get("/health").status_code == 200

@@ -27,7 +27,6 @@ def embedder() -> Embedder:
 @pytest.fixture
 async def graph(neo4j_server: LocalNeo4jServer) -> AsyncIterator[Graph]:
     graph = Graph(uri=neo4j_server.bolt_uri, auth=None)
-    await graph.apply_schema()
     yield graph
     await graph.close()
 

@@ -108,7 +108,6 @@ def create_tenant(settings: Settings) -> Tenant:
     async def work() -> Tenant:
         graph = open_graph(settings)
         try:
-            await graph.apply_schema()
             return await TenantRepository(graph).create(f"bulk-{uuid.uuid4().hex[:8]}")
         finally:
             await graph.close()
