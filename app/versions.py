@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
 from app.errors import Invalid
-from graph.forms import FormVersionRepository, NewVersion, ParentDiff, VersionRef
+from graph.errors import LatestMoved
+from graph.forms import FormVersionRepository, LatestGuard, NewVersion, ParentDiff, VersionRef
 from ingest import (
     FormDefinition,
     diff_definitions,
@@ -125,6 +127,15 @@ async def resolve_parents(
     return [found[parent_id] for parent_id in unique]
 
 
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A version ready to write, and the condition to write it on: derived from the form's latest (or
+    told which version must be the latest), it must be written only while that still holds."""
+
+    new: NewVersion
+    if_latest: LatestGuard | None
+
+
 class VersionWriter:
     """Works out the new version of a form to write: its parents resolved and the diff from each."""
 
@@ -139,13 +150,28 @@ class VersionWriter:
         definition: FormDefinition,
         digest: str,
         parents: list[str] | None = None,
+        expected_latest: str | None = None,
         label: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> NewVersion:
-        """The new version for a canonical definition; without `parents`, it derives from the latest."""
+    ) -> PreparedVersion:
+        """The new version for a canonical definition; without `parents`, it derives from the latest.
+
+        Its guard: the latest it derived from, or `expected_latest` when given (the caller's own
+        optimistic-concurrency condition; LatestMoved at once if it already fails)."""
+        seen: list[VersionRef | None] = []
+
+        async def latest() -> VersionRef | None:
+            found = await self.versions.latest(tenant, form_key)
+            seen.append(found)
+            return found
+
+        if expected_latest is not None:
+            current = await latest()
+            if current is None or current.id != expected_latest:
+                raise LatestMoved(form_key, current.id if current is not None else None)
         resolved = await resolve_parents(
             parents,
-            latest=lambda: self.versions.latest(tenant, form_key),
+            latest=latest,
             find=lambda ids: self.versions.refs(tenant, ids),
             owner_of=lambda ref: ref.form_key,
             owner=form_key,
@@ -159,4 +185,10 @@ class VersionWriter:
                 definition, form_key=form_key, digest=digest, parents=diffs, label=label, metadata=metadata
             )
 
-        return await anyio.to_thread.run_sync(build)
+        new = await anyio.to_thread.run_sync(build)
+        if expected_latest is not None:
+            return PreparedVersion(new, LatestGuard(expected_latest))
+        if parents is None:
+            derived_from = seen[-1]
+            return PreparedVersion(new, LatestGuard(derived_from.id if derived_from is not None else None))
+        return PreparedVersion(new, None)

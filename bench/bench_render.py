@@ -17,7 +17,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ import httpx
 from app.renderer.widgets import EmbeddingWidgetMatcher
 from app.resources import open_graph
 from app.settings import Neo4jSettings, Settings
+from bench.api_process import start_api, stop_api
 from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository
@@ -40,7 +40,6 @@ from render.widgets import resolve_widgets
 from tests.corpora import CORPORA
 from vectors.embedder import Embedder
 
-ROOT = Path(__file__).resolve().parents[1]
 CORPUS_GLOBS = ("*/current/*.json", "nav-formio/test-forms/*.json")
 
 
@@ -65,36 +64,6 @@ async def issue_key(neo4j_uri: str) -> str:
         return await tenants.issue_key(name)
     finally:
         await graph.close()
-
-
-def start_api(root: Path, neo4j_uri: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PAGEFORGE_NEO4J__URI": neo4j_uri,
-        "PAGEFORGE_VECTORS__PATH": str(root / "vectors"),
-        "PAGEFORGE_LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the API exited with {process.returncode}")
-        time.sleep(0.5)
-    process.terminate()
-    raise RuntimeError("the API did not become healthy within 180 s")
 
 
 def timed(work: Callable[[], Any], repeat: int) -> list[float]:
@@ -205,12 +174,14 @@ def main() -> None:
         api: subprocess.Popen[bytes] | None = None
         try:
             key = asyncio.run(issue_key(server.bolt_uri))
-            api, base = start_api(root, server.bolt_uri)
+            api, base = start_api(
+                {"PAGEFORGE_NEO4J__URI": server.bolt_uri, "PAGEFORGE_VECTORS__PATH": str(root / "vectors")},
+                root / "api.log",
+            )
             bench(base, key, path, definition, args)
         finally:
             if api is not None:
-                api.terminate()
-                api.wait(timeout=30)
+                stop_api(api)
             server.stop()
 
 

@@ -33,7 +33,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -47,6 +46,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from app.indexing import OutboxRelay
+from bench.api_process import start_api, stop_api
 from bench.bench_similarity import load_graph
 from bench.bench_vector_index import build_layouts
 from graph.database import Graph
@@ -58,10 +58,8 @@ from vectors.index import TENANT_FIELD, LayoutPoint
 from vectors.qdrant_server import QdrantServerLayoutIndex, connect
 from vectors.server import LocalQdrantServer
 
-ROOT = Path(__file__).resolve().parents[1]
 K = 10
 COLLECTION = "layouts-bench"
-API_START_S = 240.0
 
 
 def percentiles_ms(timings: list[float]) -> tuple[float, float]:
@@ -124,50 +122,6 @@ async def publish_contexts(bolt_uri: str, url: str, api_key: str, embedder: Embe
     finally:
         index.close()
         await graph.close()
-
-
-def start_api(neo4j_uri: str, qdrant: LocalQdrantServer, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn serving create_app() from the environment, in a child process; returns once it is healthy."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PAGEFORGE_NEO4J__URI": neo4j_uri,
-        "PAGEFORGE_VECTORS__QDRANT_URL": qdrant.url,
-        "PAGEFORGE_VECTORS__QDRANT_API_KEY": qdrant.api_key,
-        "PAGEFORGE_VECTORS__COLLECTION": COLLECTION,
-        "PAGEFORGE_LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + API_START_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the API exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-            )
-        time.sleep(0.5)
-    stop_api(process)
-    raise RuntimeError(f"the API did not become healthy within {API_START_S:.0f} s")
-
-
-def stop_api(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
 
 
 def tenant_only(tenant: str) -> qm.Filter:
@@ -394,7 +348,15 @@ def main() -> None:
         print(f"graph + qdrant load: {time.perf_counter() - loaded:.0f}s")
 
         serving = time.perf_counter()
-        api, base = start_api(neo4j.bolt_uri, qdrant, workdir / "api.log")
+        api, base = start_api(
+            {
+                "PAGEFORGE_NEO4J__URI": neo4j.bolt_uri,
+                "PAGEFORGE_VECTORS__QDRANT_URL": qdrant.url,
+                "PAGEFORGE_VECTORS__QDRANT_API_KEY": qdrant.api_key,
+                "PAGEFORGE_VECTORS__COLLECTION": COLLECTION,
+            },
+            workdir / "api.log",
+        )
         print(f"API start (uvicorn child, model load): {time.perf_counter() - serving:.0f}s")
 
         raw = connect(qdrant.url, api_key=qdrant.api_key)

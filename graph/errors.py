@@ -13,6 +13,15 @@ class SchemaOutOfDate(GraphError):
     """The graph's recorded migrations are not the ones this PageForge needs."""
 
 
+class LatestMoved(GraphError):
+    """The form's latest version is no longer the one a write was prepared against."""
+
+    def __init__(self, form_key: str, latest_id: str | None) -> None:
+        super().__init__(f"the latest version of form {form_key!r} is now {latest_id}")
+        self.form_key = form_key
+        self.latest_id = latest_id
+
+
 class TenantExists(GraphError):
     """A tenant with that name already exists."""
 

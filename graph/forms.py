@@ -12,6 +12,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
+from graph.errors import LatestMoved
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,13 @@ class VersionRef:
     form_key: str
     number: int
     definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LatestGuard:
+    """A write's condition: the form's latest version is `latest_id` (None: the form has no version yet)."""
+
+    latest_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +217,14 @@ class FormVersionRepository:
         r = result.records[0]
         return VersionRef(r["id"], r["form_key"], r["number"], json.loads(r["definition"]))
 
-    async def create(self, tenant: str, new: NewVersion) -> tuple[StoredVersion, bool]:
+    async def create(
+        self, tenant: str, new: NewVersion, *, if_latest: LatestGuard | None = None
+    ) -> tuple[StoredVersion, bool]:
         """Write the version, its lineage and its outbox entry in one transaction.
 
         Returns (version, True), or (the existing version, False) when the form already has this content.
+        With `if_latest`, raises LatestMoved (and writes nothing) unless the form's latest version is still
+        the one it names, checked under the form's lock: concurrent writers cannot both derive from it.
         """
 
         async def work(tx: AsyncManagedTransaction) -> tuple[StoredVersion, bool]:
@@ -227,6 +239,14 @@ class FormVersionRepository:
             ).single()
             if existing is not None:
                 return _stored_version(existing["version"]), False
+            if if_latest is not None:
+                # Read under the form's lock: a writer that committed before us is seen.
+                latest = await (
+                    await tx.run(queries.LATEST_VERSION, tenant=tenant, form_key=new.form_key)
+                ).single()
+                latest_id = latest["id"] if latest is not None else None
+                if latest_id != if_latest.latest_id:
+                    raise LatestMoved(new.form_key, latest_id)
             created = await (
                 await tx.run(queries.CREATE_VERSION, tenant=tenant, **_version_params(new))
             ).single()

@@ -26,6 +26,12 @@ class FormVersionCreate(BaseModel):
         description="Parent version ids. Omitted: the form's latest version. []: a new root.",
         max_length=32,
     )
+    expected_latest: str | None = Field(
+        default=None,
+        description="The id of the version you expect to be the form's latest: 409, and nothing written, "
+        "if another version is the latest by the time this one would be written (optimistic concurrency).",
+        max_length=100,
+    )
     label: str | None = Field(default=None, max_length=200)
     metadata: dict[str, JsonValue] | None = Field(
         default=None, description="Kept with the version; not hashed."

@@ -18,13 +18,16 @@ from app.formversions.schemas import (
 )
 from app.indexing import OutboxRelay, index_now
 from app.versions import VersionWriter, check_form_key, normalise_document
-from graph.forms import FormVersionRepository, PendingLayout, StoredForm, StoredVersion
+from graph.errors import LatestMoved
+from graph.forms import FormVersionRepository, NewVersion, PendingLayout, StoredForm, StoredVersion
 from ingest import FormDefinition, content_hash
 from vectors.index import LayoutFilter, LayoutIndex
 
 logger = logging.getLogger("pageforge.formversions")
 
 SIMILAR_K = 5
+# How often a write derived from the form's latest is prepared again when other versions keep arriving.
+WRITE_ATTEMPTS = 25
 
 
 def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
@@ -85,16 +88,7 @@ class FormVersionProcessor:
         if existing is not None:
             return self._existing(existing, body.parents)
 
-        new = await self.writer.prepare(
-            tenant=tenant,
-            form_key=form_key,
-            definition=definition,
-            digest=digest,
-            parents=body.parents,
-            label=body.label,
-            metadata=body.metadata,
-        )
-        stored, created = await self.versions.create(tenant, new)
+        new, stored, created = await self._write(tenant, form_key, definition, digest, body)
         if not created:
             return self._existing(stored, body.parents)
 
@@ -110,6 +104,40 @@ class FormVersionProcessor:
             diffs=[ParentDiffRead(parent_id=d.id, summary=d.summary, changes=d.changes) for d in new.parents],
             similar=similar,
             index_pending=not indexed,
+        )
+
+    async def _write(
+        self, tenant: str, form_key: str, definition: FormDefinition, digest: str, body: FormVersionCreate
+    ) -> tuple[NewVersion, StoredVersion, bool]:
+        """Prepare and write the version. One derived from the form's latest is written only while that is
+        still the latest; when a concurrent writer got there first, it is prepared again from the new latest
+        (so concurrent posts form a chain, never a silent fork). With `expected_latest`, 409 instead."""
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                prepared = await self.writer.prepare(
+                    tenant=tenant,
+                    form_key=form_key,
+                    definition=definition,
+                    digest=digest,
+                    parents=body.parents,
+                    expected_latest=body.expected_latest,
+                    label=body.label,
+                    metadata=body.metadata,
+                )
+                stored, created = await self.versions.create(
+                    tenant, prepared.new, if_latest=prepared.if_latest
+                )
+            except LatestMoved as moved:
+                if body.expected_latest is not None:
+                    raise Conflict(
+                        f"the latest version of form {form_key!r} is {moved.latest_id}, not "
+                        f"{body.expected_latest}: nothing was written"
+                    ) from moved
+                continue
+            return prepared.new, stored, created
+        raise Conflict(
+            f"form {form_key!r} received {WRITE_ATTEMPTS} other versions while this one was being written; "
+            "nothing was written, try again"
         )
 
     def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:

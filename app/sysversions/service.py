@@ -180,9 +180,11 @@ class SysVersionProcessor:
         parents = await self._resolve_parents(tenant, system_key, body.parents)
 
         fresh = {
-            form_key: await self.writer.prepare(
-                tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
-            )
+            form_key: (
+                await self.writer.prepare(
+                    tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
+                )
+            ).new
             for form_key, definition in sorted(plan.inline.items())
         }
         pins = dict(sorted({**plan.existing, **{key: new.id for key, new in fresh.items()}}.items()))

@@ -158,23 +158,63 @@ def test_tenants_never_see_each_other(client: TestClient, app_settings: Settings
     assert all(hit["version_id"] != mine["id"] for hit in theirs["similar"])
 
 
-def test_eight_concurrent_clients_lose_nothing(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
+def chain_of(client: TestClient, tenant: TenantKey, form_key: str) -> list[dict[str, Any]]:
+    """The form's versions by number, each checked to derive from the one before (the first from none)."""
+    versions: list[dict[str, Any]] = client.get(
+        f"/api/v1/forms/{form_key}/versions", headers=tenant.headers, params={"limit": 200}
+    ).json()["items"]
+    assert [v["number"] for v in versions] == list(range(1, len(versions) + 1))
+    assert [v["parents"] for v in versions] == [[], *([previous["id"]] for previous in versions[:-1])], (
+        "the lineage forked"
+    )
+    return versions
+
+
+def test_concurrent_posts_lose_nothing_and_form_a_chain(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
     base = revision_files(corpora, "conditional-page")[0]
-    root = post_version(client, tenant, "busy", definition=base).json()
 
-    def derive(i: int) -> Any:
-        return post_version(client, tenant, "busy", definition={**base, "title": f"variant {i}"})
+    def post_all(form_key: str, count: int) -> list[Any]:
+        def derive(i: int) -> Any:
+            return post_version(client, tenant, form_key, definition={**base, "title": f"variant {i}"})
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(derive, range(8)))
-    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
-    created = [r.json() for r in responses]
-    assert sorted(v["number"] for v in created) == list(range(2, 10))
-    assert len({v["content_hash"] for v in created}) == 8
-    versions = client.get("/api/v1/forms/busy/versions", headers=tenant.headers).json()["items"]
-    assert len(versions) == 9
-    by_id = {v["id"]: v for v in versions}
-    for version in created:
-        assert version["parents"], version
-        assert all(parent in by_id for parent in version["parents"])
-    assert by_id[root["id"]]["parents"] == []
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(derive, range(count)))
+
+    # Onto a form at v1, and onto a new form: a chain either way, never siblings or several roots.
+    post_version(client, tenant, "busy", definition=base)
+    for form_key, count, numbers in [("busy", 20, range(2, 22)), ("fresh", 20, range(1, 21))]:
+        responses = post_all(form_key, count)
+        assert [r.status_code for r in responses] == [201] * count, [r.text for r in responses]
+        created = {r.json()["id"]: r.json() for r in responses}
+        assert sorted(v["number"] for v in created.values()) == list(numbers)
+        versions = chain_of(client, tenant, form_key)
+        # Each answer names the parent it really got, with the diff from that parent.
+        for version in versions:
+            if version["id"] in created:
+                answer = created[version["id"]]
+                assert answer["parents"] == version["parents"]
+                assert [d["parent_id"] for d in answer["diffs"]] == answer["parents"]
+
+
+def test_a_write_expecting_a_latest_that_moved_is_409_and_writes_nothing(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
+    first, second, third = revision_files(corpora, "conditional-page")[:3]
+    v1 = post_version(client, tenant, "guarded", definition=first).json()
+    v2 = post_version(client, tenant, "guarded", definition=second, expected_latest=v1["id"])
+    assert v2.status_code == 201, v2.text
+    assert v2.json()["parents"] == [v1["id"]]
+
+    stale = post_version(client, tenant, "guarded", definition=third, expected_latest=v1["id"])
+    assert stale.status_code == 409, stale.text
+    assert stale.headers["content-type"] == "application/problem+json"
+    assert f"is {v2.json()['id']}, not {v1['id']}: nothing was written" in stale.json()["detail"]
+    # A branch off an older version is still possible when asked for: parents name it, the guard holds.
+    branch = post_version(
+        client, tenant, "guarded", definition=third, parents=[v1["id"]], expected_latest=v2.json()["id"]
+    )
+    assert branch.status_code == 201, branch.text
+    assert branch.json()["parents"] == [v1["id"]]
+    assert len(client.get("/api/v1/forms/guarded/versions", headers=tenant.headers).json()["items"]) == 3
