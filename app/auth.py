@@ -9,8 +9,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import Forbidden, TooManyRequests, Unauthorized
+from app.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType, known_error_response
 from app.resources import Resources
 from graph.tenants import KeyHolder, Tenant, TenantRepository, hash_api_key
 
@@ -91,18 +93,20 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def current_tenant(
-    request: Request,
-    resources: ResourcesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Tenant:
-    """The tenant owning the request's API key; 401 when the key is missing or unknown, 429 over its rate."""
-    if credentials is None:
+async def authenticate(request: Request) -> Tenant:
+    """The tenant owning the request's API key, remembered in the request's state; 401 when the key is
+    missing or unknown, 429 over the tenant's rate, 503 when the graph cannot say."""
+    known: Tenant | None = getattr(request.state, "tenant", None)
+    if known is not None:
+        return known
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not key:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    resources: Resources = request.app.state.resources
     # Nothing is served from a graph that lacks a migration (503 naming it).
     graph = await resources.require_graph()
     verified: VerifiedKeys = request.app.state.verified_keys
-    key_hash = hash_api_key(credentials.credentials)
+    key_hash = hash_api_key(key)
     holder = verified.get(key_hash)
     if holder is None:
         holder = await TenantRepository(graph).for_hash(key_hash)
@@ -112,7 +116,65 @@ async def current_tenant(
     limits: TenantRateLimits = request.app.state.rate_limits
     limits.take(holder.tenant.id)
     request.state.key_scope = holder.scope
+    request.state.tenant = holder.tenant
     return holder.tenant
+
+
+async def current_tenant(
+    request: Request,
+    # Declared for the OpenAPI document (the bearer scheme); authenticate() reads the header itself.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Tenant:
+    """The request's tenant (AuthenticateFirst has usually found it before the body was read)."""
+    return await authenticate(request)
+
+
+def _check_body_type(request: Request) -> None:
+    """415 for a body that is not UTF-8 JSON by its Content-Type (none at all is read as JSON)."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    content_type = headers.get("content-type")
+    if content_type is None:
+        return
+    media, *options = (part.strip() for part in content_type.split(";"))
+    media = media.lower()
+    params = {
+        name.strip().lower(): value.strip().strip('"')
+        for name, _, value in (o.partition("=") for o in options)
+    }
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"request bodies are JSON: send 'Content-Type: application/json', not {media!r}"
+        )
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"JSON bodies are UTF-8, not charset {charset!r}")
+
+
+class AuthenticateFirst:
+    """Authenticates every /api/v1 request, and checks its body's media type, before anything reads the
+    body: a caller without a valid key gets 401 (or 429) whatever it sent, and its body is never parsed."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # without `receive`: nothing here can read the body
+        try:
+            await authenticate(request)
+            _check_body_type(request)
+        except Exception as exc:
+            response = known_error_response(exc, request)
+            if response is None:
+                raise
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]

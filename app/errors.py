@@ -59,6 +59,11 @@ class NotFound(PageForgeError):
     title = "Not found"
 
 
+class UnsupportedMediaType(PageForgeError):
+    status_code = 415
+    title = "Unsupported media type"
+
+
 class Conflict(PageForgeError):
     status_code = 409
     title = "Conflict"
@@ -136,18 +141,39 @@ def request_id_of(request: Request) -> str | None:
     return request_id
 
 
+def known_error_response(exc: Exception, request: Request) -> JSONResponse | None:
+    """The problem+json answer to one of our errors or a known foreign one; None for anything else."""
+    if isinstance(exc, PageForgeError):
+        return problem_response(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
+    error_class = next((cls for base, cls in FOREIGN_ERRORS.items() if isinstance(exc, base)), None)
+    if error_class is None:
+        return None
+    if error_class.status_code >= 500:
+        logger.warning("dependency error: %s", exc)
+    return problem_response(error_class.status_code, error_class.title, str(exc), request)
+
+
+# FastAPI answers every failure to decode a JSON body with this detail; its cause says what it was.
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+
+
+def _body_parse_detail(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not UTF-8 (JSON bodies must be UTF-8)"
+    if isinstance(cause, RecursionError):
+        return "the body's JSON nests deeper than the parser allows"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return f"a number in the body is too long: {cause}"
+    return "the body could not be decoded as JSON"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error, ours or the framework's, leaves as problem+json."""
 
-    async def handle_pageforge(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PageForgeError)
-        return problem_response(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
-
-    async def handle_foreign(request: Request, exc: Exception) -> JSONResponse:
-        error_class = next(cls for base, cls in FOREIGN_ERRORS.items() if isinstance(exc, base))
-        if error_class.status_code >= 500:
-            logger.warning("dependency error: %s", exc)
-        return problem_response(error_class.status_code, error_class.title, str(exc), request)
+    async def handle_known(request: Request, exc: Exception) -> JSONResponse:
+        response = known_error_response(exc, request)
+        assert response is not None
+        return response
 
     async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -161,7 +187,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         title = HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, title, str(exc.detail), request, dict(exc.headers or {}))
+        detail = str(exc.detail)
+        if exc.status_code == 400 and detail == _BODY_PARSE_FAILED:
+            detail = _body_parse_detail(exc.__cause__)
+        return problem_response(exc.status_code, title, detail, request, dict(exc.headers or {}))
 
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette runs this outermost, past RequestContextMiddleware: the id header is added here.
@@ -170,9 +199,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else None
         return problem_response(500, "Internal error", "an unexpected error occurred", request, headers)
 
-    app.add_exception_handler(PageForgeError, handle_pageforge)
+    app.add_exception_handler(PageForgeError, handle_known)
     for foreign in FOREIGN_ERRORS:
-        app.add_exception_handler(foreign, handle_foreign)
+        app.add_exception_handler(foreign, handle_known)
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
     app.add_exception_handler(Exception, handle_unexpected)

@@ -185,6 +185,7 @@ def create_gateway(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
         lifespan=partial(gateway_lifespan, settings),
+        redirect_slashes=False,  # as the services: no Location built from the Host header
     )
     app.state.metrics = RequestMetrics(outbox=False)
     install_error_handlers(app)

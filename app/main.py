@@ -7,13 +7,13 @@ from functools import partial
 from fastapi import FastAPI
 
 from app import __version__
-from app.auth import TenantRateLimits, VerifiedKeys
+from app.auth import AuthenticateFirst, TenantRateLimits, VerifiedKeys
 from app.errors import install_error_handlers
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
 from app.resources import lifespan
-from app.services import SERVICES, api_router
+from app.services import API_PREFIX, SERVICES, api_router
 from app.settings import Settings
 
 
@@ -29,11 +29,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
         lifespan=partial(lifespan, settings, uses),
+        # A redirect would build its Location from the request's Host header: a wrong path is a 404.
+        redirect_slashes=False,
     )
     app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
     app.state.rate_limits = TenantRateLimits(settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
     app.state.metrics = RequestMetrics()
     install_error_handlers(app)
+    app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)

@@ -328,10 +328,17 @@ def test_bodies_of_the_wrong_shape_or_type_are_4xx_on_every_post(
         "text/plain JSON": (
             json.dumps({"definition": world.definition}).encode(),
             {"content-type": "text/plain"},
-            422,
+            415,
         ),
-        "form-urlencoded": (b"definition=x", {"content-type": "application/x-www-form-urlencoded"}, 422),
+        "form-urlencoded": (b"definition=x", {"content-type": "application/x-www-form-urlencoded"}, 415),
+        "JSON in latin-1": (
+            '{"text": "café"}'.encode("latin-1"),
+            {"content-type": "application/json; charset=latin-1"},
+            415,
+        ),
+        "latin-1 bytes said to be UTF-8": ('{"text": "café"}'.encode("latin-1"), json_type, 400),
         "JSON nested 5000 deep": (nested, json_type, 400),
+        "a 5000-digit number": (b'{"k": ' + b"9" * 5000 + b"}", json_type, 400),
     }
     paths = [
         "/forms/fresh/versions",
@@ -347,7 +354,42 @@ def test_bodies_of_the_wrong_shape_or_type_are_4xx_on_every_post(
             assert response.status_code == status, (path, shape, response.text[:300])
             assert response.headers["content-type"] == PROBLEM_JSON, (path, shape)
             assert response.json()["detail"], (path, shape)
+            assert "There was an error parsing the body" not in response.json()["detail"], (path, shape)
     assert holdings(client, tenant) == before
+
+
+def test_without_a_valid_key_every_body_gets_401_unread(lenient_client: TestClient, world: World) -> None:
+    """Authentication comes before the body: a caller without a key learns nothing about body handling."""
+    nested = b'{"definition": {"components": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    bodies = {
+        "deeply nested": (nested, {"content-type": "application/json"}),
+        "not UTF-8": ('{"t": "café"}'.encode("latin-1"), {"content-type": "application/json"}),
+        "text/plain": (b"hello", {"content-type": "text/plain"}),
+        "a huge number": (b'{"k": ' + b"9" * 5000 + b"}", {"content-type": "application/json"}),
+    }
+    for credentials in [
+        {},
+        {"Authorization": "Bearer pf_not_a_key"},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+    ]:
+        for shape, (content, headers) in bodies.items():
+            response = lenient_client.post(
+                "/api/v1/forms/fresh/versions", headers={**credentials, **headers}, content=content
+            )
+            assert response.status_code == 401, (credentials, shape, response.text[:300])
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.headers["content-type"] == PROBLEM_JSON
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_host_header(
+    lenient_client: TestClient, world: World
+) -> None:
+    response = lenient_client.get(
+        "/api/v1/forms/", headers={**world.tenant.headers, "Host": "evil.example"}, follow_redirects=False
+    )
+    assert response.status_code == 404, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == PROBLEM_JSON
 
 
 def test_definitions_that_do_not_match_their_format_or_nest_too_deep_write_nothing(
