@@ -113,6 +113,10 @@ def serve(
         )
 
 
+def _pid_note(pid: int | None) -> str:
+    return f" (pid {pid})" if pid is not None else ""
+
+
 @neo4j_cli.command("build")
 def neo4j_build() -> None:
     """Fetch Neo4j from Maven Central and build the launcher (once)."""
@@ -139,7 +143,9 @@ def neo4j_stop() -> None:
 def neo4j_status() -> None:
     """Whether the managed Neo4j is running; exit code 1 when it is not."""
     status = _require_managed(Settings()).status()
-    typer.echo(f"neo4j {'running' if status.running else 'stopped'} at {status.bolt_uri} (pid {status.pid})")
+    typer.echo(
+        f"neo4j {'running' if status.running else 'stopped'} at {status.bolt_uri}{_pid_note(status.pid)}"
+    )
     if not status.running:
         raise typer.Exit(1)
 
@@ -185,7 +191,7 @@ def qdrant_stop() -> None:
 def qdrant_status() -> None:
     """Whether the Qdrant server is running; exit code 1 when it is not."""
     status = local_qdrant(Settings()).status()
-    typer.echo(f"qdrant {'running' if status.running else 'stopped'} at {status.url} (pid {status.pid})")
+    typer.echo(f"qdrant {'running' if status.running else 'stopped'} at {status.url}{_pid_note(status.pid)}")
     if not status.running:
         raise typer.Exit(1)
 

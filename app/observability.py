@@ -53,6 +53,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # WeasyPrint logs each step and page of every PDF at INFO: noise next to the request's own line.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 # Requests that matched no route share one label, so unknown paths cannot grow the metrics without bound.

@@ -86,10 +86,13 @@ _MODELS_LOCK = threading.Lock()
 def _load_model(model_name: str, path: Path) -> Any:
     """The sentence-transformers model in `path`, loaded on first use in this process."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
     with _MODELS_LOCK:
         model = _MODELS.get(path)
         if model is None:
+            # The loading progress bar would land in the JSON log as a line of its own.
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             try:
                 model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             except Exception as exc:

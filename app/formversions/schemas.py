@@ -57,6 +57,11 @@ class FormVersionCreated(BaseModel):
     number: int
     content_hash: str
     created: bool = Field(description="False when this content already was a version of the form.")
+    unchanged: bool = Field(
+        default=False,
+        description="True when the content equals the parent version it names (an edit that changed "
+        "nothing PageForge keeps): this is that version, nothing was written.",
+    )
     parents: list[str]
     diffs: list[ParentDiffRead]
     similar: list[SimilarLayout]

@@ -141,7 +141,12 @@ class FormVersionProcessor:
         )
 
     def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:
-        if asked_parents is not None and set(asked_parents) != {p.id for p in existing.parents}:
+        unchanged = asked_parents is not None and set(asked_parents) == {existing.id}
+        if (
+            asked_parents is not None
+            and not unchanged
+            and set(asked_parents) != {p.id for p in existing.parents}
+        ):
             raise Conflict(
                 f"this content already is version {existing.number} ({existing.id}) of form "
                 f"{existing.form_key!r} with parents {sorted(p.id for p in existing.parents)}; "
@@ -153,6 +158,7 @@ class FormVersionProcessor:
             number=existing.number,
             content_hash=existing.content_hash,
             created=False,
+            unchanged=unchanged,
             parents=[p.id for p in existing.parents],
             diffs=diffs_read(existing),
             similar=[],

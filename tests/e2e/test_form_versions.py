@@ -55,6 +55,13 @@ def test_the_same_content_again_is_the_same_version(
     assert (created.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == created.json()["id"]
     assert again.json()["created"] is False
+    assert again.json()["unchanged"] is False
+    # A revision naming as parent the version whose content it has (an edit that changed nothing kept):
+    # that version, said to be unchanged, not a 409.
+    same_as_parent = post_version(client, tenant, "again", definition=first, parents=[created.json()["id"]])
+    assert same_as_parent.status_code == 200, same_as_parent.text
+    assert same_as_parent.json()["id"] == created.json()["id"]
+    assert same_as_parent.json()["unchanged"] is True
     versions = client.get("/api/v1/forms/again/versions", headers=tenant.headers).json()["items"]
     assert len(versions) == 1
 

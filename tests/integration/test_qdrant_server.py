@@ -41,7 +41,9 @@ def test_start_outlives_the_cli_requires_the_key_and_stop_ends_it(
 ) -> None:
     url = f"http://127.0.0.1:{env['PAGEFORGE_QDRANT__HTTP_PORT']}"
     api_key = env["PAGEFORGE_VECTORS__QDRANT_API_KEY"]
-    assert pageforge(env, "qdrant", "status").returncode == 1
+    stopped_before = pageforge(env, "qdrant", "status")
+    assert stopped_before.returncode == 1
+    assert stopped_before.stdout.strip() == f"qdrant stopped at {url}"
 
     started = pageforge(env, "qdrant", "start")
     try:

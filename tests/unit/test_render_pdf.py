@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 
+import pytest
 from pypdf import PdfReader
 
+from app.observability import configure_logging
 from ingest import FormDefinition
 from ingest.native import import_native
 from render.html import render_html
@@ -81,3 +84,16 @@ def test_each_wizard_page_starts_a_sheet_with_its_heading_labels_and_prefilled_v
     assert all(text in pages[1] for text in ("Vedlegg", "Kommentar", "Ingen vedlegg"))
     unfilled = render_html(definition, widgets=resolve_widgets(definition, matcher=None))
     assert "Ola Nordmann" not in pdf_pages(render_pdf(unfilled))[0]
+
+
+def test_a_pdf_render_logs_nothing_at_info(capsys: pytest.CaptureFixture[str]) -> None:
+    """PageForge's own style sheet draws no CSS warning, and WeasyPrint's per-step progress stays out."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO")
+    try:
+        render_pdf(render_html(wizard(), widgets=resolve_widgets(wizard(), matcher=None)))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert capsys.readouterr().err == ""
