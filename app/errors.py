@@ -149,7 +149,7 @@ def known_error_response(exc: Exception, request: Request) -> JSONResponse | Non
     if error_class is None:
         return None
     if error_class.status_code >= 500:
-        logger.warning("dependency error: %s", exc)
+        logger.warning("dependency error: %s (%s)", exc, exc.__cause__ or "no further cause")
     return problem_response(error_class.status_code, error_class.title, str(exc), request)
 
 

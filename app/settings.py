@@ -20,7 +20,7 @@ class Neo4jSettings(BaseModel):
     heap: str = "1g"
     page_cache: str = "512m"
     start_timeout_s: float = 180.0
-    # Bounds how long a request waits for Neo4j before answering 503.
+    # How long a request retries an unreachable Neo4j before answering 503 (the attempt under way still ends).
     connection_timeout_s: float = 5.0
     # Apply pending graph migrations when a process starts. Unset: yes for the managed Neo4j (PageForge
     # owns it), no for a Neo4j server, where `pageforge migrate` applies them and a process whose graph

@@ -21,15 +21,16 @@ READ_RETRY_DELAY_S = 0.1
 
 @contextmanager
 def neo4j_errors_translated() -> Iterator[None]:
-    """Turn "cannot reach Neo4j" driver failures into GraphUnavailable."""
+    """Turn "cannot reach Neo4j" driver failures into GraphUnavailable. Its message goes to clients, so it
+    names no address; the driver's own error stays its cause, for the log."""
     try:
         yield
     except (ServiceUnavailable, SessionExpired) as exc:
-        raise GraphUnavailable(f"neo4j unavailable: {exc}") from exc
+        raise GraphUnavailable("neo4j is unavailable: no connection could be made") from exc
     except TimeoutError as exc:
         raise GraphUnavailable("neo4j did not answer in time") from exc
     except DriverError as exc:
-        raise GraphUnavailable(f"neo4j driver error: {exc}") from exc
+        raise GraphUnavailable(f"neo4j driver error ({type(exc).__name__})") from exc
 
 
 class Graph:
@@ -45,12 +46,14 @@ class Graph:
     ) -> None:
         self.uri = uri
         self.database = database
-        self._retry_time_s = connection_timeout_s * 2
+        # Retries of a statement Neo4j cannot take end within the timeout: a request waits about that long
+        # for Neo4j before it is answered 503 (an attempt under way when time runs out still finishes).
+        self._retry_time_s = connection_timeout_s
         self._driver: AsyncDriver = AsyncGraphDatabase.driver(
             uri,
             auth=auth,
             connection_timeout=connection_timeout_s,
-            connection_acquisition_timeout=connection_timeout_s * 2,
+            connection_acquisition_timeout=connection_timeout_s,
             max_transaction_retry_time=self._retry_time_s,
             notifications_min_severity="OFF",
         )

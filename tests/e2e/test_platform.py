@@ -35,28 +35,55 @@ def test_health_is_ok_with_every_dependency_up(client: TestClient) -> None:
     }
 
 
-def test_health_names_neo4j_while_it_is_down_and_recovers_without_restart(tmp_path: Path) -> None:
+def test_with_neo4j_down_health_and_requests_answer_503_within_the_timeout_and_recover(
+    tmp_path: Path,
+) -> None:
     server = migrated(start_test_neo4j(tmp_path / "neo4j"))
+    settings = settings_for(server.bolt_uri, tmp_path)
+    # A short timeout keeps the test quick; the bound is the setting, whatever its value.
+    timeout_s = 2.0
+    settings = settings.model_copy(
+        update={"neo4j": settings.neo4j.model_copy(update={"connection_timeout_s": timeout_s})}
+    )
+    tenant = create_tenant(settings)
     try:
-        with TestClient(create_app(settings_for(server.bolt_uri, tmp_path))) as client:
+        with TestClient(create_app(settings)) as client:
             assert client.get("/health").status_code == 200
+            assert client.get("/api/v1/forms", headers=tenant.headers).status_code == 200  # key now cached
             server.stop()
             started = time.monotonic()
             response = client.get("/health")
             elapsed = time.monotonic() - started
             assert response.status_code == 503
             # Bounded by the probe's timeout (plus a margin for a loaded machine), not the driver's retries.
-            timeout_s = client.app.state.resources.settings.api.health_timeout_s
-            assert elapsed < 2 * timeout_s, f"/health took {elapsed:.1f}s with neo4j down"
+            health_timeout_s = settings.api.health_timeout_s
+            assert elapsed < 2 * health_timeout_s, f"/health took {elapsed:.1f}s with neo4j down"
             dependencies = response.json()["dependencies"]
             assert dependencies["neo4j"]["status"] == "down"
             assert dependencies["vectors"]["status"] == "up"
+
+            # A request waits about PAGEFORGE_NEO4J__CONNECTION_TIMEOUT_S for Neo4j, not a multiple of it,
+            # and its 503 names Neo4j without its address.
+            for method, path, body in [
+                ("GET", "/api/v1/forms", None),
+                ("POST", "/api/v1/forms/down/versions", {"definition": {"components": []}}),
+            ]:
+                started = time.monotonic()
+                refused = client.request(method, path, headers=tenant.headers, json=body)
+                elapsed = time.monotonic() - started
+                assert refused.status_code == 503, refused.text
+                assert elapsed < 2.5 * timeout_s, f"{method} {path} took {elapsed:.1f}s with neo4j down"
+                detail = refused.json()["detail"]
+                assert detail.startswith("neo4j is unavailable"), detail
+                assert str(server.bolt_port) not in detail
+                assert "127.0.0.1" not in detail
 
             server.start(timeout=240)
             deadline = time.monotonic() + 30
             while (response := client.get("/health")).status_code != 200 and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert response.status_code == 200, response.text
+            assert client.get("/api/v1/forms", headers=tenant.headers).status_code == 200
     finally:
         server.stop()
 
