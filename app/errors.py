@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.observability import REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
+from app.observability import PAYLOAD_TOO_LARGE, REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
 from graph.errors import GraphUnavailable, SchemaOutOfDate, TenantExists, TenantNotFound
 from ingest.errors import DefinitionError
 from vectors.embedder import EmbedderUnavailable
@@ -186,7 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        title = HTTPStatus(exc.status_code).phrase
+        # A streamed body over the limit is found while FastAPI reads it: the same title as a declared one.
+        title = PAYLOAD_TOO_LARGE if exc.status_code == 413 else HTTPStatus(exc.status_code).phrase
         detail = str(exc.detail)
         if exc.status_code == 400 and detail == _BODY_PARSE_FAILED:
             detail = _body_parse_detail(exc.__cause__)

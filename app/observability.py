@@ -169,6 +169,9 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+PAYLOAD_TOO_LARGE = "Payload too large"
+
+
 class BodyTooLarge(HTTPException):
     """Raised while reading a request body that exceeds the limit; FastAPI lets HTTPExceptions through."""
 
@@ -218,7 +221,7 @@ class BodySizeLimitMiddleware:
         body = json.dumps(
             {
                 "type": "about:blank",
-                "title": "Payload too large",
+                "title": PAYLOAD_TOO_LARGE,
                 "status": 413,
                 "detail": f"request body exceeds {self.max_bytes} bytes",
                 "instance": scope["path"],

@@ -449,6 +449,7 @@ def test_a_body_at_the_size_limit_is_taken_and_one_byte_over_is_413_even_when_st
     ]
     for response in refused:
         assert_problem(response, 413, f"exceeds {limit} bytes", "over the limit")
+    assert [response.json()["title"] for response in refused] == ["Payload too large"] * 2
     assert holdings(client, tenant) == before
 
     at = body_of(limit, "at")
