@@ -78,7 +78,8 @@ async def get_merge_base(
     return await service.merge_base(tenant=tenant.id, version_id=version_id, other_id=other)
 
 
-@router.get("/forms/{form_key}/fields/{field_key}/history", response_model=Page[FieldHistoryEntry])
+# field_key:path: a field key may hold "/" (JSON Schema property names may), sent as is or as %2F.
+@router.get("/forms/{form_key}/fields/{field_key:path}/history", response_model=Page[FieldHistoryEntry])
 async def get_field_history(
     form_key: str,
     field_key: str,

@@ -197,6 +197,22 @@ def test_field_history_follows_the_stored_changes_along_the_lineage(
     assert get(client, tenant, "/forms/no-such-form/fields/number2/history").status_code == 404
 
 
+def test_field_history_of_a_key_with_a_slash_is_reachable(client: TestClient, tenant: TenantKey) -> None:
+    schema = {"type": "object", "title": "Slashes", "properties": {"address/street": {"type": "string"}}}
+    first = post_version(client, tenant, "slashes", schema)
+    changed = {**schema, "properties": {"address/street": {"type": "string", "title": "Street"}}}
+    second = post_version(client, tenant, "slashes", changed)
+    for path in [
+        "/forms/slashes/fields/address/street/history",
+        "/forms/slashes/fields/address%2Fstreet/history",
+    ]:
+        history = ok(client, tenant, path)
+        assert [(e["version_id"], e["action"]) for e in history["items"]] == [
+            (first["id"], "added"),
+            (second["id"], "changed"),
+        ], path
+
+
 def test_field_history_follows_a_rename(client: TestClient, tenant: TenantKey, corpora: Path) -> None:
     files = revision_files(corpora, "activities")
     for definition in files:
