@@ -18,7 +18,7 @@ from pathlib import Path
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
-from processes import DetachedProcess, ProcessSurvived
+from processes import DetachedProcess, ProcessSurvived, private_directory
 
 SERVER_PROJECT_DIR = Path(__file__).resolve().parent / "server"
 LAUNCHER_CLASS = "pageforge.neo4j.LocalNeo4jLauncher"
@@ -217,7 +217,7 @@ class LocalNeo4jServer:
         self._require_java()
         self.build()
         deadline = time.monotonic() + timeout
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:

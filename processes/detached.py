@@ -15,6 +15,12 @@ _POLL_S = 0.2
 _KILL_GRACE_S = 10.0
 
 
+def private_directory(path: Path) -> None:
+    """Create `path` if needed and let only its owner in: a server's data holds every tenant's."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 class ProcessSurvived(RuntimeError):
     """The process was still alive after SIGKILL."""
 

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import DetachedProcess, ProcessSurvived
+from processes import DetachedProcess, ProcessSurvived, private_directory
 
 LOOPBACK = "127.0.0.1"
 LOG_FILE_NAME = "qdrant.log"
@@ -114,7 +114,7 @@ class LocalQdrantServer:
                     f"no Qdrant server binary at {self.binary} (set PAGEFORGE_QDRANT__BINARY; "
                     "../shared/qdrant/build.sh builds one)"
                 )
-            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            private_directory(self.storage_dir)
             environment = {**os.environ, **self.environment()}
             with self.log_file.open("ab") as log:
                 self._process.spawn(self.command(), cwd=self.storage_dir, env=environment, log=log)

@@ -170,6 +170,7 @@ def test_with_a_password_only_that_password_logs_in_and_a_restart_can_change_it(
         for wrong in [None, ("neo4j", "not-the-password")]:
             with GraphDatabase.driver(first.bolt_uri, auth=wrong) as driver, pytest.raises(AuthError):
                 driver.verify_connectivity()
+        assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700  # only its owner reads the store
         # The password is an environment variable of the JVM, never on its command line.
         pid = first.status().pid
         assert b"first-password" not in Path(f"/proc/{pid}/cmdline").read_bytes()

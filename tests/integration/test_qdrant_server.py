@@ -57,6 +57,7 @@ def test_start_outlives_the_cli_requires_the_key_and_stop_ends_it(
         again = pageforge(env, "qdrant", "start")
         assert again.returncode == 0, again.stderr
         assert (tmp_path / "qdrant" / "storage").is_dir()
+        assert (tmp_path / "qdrant").stat().st_mode & 0o777 == 0o700  # only its owner reads the vectors
 
         assert QdrantClient(url=url, api_key=api_key).get_collections().collections == []
         with pytest.raises(UnexpectedResponse) as refused:
