@@ -158,17 +158,14 @@ class VersionWriter:
 
         Its guard: the latest it derived from, or `expected_latest` when given (the caller's own
         optimistic-concurrency condition; LatestMoved at once if it already fails)."""
-        seen: list[VersionRef | None] = []
+        needs_latest = parents is None or expected_latest is not None
+        current = await self.versions.latest(tenant, form_key) if needs_latest else None
+        if expected_latest is not None and (current is None or current.id != expected_latest):
+            raise LatestMoved(form_key, current.id if current is not None else None)
 
         async def latest() -> VersionRef | None:
-            found = await self.versions.latest(tenant, form_key)
-            seen.append(found)
-            return found
+            return current
 
-        if expected_latest is not None:
-            current = await latest()
-            if current is None or current.id != expected_latest:
-                raise LatestMoved(form_key, current.id if current is not None else None)
         resolved = await resolve_parents(
             parents,
             latest=latest,
@@ -186,9 +183,5 @@ class VersionWriter:
             )
 
         new = await anyio.to_thread.run_sync(build)
-        if expected_latest is not None:
-            return PreparedVersion(new, LatestGuard(expected_latest))
-        if parents is None:
-            derived_from = seen[-1]
-            return PreparedVersion(new, LatestGuard(derived_from.id if derived_from is not None else None))
-        return PreparedVersion(new, None)
+        guard = LatestGuard(current.id if current is not None else None) if needs_latest else None
+        return PreparedVersion(new, guard)

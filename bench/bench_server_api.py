@@ -47,14 +47,14 @@ from qdrant_client import models as qm
 
 from app.indexing import OutboxRelay
 from bench.api_process import start_api, stop_api
-from bench.bench_similarity import load_graph
+from bench.bench_similarity import fill_index, load_graph
 from bench.bench_vector_index import build_layouts
 from graph.database import Graph
 from graph.forms import LayoutOutbox, NewVersion
 from graph.server import LocalNeo4jServer, free_port
 from tests.corpora import CORPORA, QDRANT_BINARY
 from vectors.embedder import Embedder
-from vectors.index import TENANT_FIELD, LayoutPoint
+from vectors.index import TENANT_FIELD
 from vectors.qdrant_server import QdrantServerLayoutIndex, connect
 from vectors.server import LocalQdrantServer
 
@@ -89,23 +89,13 @@ def load_index(
 ) -> None:
     """One point per version in the server collection, as the outbox relay writes it."""
     index = QdrantServerLayoutIndex.from_url(url, COLLECTION, dimension, api_key=api_key)
+    count: dict[str, int] = {}
+    numbers = []
+    for version in versions:
+        count[version.form_key] = count.get(version.form_key, 0) + 1
+        numbers.append(count[version.form_key])
     try:
-        index.ensure()
-        count: dict[str, int] = {}
-        batch: list[LayoutPoint] = []
-        for version, vector in zip(versions, vectors, strict=True):
-            count[version.form_key] = count.get(version.form_key, 0) + 1
-            payload = {
-                "version_id": version.id,
-                "form_key": version.form_key,
-                "number": count[version.form_key],
-                "content_hash": version.content_hash,
-            }
-            batch.append(LayoutPoint(version.id, tenant, vector, payload))
-            if len(batch) == 512:
-                index.upsert(batch)
-                batch = []
-        index.upsert(batch)
+        fill_index(index, tenant, versions, vectors, numbers)
     finally:
         index.close()
 

@@ -194,8 +194,10 @@ async def load_graph(
         await graph.close()
 
 
-def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any, numbers: list[int]) -> None:
-    index = EdgeLayoutIndex(path, dimension=vectors.shape[1])
+def fill_index(
+    index: LayoutIndex, tenant: str, versions: list[NewVersion], vectors: Any, numbers: list[int]
+) -> None:
+    """One point per version, with the payload the outbox relay writes, in batches of 512."""
     index.ensure()
     batch: list[LayoutPoint] = []
     for version, vector, number in zip(versions, vectors, numbers, strict=True):
@@ -210,7 +212,14 @@ def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any
             index.upsert(batch)
             batch = []
     index.upsert(batch)
-    index.close()
+
+
+def load_index(path: Path, tenant: str, versions: list[NewVersion], vectors: Any, numbers: list[int]) -> None:
+    index = EdgeLayoutIndex(path, dimension=vectors.shape[1])
+    try:
+        fill_index(index, tenant, versions, vectors, numbers)
+    finally:
+        index.close()
 
 
 async def publish_contexts(bolt_uri: str, path: Path, embedder: Embedder) -> None:

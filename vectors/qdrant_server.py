@@ -160,18 +160,18 @@ class QdrantServerLayoutIndex:
                         else qm.OptimizersConfigDiff(indexing_threshold=self._indexing_threshold_kb)
                     ),
                 )
-            self._check_dimension(client)
-            self._check_replication(client)
-            existing = client.get_collection(self.collection).payload_schema
+            info = client.get_collection(self.collection)
+            self._check_dimension(info)
+            self._check_replication(info)
             for name in INDEXED_FIELDS:
-                if name not in existing:
+                if name not in info.payload_schema:
                     schema = qm.KeywordIndexParams(
                         type=qm.KeywordIndexType.KEYWORD, is_tenant=name == TENANT_FIELD
                     )
                     client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
 
-    def _check_replication(self, client: QdrantClient) -> None:
-        params = client.get_collection(self.collection).config.params
+    def _check_replication(self, info: qm.CollectionInfo) -> None:
+        params = info.config.params
         found = Replication(params.shard_number or 1, params.replication_factor or 1)
         if (found.shards, found.factor) != (self.replication.shards, self.replication.factor):
             raise VectorIndexUnavailable(
@@ -180,8 +180,8 @@ class QdrantServerLayoutIndex:
                 f"{self.replication.factor} (PAGEFORGE_VECTORS__SHARDS, __REPLICATION_FACTOR)"
             )
 
-    def _check_dimension(self, client: QdrantClient) -> None:
-        params = client.get_collection(self.collection).config.params.vectors
+    def _check_dimension(self, info: qm.CollectionInfo) -> None:
+        params = info.config.params.vectors
         size = params.size if isinstance(params, qm.VectorParams) else None
         if size != self.dimension:
             raise VectorIndexUnavailable(
@@ -358,7 +358,7 @@ class QdrantServerLayoutIndex:
                 f"replica: too few Qdrant nodes answer"
             )
         with self._engine("health check") as client:
-            self._check_dimension(client)
+            self._check_dimension(client.get_collection(self.collection))
         short = {shard: count for shard, count in active.items() if count < len(states[shard])}
         if not short:
             return None

@@ -73,10 +73,16 @@ class Cluster:
         }
         return [by_port[node.peer.p2p_port] for node in self.nodes if node.peer is not None]
 
-    def placement(self, collection: str) -> dict[int, dict[int, str]]:
-        """shard id -> {peer id: replica state}, as the entry node sees it."""
+    def cluster_info(self, collection: str) -> qm.CollectionClusterInfo:
         info = self.admin.http.distributed_api.collection_cluster_info(collection).result
         assert info is not None
+        return info
+
+    def placement(
+        self, collection: str, info: qm.CollectionClusterInfo | None = None
+    ) -> dict[int, dict[int, str]]:
+        """shard id -> {peer id: replica state}, as the entry node sees it."""
+        info = info or self.cluster_info(collection)
         placement: dict[int, dict[int, str]] = {}
         for local in info.local_shards:
             placement.setdefault(local.shard_id, {})[info.peer_id] = str(local.state)
@@ -88,14 +94,14 @@ class Cluster:
         """Until every replica is active and no shard transfer runs."""
         deadline = time.monotonic() + SETTLED_WITHIN_S
         while True:
-            info = self.admin.http.distributed_api.collection_cluster_info(collection).result
-            placement = self.placement(collection)
+            info = self.cluster_info(collection)
+            placement = self.placement(collection, info)
             active = all(
                 state == str(qm.ReplicaState.ACTIVE)
                 for shard in placement.values()
                 for state in shard.values()
             )
-            if info is not None and not info.shard_transfers and active:
+            if not info.shard_transfers and active:
                 return
             assert time.monotonic() < deadline, f"cluster not settled: {placement}"
             time.sleep(0.5)
