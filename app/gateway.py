@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 
 from app import __version__
+from app.breaker import CircuitBreaker
 from app.errors import DependencyTimeout, DependencyUnavailable, NotFound, install_error_handlers
 from app.observability import (
     REQUEST_ID_HEADER,
@@ -34,8 +35,9 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
     | {"proxy-authenticate", "proxy-authorization"}
 )
-# httpx sets these for the forwarded request; the gateway's own middleware sets the request id.
-REQUEST_SET_BY_CLIENT = frozenset({"host", "content-length", REQUEST_ID_HEADER})
+# httpx sets these for the forwarded request; the gateway's own middleware sets the request id; the gateway
+# sends one X-Forwarded-For: the client's list with the client's address appended.
+REQUEST_SET_BY_CLIENT = frozenset({"host", "content-length", REQUEST_ID_HEADER, "x-forwarded-for"})
 
 router = APIRouter()
 
@@ -53,12 +55,13 @@ def _hop_by_hop(headers: Iterable[tuple[str, str]]) -> set[str]:
 
 @dataclass
 class Gateway:
-    """The services' base URLs, one HTTP client to reach them, and who owns which route."""
+    """The services' base URLs, one HTTP client to reach them, who owns which route, a breaker per service."""
 
     urls: dict[str, str]
     client: httpx.AsyncClient
     owners: RouteOwners
     health_timeout_s: float
+    breakers: dict[str, CircuitBreaker]
 
     async def forward(self, request: Request) -> Response:
         """The owning service's answer to the request, streamed back as it arrives."""
@@ -70,22 +73,28 @@ class Gateway:
         raw_path: bytes = request.scope.get("raw_path") or path.encode()
         query: bytes = request.scope["query_string"]
         url = httpx.URL(base).copy_with(raw_path=raw_path + (b"?" + query if query else b""))
-        incoming = request.headers.items()
-        skip = _hop_by_hop(incoming) | REQUEST_SET_BY_CLIENT
-        headers = [(k, v) for k, v in incoming if k.lower() not in skip]
-        headers.append((REQUEST_ID_HEADER, request_id_var.get() or ""))
-        body = await request.body()
-        upstream_request = self.client.build_request(request.method, url, headers=headers, content=body)
+        breaker = self.breakers[name]
+        probe = breaker.admit()
         try:
-            upstream = await self.client.send(upstream_request, stream=True)
+            upstream = await self._send(request, url)
+        except httpx.PoolTimeout as exc:
+            # The gateway's own connection pool was full: that says nothing about the service.
+            breaker.abandoned(probe)
+            raise DependencyTimeout(f"service {name}: no free connection in time", service=name) from exc
         except httpx.TimeoutException as exc:
+            breaker.failed(probe, type(exc).__name__)
             raise DependencyTimeout(
                 f"service {name} did not answer in time ({type(exc).__name__})", service=name
             ) from exc
         except httpx.TransportError as exc:
+            breaker.failed(probe, str(exc) or type(exc).__name__)
             raise DependencyUnavailable(
                 f"service {name} unreachable at {base}: {exc or type(exc).__name__}", service=name
             ) from exc
+        except BaseException:
+            breaker.abandoned(probe)
+            raise
+        breaker.succeeded(probe)
         outgoing = upstream.headers.multi_items()
         skip = _hop_by_hop(outgoing) | {REQUEST_ID_HEADER}
         response = StreamingResponse(
@@ -96,8 +105,30 @@ class Gateway:
         )
         return response
 
+    async def _send(self, request: Request, url: httpx.URL) -> httpx.Response:
+        """The request sent on to url, its end-to-end headers kept; the service's answer, body unread."""
+        incoming = request.headers.items()
+        skip = _hop_by_hop(incoming) | REQUEST_SET_BY_CLIENT
+        headers = [(k, v) for k, v in incoming if k.lower() not in skip]
+        headers.append((REQUEST_ID_HEADER, request_id_var.get() or ""))
+        forwarded = [v for k, v in incoming if k.lower() == "x-forwarded-for"]
+        if request.client is not None:
+            forwarded.append(request.client.host)
+        if forwarded:
+            headers.append(("X-Forwarded-For", ", ".join(forwarded)))
+        body = await request.body()
+        upstream_request = self.client.build_request(request.method, url, headers=headers, content=body)
+        return await self.client.send(upstream_request, stream=True)
+
     async def service_health(self, name: str) -> DependencyHealth:
-        """Whether the service answers its /health with 200, or why not."""
+        """Whether the service answers its /health with 200, or why not, and its breaker unless closed."""
+        health = await self._probe_health(name)
+        breaker = self.breakers[name].describe()
+        if breaker is not None:
+            health.detail = f"{health.detail}; {breaker}" if health.detail else breaker
+        return health
+
+    async def _probe_health(self, name: str) -> DependencyHealth:
         started = time.perf_counter()
         try:
             response = await self.client.get(f"{self.urls[name]}/health", timeout=self.health_timeout_s)
@@ -125,8 +156,10 @@ def _unhealthy(response: httpx.Response) -> str:
 
 
 @asynccontextmanager
-async def gateway_lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
-    """One HTTP client to the services per gateway process, closed on shutdown."""
+async def gateway_lifespan(
+    settings: Settings, clock: Callable[[], float], app: FastAPI
+) -> AsyncIterator[None]:
+    """One HTTP client to the services per gateway process, closed on shutdown, and a breaker per service."""
     config = settings.gateway
     urls = {
         "formversions": config.formversions_url,
@@ -140,6 +173,12 @@ async def gateway_lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[No
             client=client,
             owners=RouteOwners(SERVICES.values()),
             health_timeout_s=settings.api.health_timeout_s,
+            breakers={
+                name: CircuitBreaker(
+                    name, failures=config.breaker_failures, reset_s=config.breaker_reset_s, clock=clock
+                )
+                for name in urls
+            },
         )
         yield
 
@@ -178,13 +217,13 @@ async def forward_api(request: Request) -> Response:
     return await _gateway(request).forward(request)
 
 
-def create_gateway(settings: Settings) -> FastAPI:
+def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> FastAPI:
     """The gateway app: /health of every service, /api/v1 forwarded, the API's OpenAPI documents."""
     app = FastAPI(
         title="PageForge",
         version=__version__,
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
-        lifespan=partial(gateway_lifespan, settings),
+        lifespan=partial(gateway_lifespan, settings, clock),
         redirect_slashes=False,  # as the services: no Location built from the Host header
     )
     app.state.metrics = RequestMetrics(outbox=False)

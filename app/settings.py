@@ -99,6 +99,10 @@ class GatewaySettings(BaseModel):
     connect_timeout_s: float = 5.0
     # How long a forwarded request may take before the gateway answers 504 (PDF renders of big forms).
     timeout_s: float = 120.0
+    # A service whose connections fail this many times in a row (0: never) gets 503 at once, uncontacted,
+    # for breaker_reset_s; then one probe request decides whether it is back.
+    breaker_failures: int = Field(default=5, ge=0)
+    breaker_reset_s: float = Field(default=10.0, gt=0)
 
 
 # all: the gateway and the three services in one process (the default); any other: one process each.
