@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType, known_error_response
 from app.resources import Resources
+from app.settings import ApiSettings
 from graph.tenants import KeyHolder, Tenant, TenantRepository, hash_api_key
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key from `pageforge tenant create`.")
@@ -84,6 +88,119 @@ class TenantRateLimits:
             self._buckets.popitem(last=False)
 
 
+class ClientAddresses:
+    """Who a request comes from: its peer, unless the peer is a trusted proxy; then the right-most address
+    in X-Forwarded-For that is not one (what the outermost trusted proxy saw; anything left of it the
+    client may have written itself)."""
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self.trusted = [ip_network(proxy, strict=False) for proxy in trusted]
+
+    def trusts(self, address: str) -> bool:
+        try:
+            parsed = ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self.trusted)
+
+    def of(self, request: Request) -> str:
+        """The client address of the request ("" if the server was not told its peer)."""
+        peer = request.client.host if request.client else ""
+        if not self.trusted or not self.trusts(peer):
+            return peer
+        forwarded = [
+            address.strip()
+            for header in request.headers.getlist("x-forwarded-for")
+            for address in header.split(",")
+            if address.strip()
+        ]
+        untrusted = [address for address in forwarded if not self.trusts(address)]
+        return untrusted[-1] if untrusted else (forwarded[0] if forwarded else peer)
+
+
+class UnknownKeys:
+    """Hashes of keys Neo4j did not know, answered 401 without asking again for `ttl_s` (0: always ask);
+    at most `max_keys`, the oldest dropped first."""
+
+    def __init__(self, ttl_s: float, max_keys: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_keys = max_keys
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def __contains__(self, key_hash: object) -> bool:
+        if not isinstance(key_hash, str) or key_hash not in self._expiry:
+            return False
+        if time.monotonic() >= self._expiry[key_hash]:
+            del self._expiry[key_hash]
+            return False
+        return True
+
+    def add(self, key_hash: str) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._expiry[key_hash] = time.monotonic() + self.ttl_s
+        self._expiry.move_to_end(key_hash)
+        while len(self._expiry) > self.max_keys:
+            self._expiry.popitem(last=False)
+
+
+class FailedAuthLimits:
+    """A token bucket per client address that only failed authentications spend: `per_s` a second, up to
+    `burst` at once (0: one second's worth); per_s 0 means no limit. Addresses not seen for a while are
+    dropped first once `max_clients` are kept."""
+
+    def __init__(self, per_s: float, burst: int = 0, max_clients: int = 10_000) -> None:
+        self.per_s = per_s
+        self.burst = float(burst or max(1, math.ceil(per_s)))
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.per_s)
+
+    def check(self, client: str) -> None:
+        """TooManyRequests, saying when to retry, if the address has no failure left to spend."""
+        if self.per_s <= 0:
+            return
+        tokens = self._tokens(client, time.monotonic())
+        if tokens < 1:
+            retry_after = (1 - tokens) / self.per_s
+            raise TooManyRequests(
+                f"more than {self.per_s:g} failed authentications per second from this client address; "
+                f"retry in {retry_after:.2f}s",
+                retry_after_s=retry_after,
+            )
+
+    def failed(self, client: str) -> None:
+        """Spend one failure of the address's budget."""
+        if self.per_s <= 0:
+            return
+        now = time.monotonic()
+        self._buckets[client] = (self._tokens(client, now) - 1, now)
+        self._buckets.move_to_end(client)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+
+
+@dataclass
+class AuthFailures:
+    """What a failed authentication costs its client, and what spares Neo4j: the per-address budget, and
+    the unknown keys remembered."""
+
+    addresses: ClientAddresses
+    limits: FailedAuthLimits
+    unknown: UnknownKeys
+
+    @classmethod
+    def from_settings(cls, api: ApiSettings) -> AuthFailures:
+        return cls(
+            addresses=ClientAddresses(api.trusted_proxies),
+            limits=FailedAuthLimits(api.auth_failures_per_s, api.auth_failures_burst),
+            unknown=UnknownKeys(api.unknown_key_cache_s),
+        )
+
+
 # Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a thread hop per request.
 async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
@@ -95,12 +212,17 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 async def authenticate(request: Request) -> Tenant:
     """The tenant owning the request's API key, remembered in the request's state; 401 when the key is
-    missing or unknown, 429 over the tenant's rate, 503 when the graph cannot say."""
+    missing or unknown, 429 over the tenant's rate or, for a key that is not already verified, over the
+    client address's failed authentications; 503 when the graph cannot say."""
     known: Tenant | None = getattr(request.state, "tenant", None)
     if known is not None:
         return known
+    failures: AuthFailures = request.app.state.auth_failures
+    client = failures.addresses.of(request)
     scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not key:
+        failures.limits.check(client)
+        failures.limits.failed(client)
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     resources: Resources = request.app.state.resources
     # Nothing is served from a graph that lacks a migration (503 naming it).
@@ -109,8 +231,13 @@ async def authenticate(request: Request) -> Tenant:
     key_hash = hash_api_key(key)
     holder = verified.get(key_hash)
     if holder is None:
-        holder = await TenantRepository(graph).for_hash(key_hash)
+        # Only a key that needs a lookup waits for the address's budget: verified keys keep working.
+        failures.limits.check(client)
+        if key_hash not in failures.unknown:
+            holder = await TenantRepository(graph).for_hash(key_hash)
         if holder is None:
+            failures.unknown.add(key_hash)
+            failures.limits.failed(client)
             raise Unauthorized("unknown API key")
         verified.put(key_hash, holder)
     limits: TenantRateLimits = request.app.state.rate_limits

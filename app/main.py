@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from app import __version__
-from app.auth import AuthenticateFirst, TenantRateLimits, VerifiedKeys
+from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, VerifiedKeys
 from app.errors import install_error_handlers
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
     app.state.rate_limits = TenantRateLimits(settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
+    app.state.auth_failures = AuthFailures.from_settings(settings.api)
     app.state.metrics = RequestMetrics()
     install_error_handlers(app)
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -89,6 +90,26 @@ class ApiSettings(BaseModel):
     # may make at once above that rate (0: one second's worth).
     rate_limit_per_s: float = Field(default=0.0, ge=0)
     rate_limit_burst: int = Field(default=0, ge=0)
+    # Failed authentications (missing, unknown or revoked key) each client address may make per second in one
+    # process, and at once above that rate (0: one second's worth); over it, 429 without a key lookup
+    # (per_s 0: no limit).
+    auth_failures_per_s: float = Field(default=5.0, ge=0)
+    auth_failures_burst: int = Field(default=30, ge=0)
+    # How long a key Neo4j did not know is answered 401 without asking again (0: ask every time).
+    unknown_key_cache_s: float = Field(default=5.0, ge=0)
+    # Proxies (addresses or networks) trusted to name the client in X-Forwarded-For, e.g. the gateway's
+    # address on each service; the client is the right-most address there that is not one of them.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
 
 
 class GatewaySettings(BaseModel):
