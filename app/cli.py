@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -102,15 +103,33 @@ def serve(
     if service is not None:
         settings = settings.model_copy(update={"service": service})
     configure_logging(settings.log_level)
+    host, port = host or settings.api.host, port or settings.api.port
+    listening = _listen(host, port)  # before the model loads: a taken port fails in a moment
     # One process per service shares a Neo4j that it does not start or stop (`pageforge neo4j start`).
-    with _managed_neo4j_running(settings, when=settings.service == "all"):
-        uvicorn.run(
+    with listening, _managed_neo4j_running(settings, when=settings.service == "all"):
+        config = uvicorn.Config(
             create_app(settings),
-            host=host or settings.api.host,
-            port=port or settings.api.port,
             log_config=None,
             access_log=False,
+            timeout_graceful_shutdown=settings.api.shutdown_timeout_s,
         )
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening; exits with a clear message when it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 def _pid_note(pid: int | None) -> str:

@@ -47,6 +47,8 @@ class Resources:
     index: LayoutIndex | None = None
     relay: OutboxRelay | None = None
     failures: dict[str, str] = field(default_factory=dict)
+    # What services opened on first use and must close with the process (the PDF worker processes).
+    on_close: list[Callable[[], None]] = field(default_factory=list)
     # Set once the graph was found migrated (or migrated here); until then every request checks again.
     graph_ready: bool = False
     _graph_check: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -172,6 +174,8 @@ async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPEND
 
 
 async def close_resources(resources: Resources) -> None:
+    for close in resources.on_close:
+        close()
     if resources.index is not None:
         resources.index.close()
     await resources.graph.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
@@ -84,6 +85,9 @@ class ApiSettings(BaseModel):
     port: int = 8000
     max_body_bytes: int = 5_000_000
     health_timeout_s: float = 3.0
+    # On SIGTERM, how long requests under way may still take before they are cancelled (a PDF's worker
+    # is killed) and the process exits.
+    shutdown_timeout_s: int = Field(default=10, ge=0)
     # How long a key Neo4j confirmed is trusted without asking again (0: ask on every request).
     key_cache_s: float = Field(default=60.0, ge=0)
     # Requests per second each tenant may make to /api/v1 in one process (0: no limit), and how many it
@@ -110,6 +114,30 @@ class ApiSettings(BaseModel):
             except ValueError:
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return proxies
+
+
+class RenderSettings(BaseModel):
+    # A version with more fields is not rendered (422): HTML and JSON renders of big forms run to completion
+    # once started, so their size is bounded before they start. The largest real form seen has 267 fields.
+    max_fields: int = Field(default=5_000, ge=1)
+    # A PDF stops being laid out past this many pages (422); one page of a real form holds 5-15 fields.
+    max_pdf_pages: int = Field(default=200, ge=1)
+    # A PDF not finished within this is stopped (its worker process killed) and answered 503.
+    pdf_timeout_s: float = Field(default=60.0, gt=0)
+    # Renders that run at once in one process (0: one per CPU core), how many of them one tenant may
+    # hold (0: all but one, so another tenant always finds one free), and how many more of one tenant's
+    # may wait for a slot before it gets 429.
+    slots: int = Field(default=0, ge=0)
+    per_tenant: int = Field(default=0, ge=0)
+    max_waiting: int = Field(default=8, ge=0)
+
+    @property
+    def slot_count(self) -> int:
+        return self.slots or os.cpu_count() or 2
+
+    @property
+    def per_tenant_count(self) -> int:
+        return self.per_tenant or max(1, self.slot_count - 1)
 
 
 class GatewaySettings(BaseModel):
@@ -140,6 +168,7 @@ class Settings(BaseSettings):
     qdrant: QdrantServerSettings = Field(default_factory=QdrantServerSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

@@ -473,14 +473,14 @@ RETURN forms, versions, edges, pending
 # What a render of one version of the tenant needs: its definition and content hash.
 RENDER_SOURCE = """
 MATCH (v:FormVersion {tenant: $tenant, id: $id})
-RETURN v {.id, .form_key, .content_hash, .definition} AS version
+RETURN v {.id, .form_key, .content_hash, .field_count, .definition} AS version
 """
 
 # The version a release of the tenant pins for a form (null when it pins none), if the release exists.
 RELEASE_PINNED_RENDER_SOURCE = """
 MATCH (r:SysVersion {tenant: $tenant, id: $release_id})
 OPTIONAL MATCH (r)-[:INCLUDES {form_key: $form_key}]->(v:FormVersion {tenant: $tenant})
-RETURN r.id AS release_id, v {.id, .form_key, .content_hash, .definition} AS version
+RETURN r.id AS release_id, v {.id, .form_key, .content_hash, .field_count, .definition} AS version
 """
 
 # --- Similar layouts: scopes and hit context resolved in the graph ------------------------------

@@ -17,6 +17,7 @@ class RenderSource:
     id: str
     form_key: str
     content_hash: str
+    field_count: int
     definition: dict[str, Any]
 
 
@@ -33,6 +34,7 @@ def _source(row: dict[str, Any]) -> RenderSource:
         id=row["id"],
         form_key=row["form_key"],
         content_hash=row["content_hash"],
+        field_count=row["field_count"],
         definition=json.loads(row["definition"]),
     )
 

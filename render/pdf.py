@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from weasyprint import HTML
+from weasyprint.logger import PROGRESS_LOGGER
 from weasyprint.urls import URLFetcher, URLFetchingError
 
 # Paper layout on top of the page's own stylesheet (whose print rules start each wizard page on a new
@@ -52,8 +56,52 @@ def with_print_style(html: str) -> str:
     return html[:head_end] + _PRINT_STYLE + html[head_end:] if head_end >= 0 else _PRINT_STYLE + html
 
 
-def render_pdf(html: str, *, fetcher: OfflineURLFetcher | None = None) -> bytes:
-    """The PDF of an HTML render (CPU-bound: call it off the event loop)."""
+class TooManyPages(Exception):
+    """The layout went past the page limit; raised while laying out, so the rest is never laid out."""
+
+    def __init__(self, max_pages: int) -> None:
+        super().__init__(f"the PDF would have more than {max_pages} pages")
+        self.max_pages = max_pages
+
+
+_LAYOUT_PAGE = "Step 5 - Creating layout - Page %d"
+
+
+class _PageLimit(logging.Filter):
+    # WeasyPrint offers no page limit and no hook inside its layout loop but the progress line it logs
+    # before laying out each page: raising from a filter of that logger stops the loop at the limit.
+    def __init__(self, max_pages: int) -> None:
+        super().__init__()
+        self.max_pages = max_pages
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _LAYOUT_PAGE and record.args and int(record.args[0]) > self.max_pages:  # type: ignore[call-overload, index]
+            raise TooManyPages(self.max_pages)
+        return False  # counted, never printed
+
+
+@contextmanager
+def _page_limit(max_pages: int | None) -> Iterator[None]:
+    if max_pages is None:
+        yield
+        return
+    limit = _PageLimit(max_pages)
+    level = PROGRESS_LOGGER.level
+    PROGRESS_LOGGER.addFilter(limit)
+    PROGRESS_LOGGER.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        PROGRESS_LOGGER.removeFilter(limit)
+        PROGRESS_LOGGER.setLevel(level)
+
+
+def render_pdf(html: str, *, fetcher: OfflineURLFetcher | None = None, max_pages: int | None = None) -> bytes:
+    """The PDF of an HTML render (CPU-bound: call it off the event loop); TooManyPages past `max_pages`.
+
+    The limit is per process (it hooks a module-level logger): one render at a time per process.
+    """
     document = HTML(string=with_print_style(html), url_fetcher=fetcher or OfflineURLFetcher(), base_url=None)
-    pdf: bytes = document.write_pdf()
+    with _page_limit(max_pages):
+        pdf: bytes = document.write_pdf()
     return pdf

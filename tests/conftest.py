@@ -32,6 +32,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """`pytest.mark.anyio` tests run on asyncio, as the app does."""
+    return "asyncio"
+
+
 def migrated(server: LocalNeo4jServer) -> LocalNeo4jServer:
     """The server with every graph migration applied, as `pageforge migrate` leaves a Neo4j server."""
 

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth import ResourcesDep, TenantDep
+from app.errors import PageForgeError
 from app.renderer.cache import ContentHashes, RenderCache, Rendered
+from app.renderer.pdf_workers import PdfWorkers
 from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
-from app.renderer.service import RENDER_THREADS, LayoutRenderer
+from app.renderer.service import LayoutRenderer
+from app.renderer.slots import RenderSlots
 from app.renderer.widgets import EmbeddingWidgetMatcher
+from app.settings import RenderSettings
 from graph.renders import RenderSourceRepository
 from render import CSP
+
+T = TypeVar("T")
+
+logger = logging.getLogger("pageforge.renders")
 
 router = APIRouter(tags=["renders"])
 
@@ -29,24 +39,33 @@ RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass
 class RenderState:
-    """What renders share across requests of one process: the cache, the widget matcher, the thread cap."""
+    """What renders share across requests of one process: the cache, the widget matcher, the slots and
+    the PDF worker processes."""
 
     cache: RenderCache
     hashes: ContentHashes
     matcher: EmbeddingWidgetMatcher
-    limiter: anyio.CapacityLimiter
+    slots: RenderSlots
+    pdf_workers: PdfWorkers
+    limits: RenderSettings
 
 
 async def render_state(request: Request, resources: ResourcesDep) -> RenderState:
     """The process's render state, made on first use (the embedding model must be loaded)."""
     state: RenderState | None = getattr(request.app.state, "renders", None)
     if state is None:
+        limits = resources.settings.render
         state = RenderState(
             cache=RenderCache(),
             hashes=ContentHashes(),
             matcher=EmbeddingWidgetMatcher(resources.require_embedder()),
-            limiter=anyio.CapacityLimiter(RENDER_THREADS),
+            slots=RenderSlots(
+                slots=limits.slot_count, per_tenant=limits.per_tenant_count, max_waiting=limits.max_waiting
+            ),
+            pdf_workers=PdfWorkers(limits.slot_count),
+            limits=limits,
         )
+        resources.on_close.append(state.pdf_workers.close)
         request.app.state.renders = state
     return state
 
@@ -59,8 +78,38 @@ async def get_renderer(
         matcher=state.matcher,
         cache=state.cache,
         hashes=state.hashes,
-        limiter=state.limiter,
+        slots=state.slots,
+        pdf_workers=state.pdf_workers,
+        limits=state.limits,
     )
+
+
+class ClientGone(PageForgeError):
+    status_code = 499  # nginx's "client closed request": seen only in logs and metrics
+    title = "Client closed request"
+
+
+async def until_client_leaves(request: Request, render: Callable[[], Awaitable[T]]) -> T:
+    """The render's result; when the client disconnects first, the render is cancelled (a PDF worker
+    is killed, a queued render leaves the queue) and ClientGone raised."""
+    work = asyncio.ensure_future(render())
+    left = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, left}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        left.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait({work})  # its clean-up (killing a worker) ends before the request does
+    if work.cancelled():
+        logger.info("render stopped: the client went away")
+        raise ClientGone("the client went away before the render was finished")
+    return work.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
 
 
 RendererDep = Annotated[LayoutRenderer, Depends(get_renderer)]
@@ -78,15 +127,22 @@ def render_response(rendered: Rendered, cached: bool) -> Response:
 
 @router.get("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
 async def render_version(
-    version_id: str, tenant: TenantDep, renderer: RendererDep, format: FormatQuery = RenderFormat.HTML
+    request: Request,
+    version_id: str,
+    tenant: TenantDep,
+    renderer: RendererDep,
+    format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
     """The version as HTML, a JSON render tree or PDF."""
-    rendered, cached = await renderer.render_version(tenant=tenant.id, version_id=version_id, format=format)
+    rendered, cached = await until_client_leaves(
+        request, lambda: renderer.render_version(tenant=tenant.id, version_id=version_id, format=format)
+    )
     return render_response(rendered, cached)
 
 
 @router.post("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
 async def render_version_prefilled(
+    request: Request,
     version_id: str,
     body: RenderPrefill,
     tenant: TenantDep,
@@ -94,8 +150,11 @@ async def render_version_prefilled(
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
     """The version rendered with the posted `data` filled into its inputs."""
-    rendered, cached = await renderer.render_version(
-        tenant=tenant.id, version_id=version_id, format=format, data=body.data
+    rendered, cached = await until_client_leaves(
+        request,
+        lambda: renderer.render_version(
+            tenant=tenant.id, version_id=version_id, format=format, data=body.data
+        ),
     )
     return render_response(rendered, cached)
 
@@ -104,6 +163,7 @@ async def render_version_prefilled(
     "/releases/{release_id}/forms/{form_key}/render", response_class=Response, responses=RENDER_RESPONSES
 )
 async def render_pinned(
+    request: Request,
     release_id: str,
     form_key: str,
     tenant: TenantDep,
@@ -111,14 +171,18 @@ async def render_pinned(
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
     """The form as the release pinned it."""
-    rendered, cached = await renderer.render_pinned(
-        tenant=tenant.id, release_id=release_id, form_key=form_key, format=format
+    rendered, cached = await until_client_leaves(
+        request,
+        lambda: renderer.render_pinned(
+            tenant=tenant.id, release_id=release_id, form_key=form_key, format=format
+        ),
     )
     return render_response(rendered, cached)
 
 
 @router.get("/form-versions/{version_id}/render/diff", response_class=Response, responses=RENDER_RESPONSES)
 async def render_diff(
+    request: Request,
     version_id: str,
     tenant: TenantDep,
     renderer: RendererDep,
@@ -126,7 +190,10 @@ async def render_diff(
     format: DiffFormatQuery = DiffFormat.HTML,
 ) -> Response:
     """The version with fields added, removed and changed since `against` marked."""
-    rendered, cached = await renderer.render_diff(
-        tenant=tenant.id, version_id=version_id, against_id=against, format=format
+    rendered, cached = await until_client_leaves(
+        request,
+        lambda: renderer.render_diff(
+            tenant=tenant.id, version_id=version_id, against_id=against, format=format
+        ),
     )
     return render_response(rendered, cached)

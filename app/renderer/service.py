@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import anyio
+import anyio.to_thread
 
-from app.errors import NotFound
+from app.errors import DependencyUnavailable, Invalid, NotFound, PageForgeError, TooManyRequests
 from app.renderer.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renderer.pdf_workers import PdfWorkers, RenderTimedOut, WorkerDied
 from app.renderer.schemas import MEDIA_TYPES, DiffFormat, RenderFormat
+from app.renderer.slots import RenderQueueFull, RenderSlots
+from app.settings import RenderSettings
 from graph.renders import RenderSource, RenderSourceRepository
 from ingest import FormDefinition, diff_definitions
 from ingest.native import import_native
 from render.html import render_html
-from render.pdf import render_pdf
+from render.pdf import TooManyPages
 from render.tree import render_tree
 from render.widgets import SemanticMatcher, WidgetMapping, resolve_widgets
 
 T = TypeVar("T")
 
-# Renders run in worker threads, at most one per core at a time, so the API keeps answering.
-RENDER_THREADS = os.cpu_count() or 2
+# How long a tenant whose renders queue is full is told to wait before trying again.
+QUEUE_FULL_RETRY_S = 2.0
+
+
+class RenderTooSlow(PageForgeError):
+    status_code = 503
+    title = "Render took too long"
 
 
 class LayoutRenderer:
     """Turns stored versions into renders; every render goes through the process's render cache.
 
-    A repeat does no rendering work and, once the version's content hash is known, no graph read.
+    A repeat does no rendering work and, once the version's content hash is known, no graph read. The
+    work itself runs off the event loop in one of the tenant's render slots: HTML and JSON in a thread
+    (bounded by the form's size, checked first), PDF in a worker process that is killed past its time
+    budget or when the request is cancelled.
     """
 
     def __init__(
@@ -39,13 +50,17 @@ class LayoutRenderer:
         matcher: SemanticMatcher | None,
         cache: RenderCache,
         hashes: ContentHashes,
-        limiter: anyio.CapacityLimiter,
+        slots: RenderSlots,
+        pdf_workers: PdfWorkers,
+        limits: RenderSettings,
     ) -> None:
         self._sources = sources
         self._matcher = matcher
         self._cache = cache
         self._hashes = hashes
-        self._limiter = limiter
+        self._slots = slots
+        self._pdf_workers = pdf_workers
+        self._limits = limits
 
     async def render_version(
         self, *, tenant: str, version_id: str, format: RenderFormat, data: dict[str, Any] | None = None
@@ -72,7 +87,7 @@ class LayoutRenderer:
             raise NotFound(f"release {release_id!r} does not include form {form_key!r}")
 
         async def load() -> RenderSource:
-            return source
+            return self._within_limits(source)
 
         return await self._render(tenant, source.content_hash, load, format, data)
 
@@ -86,14 +101,14 @@ class LayoutRenderer:
 
         async def html() -> Rendered:
             source, against = await load(), await load_against()
-            return await self._off_loop(lambda: _diff_html(source, against, self._matcher))
+            return await self._off_loop(tenant, lambda: _diff_html(source, against, self._matcher))
 
         if format is DiffFormat.HTML:
             return await self._cache.get_or_render(html_key, html)
 
         async def pdf() -> Rendered:
             page, _ = await self._cache.get_or_render(html_key, html)
-            return await self._off_loop(lambda: _pdf_of(page))
+            return await self._pdf(tenant, page)
 
         pdf_key = RenderKey(tenant, content, "diff-pdf", against_hash=against_content)
         return await self._cache.get_or_render(pdf_key, pdf)
@@ -117,6 +132,14 @@ class LayoutRenderer:
         source = await self._sources.version(tenant, version_id)
         if source is None:
             raise NotFound(f"form version {version_id!r} not found")
+        return self._within_limits(source)
+
+    def _within_limits(self, source: RenderSource) -> RenderSource:
+        if source.field_count > self._limits.max_fields:
+            raise Invalid(
+                f"form version {source.id!r} has {source.field_count} fields; renders are limited to "
+                f"{self._limits.max_fields} (PAGEFORGE_RENDER__MAX_FIELDS)"
+            )
         return source
 
     async def _render(
@@ -132,7 +155,7 @@ class LayoutRenderer:
 
         async def html() -> Rendered:
             source = await load()
-            return await self._off_loop(lambda: _html(source, data, self._matcher))
+            return await self._off_loop(tenant, lambda: _html(source, data, self._matcher))
 
         if format is RenderFormat.HTML:
             return await self._cache.get_or_render(html_key, html)
@@ -140,7 +163,7 @@ class LayoutRenderer:
 
             async def tree() -> Rendered:
                 source = await load()
-                return await self._off_loop(lambda: _tree(source, data, self._matcher))
+                return await self._off_loop(tenant, lambda: _tree(source, data, self._matcher))
 
             return await self._cache.get_or_render(
                 RenderKey(tenant, content, RenderFormat.JSON, prefill), tree
@@ -148,12 +171,47 @@ class LayoutRenderer:
 
         async def pdf() -> Rendered:
             page, _ = await self._cache.get_or_render(html_key, html)
-            return await self._off_loop(lambda: _pdf_of(page))
+            return await self._pdf(tenant, page)
 
         return await self._cache.get_or_render(RenderKey(tenant, content, RenderFormat.PDF, prefill), pdf)
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+    async def _off_loop(self, tenant: str, work: Callable[[], T]) -> T:
+        async with self._slot(tenant):
+            return await anyio.to_thread.run_sync(work)
+
+    async def _pdf(self, tenant: str, page: Rendered) -> Rendered:
+        limits = self._limits
+        async with self._slot(tenant):
+            try:
+                pdf = await self._pdf_workers.render(
+                    page.body.decode(), max_pages=limits.max_pdf_pages, timeout_s=limits.pdf_timeout_s
+                )
+            except TooManyPages:
+                raise Invalid(
+                    f"the PDF would have more than {limits.max_pdf_pages} pages "
+                    "(PAGEFORGE_RENDER__MAX_PDF_PAGES); the HTML render has the whole form"
+                ) from None
+            except RenderTimedOut:
+                raise RenderTooSlow(
+                    f"the PDF was not finished within {limits.pdf_timeout_s:g} s "
+                    "(PAGEFORGE_RENDER__PDF_TIMEOUT_S) and was stopped"
+                ) from None
+            except WorkerDied as exc:
+                raise DependencyUnavailable(f"{exc}; try again") from None
+        return Rendered(pdf, MEDIA_TYPES[RenderFormat.PDF])
+
+    @asynccontextmanager
+    async def _slot(self, tenant: str) -> AsyncIterator[None]:
+        try:
+            await self._slots.acquire(tenant)
+        except RenderQueueFull as exc:
+            raise TooManyRequests(
+                f"too many renders at once: {exc}", retry_after_s=QUEUE_FULL_RETRY_S
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release(tenant)
 
 
 def _definition_and_widgets(
@@ -181,7 +239,3 @@ def _diff_html(source: RenderSource, against: RenderSource, matcher: SemanticMat
     old = import_native(against.definition)
     page = render_html(definition, widgets=widgets, diff=diff_definitions(old, definition), old=old)
     return Rendered(page.encode(), MEDIA_TYPES[RenderFormat.HTML])
-
-
-def _pdf_of(page: Rendered) -> Rendered:
-    return Rendered(render_pdf(page.body.decode()), MEDIA_TYPES[RenderFormat.PDF])

@@ -75,12 +75,12 @@ class ApiServer:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def terminate(self) -> int:
+    def terminate(self, timeout_s: float = 60.0) -> int:
         """SIGTERM: a clean shutdown that closes the index; returns the exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=60)
+            return self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError(f"server ignored SIGTERM:\n{self.log_tail()}") from None

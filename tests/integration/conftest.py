@@ -14,11 +14,6 @@ from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder(torch_threads=TEST_TORCH_THREADS)

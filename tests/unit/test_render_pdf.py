@@ -12,7 +12,7 @@ from app.observability import configure_logging
 from ingest import FormDefinition
 from ingest.native import import_native
 from render.html import render_html
-from render.pdf import OfflineURLFetcher, render_pdf
+from render.pdf import OfflineURLFetcher, TooManyPages, render_pdf
 from render.widgets import resolve_widgets
 
 PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
@@ -97,3 +97,16 @@ def test_a_pdf_render_logs_nothing_at_info(capsys: pytest.CaptureFixture[str]) -
         root.handlers[:] = handlers
         root.setLevel(level)
     assert capsys.readouterr().err == ""
+
+
+def long_page(paragraphs: int) -> str:
+    return "<!doctype html><html><head><title>t</title></head><body>" + "<p>line</p>" * paragraphs + "</body></html>"
+
+
+def test_layout_stops_past_the_page_limit_and_the_progress_logger_is_left_as_it_was() -> None:
+    progress = logging.getLogger("weasyprint.progress")
+    level = progress.level
+    with pytest.raises(TooManyPages, match="more than 3 pages"):
+        render_pdf(long_page(2000), max_pages=3)
+    assert (progress.level, progress.filters) == (level, [])
+    assert len(pdf_pages(render_pdf(long_page(30), max_pages=3))) <= 3
