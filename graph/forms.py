@@ -38,6 +38,8 @@ class StoredVersion:
     title: str
     parents: list[ParentDiff]
     definition: dict[str, Any] | None = None
+    # Its layout still waits in the outbox (read where a write finds the version it would repeat).
+    index_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,7 @@ def _stored_version(row: dict[str, Any], *, with_definition: bool = True) -> Sto
         title=row.get("title") or "",
         parents=sorted(parents, key=lambda p: p.id),
         definition=json.loads(definition) if with_definition and definition else None,
+        index_pending=bool(row.get("index_pending")),
     )
 
 

@@ -105,11 +105,11 @@ SET f.locked_at = datetime()
 RETURN f.next_number AS next_number
 """
 
-# The version of a form with this content, if any.
+# The version of a form with this content, if any, and whether its layout still waits in the outbox.
 VERSION_BY_CONTENT = """
 MATCH (v:FormVersion {tenant: $tenant, form_key: $form_key, content_hash: $content_hash})
-RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary, changes: e.changes}]}
-       AS version
+RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary, changes: e.changes}],
+          index_pending: v:IndexPending} AS version
 """
 
 # Versions by id within a tenant: what a caller may name as parents or pins.

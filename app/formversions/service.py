@@ -162,7 +162,7 @@ class FormVersionProcessor:
             parents=[p.id for p in existing.parents],
             diffs=diffs_read(existing),
             similar=[],
-            index_pending=False,
+            index_pending=existing.index_pending,
         )
 
     async def _index(self, version: StoredVersion, text: str) -> bool:

@@ -492,6 +492,18 @@ def test_kill_9_five_times_mid_ingest_loses_nothing_acknowledged_and_the_index_c
         assert landed == after.unanswered, f"kill {kill}"
 
 
+def test_a_post_sent_again_after_a_kill_reports_the_layout_it_left_in_the_outbox(
+    settings: Settings, corpora: Path
+) -> None:
+    """The answer to a retry of a post whose version landed before the kill: that version, not yet indexed."""
+    tenant = create_tenant(settings)
+    definition = source_forms(corpora, 1)[0][1]
+    landed = asyncio.run(commit_without_indexing(settings, tenant.name, definition))
+    again = asyncio.run(post_without_relay(settings, tenant.name, definition))
+    assert (again.id, again.created) == (landed, False)
+    assert again.index_pending
+
+
 def test_reconcile_indexes_what_a_crash_left_in_the_outbox_and_reindex_rebuilds(
     settings: Settings, corpora: Path
 ) -> None:
