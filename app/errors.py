@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.observability import PAYLOAD_TOO_LARGE, REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
@@ -206,3 +208,118 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
     app.add_exception_handler(Exception, handle_unexpected)
+
+
+class Problem(BaseModel):
+    """How every error is answered: RFC 9457 problem details, as application/problem+json."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="Always about:blank: the status and title say what kind of problem.")
+    title: str = Field(description="The kind of problem, the same for every problem of this status.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What was wrong with this request, in words.")
+    instance: str = Field(description="The path that was requested.")
+    request_id: str | None = Field(description="The request's X-Request-ID, to find it in the logs.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="422 from validation: one {loc, msg, type} per parameter or body member that failed.",
+    )
+    retry_after_s: float | None = Field(default=None, description="429: seconds until a request is allowed.")
+
+
+_HEADER_SCHEMA = {"schema": {"type": "string"}, "required": True}
+PROBLEM_STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("The body could not be read as JSON: not UTF-8, nested too deep, or a number too long.", {}),
+    401: (
+        "No API key, or a key no tenant has.",
+        {"WWW-Authenticate": {**_HEADER_SCHEMA, "description": "Bearer"}},
+    ),
+    403: ("The API key is read-only, and this request writes.", {}),
+    404: ("Not found among the tenant's data (another tenant's ids are not found either).", {}),
+    409: ("The request conflicts with what is stored; nothing was written.", {}),
+    413: ("The body is larger than the configured limit.", {}),
+    415: ("The body is not UTF-8 JSON by its Content-Type.", {}),
+    422: ("A parameter or the body is invalid; `detail` (and `errors`) name what.", {}),
+    429: (
+        "Over the tenant's request rate.",
+        {"Retry-After": {**_HEADER_SCHEMA, "description": "Seconds to wait before the next request."}},
+    ),
+    503: (
+        "A dependency (Neo4j, the layout index, the embedding model) is unavailable; `detail` names it.",
+        {},
+    ),
+}
+
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the problem statuses it can answer, each as application/problem+json."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, headers = PROBLEM_STATUSES[status]
+        # The model puts Problem in the document's schemas (and, as FastAPI does, under application/json
+        # too: document_problems takes that out again).
+        response: dict[str, Any] = {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
+        }
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
+    return responses
+
+
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def _can_fail_validation(operation: dict[str, Any]) -> bool:
+    """Whether FastAPI can refuse a request to this operation: a body, or a parameter that is required
+    (and not in the path, which the route matched) or constrained beyond being any string."""
+    if "requestBody" in operation:
+        return True
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        any_string = schema.get("type") == "string" and set(schema) <= {"type", "title", "description"}
+        if not any_string or (parameter["in"] != "path" and parameter.get("required", False)):
+            return True
+    return False
+
+
+def _problem_422() -> dict[str, Any]:
+    description, _ = PROBLEM_STATUSES[422]
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
+
+
+def document_problems(app: FastAPI) -> None:
+    """The app's OpenAPI document says what PageForge answers: problems only as application/problem+json;
+    FastAPI's default 422 (HTTPValidationError, as application/json) is the problem 422 where a parameter or
+    the body can fail validation, and is gone where none can."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {})
+                for response in responses.values():
+                    if PROBLEM_JSON in response.get("content", {}):
+                        response["content"].pop("application/json", None)
+                fastapi_422 = responses.get("422", {}).get("content", {}).get("application/json", {})
+                if fastapi_422.get("schema", {}).get("$ref") != _FASTAPI_422:
+                    continue
+                if _can_fail_validation(operation):
+                    responses["422"] = _problem_422()
+                else:
+                    del responses["422"]
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        # An app whose own routes list no problem (the renderer alone, today) still has the 422s made here.
+        schemas.setdefault("Problem", Problem.model_json_schema(mode="serialization"))
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, VerifiedKeys
-from app.errors import install_error_handlers
+from app.errors import document_problems, install_error_handlers
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_failures = AuthFailures.from_settings(settings.api)
     app.state.metrics = RequestMetrics()
     install_error_handlers(app)
+    document_problems(app)
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Body, Depends, Response, status
 
 from app.auth import ResourcesDep, TenantDep, WriterDep
+from app.errors import problem_responses
 from app.formversions.schemas import (
+    FORM_VERSION_EXAMPLES,
     FormRead,
     FormVersionCreate,
     FormVersionCreated,
@@ -23,7 +25,10 @@ router = APIRouter(tags=["form versions"])
 
 async def get_processor(resources: ResourcesDep) -> FormVersionProcessor:
     return FormVersionProcessor(
-        versions=FormVersionRepository(resources.graph), relay=resources.relay, index=resources.index
+        versions=FormVersionRepository(resources.graph),
+        relay=resources.relay,
+        index=resources.index,
+        max_fields=resources.settings.api.max_fields,
     )
 
 
@@ -34,10 +39,17 @@ ProcessorDep = Annotated[FormVersionProcessor, Depends(get_processor)]
     "/forms/{form_key}/versions",
     response_model=FormVersionCreated,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": FormVersionCreated, "description": "This content already was a version."}},
+    responses={
+        200: {"model": FormVersionCreated, "description": "This content already was a version."},
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    },
 )
 async def create_form_version(
-    form_key: str, body: FormVersionCreate, tenant: WriterDep, processor: ProcessorDep, response: Response
+    form_key: str,
+    body: Annotated[FormVersionCreate, Body(openapi_examples=FORM_VERSION_EXAMPLES)],
+    tenant: WriterDep,
+    processor: ProcessorDep,
+    response: Response,
 ) -> FormVersionCreated:
     """Ingest a definition as a new version of the form, with lineage, diffs and similar layouts."""
     created = await processor.ingest(tenant=tenant.id, form_key=form_key, body=body)
@@ -46,7 +58,7 @@ async def create_form_version(
     return created
 
 
-@router.get("/forms", response_model=Page[FormRead])
+@router.get("/forms", response_model=Page[FormRead], responses=problem_responses(401, 422, 429, 503))
 async def list_forms(
     tenant: TenantDep, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[FormRead]:
@@ -55,13 +67,17 @@ async def list_forms(
     return keyset_page(forms, limit, lambda form: form.key)
 
 
-@router.get("/forms/{form_key}", response_model=FormRead)
+@router.get("/forms/{form_key}", response_model=FormRead, responses=problem_responses(401, 404, 429, 503))
 async def get_form(form_key: str, tenant: TenantDep, processor: ProcessorDep) -> FormRead:
     """One form: its title, number of versions and latest version."""
     return await processor.get_form(tenant=tenant.id, form_key=form_key)
 
 
-@router.get("/forms/{form_key}/versions", response_model=Page[FormVersionSummary])
+@router.get(
+    "/forms/{form_key}/versions",
+    response_model=Page[FormVersionSummary],
+    responses=problem_responses(401, 404, 422, 429, 503),
+)
 async def list_form_versions(
     form_key: str,
     tenant: TenantDep,
@@ -76,7 +92,11 @@ async def list_form_versions(
     return keyset_page(versions, limit, lambda version: version.number)
 
 
-@router.get("/form-versions/{version_id}", response_model=FormVersionRead)
+@router.get(
+    "/form-versions/{version_id}",
+    response_model=FormVersionRead,
+    responses=problem_responses(401, 404, 429, 503),
+)
 async def get_form_version(version_id: str, tenant: TenantDep, processor: ProcessorDep) -> FormVersionRead:
     """One version: canonical definition, metadata, parents and the diff from each."""
     return await processor.get_version(tenant=tenant.id, version_id=version_id)

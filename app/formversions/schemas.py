@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
@@ -92,3 +93,56 @@ class FormRead(BaseModel):
     version_count: int
     latest_version_id: str | None
     created_at: datetime
+
+
+CONTACT_FORMIO: dict[str, Any] = {
+    "display": "form",
+    "title": "Contact details",
+    "components": [
+        {
+            "type": "textfield",
+            "key": "name",
+            "label": "Full name",
+            "input": True,
+            "validate": {"required": True},
+        },
+        {"type": "email", "key": "email", "label": "E-mail", "input": True},
+        {"type": "button", "key": "submit", "label": "Submit", "action": "submit"},
+    ],
+}
+
+FORM_VERSION_EXAMPLES: dict[str, Example] = {
+    "formio": {
+        "summary": "A Form.io definition, derived from the form's latest version",
+        "value": {"definition": CONTACT_FORMIO},
+    },
+    "surveyjs-root": {
+        "summary": "A SurveyJS definition as a new root, with a label and metadata",
+        "value": {
+            "format": "surveyjs",
+            "parents": [],
+            "label": "first draft",
+            "metadata": {"ticket": "FORMS-12", "author": "kari"},
+            "definition": {
+                "title": "Feedback",
+                "pages": [
+                    {
+                        "name": "p1",
+                        "elements": [
+                            {"type": "rating", "name": "satisfaction", "title": "How satisfied are you?"},
+                            {"type": "comment", "name": "comments", "title": "Anything else?"},
+                        ],
+                    }
+                ],
+            },
+        },
+    },
+    "jsonschema-text": {
+        "summary": "A JSON Schema sent as text (JSON or YAML)",
+        "value": {
+            "format": "jsonschema",
+            "definition": "type: object\ntitle: Address\nrequired: [street]\nproperties:\n"
+            "  street: {type: string, title: Street}\n  postcode: {type: string, title: Postcode}\n",
+        },
+    },
+}

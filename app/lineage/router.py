@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.auth import ResourcesDep, TenantDep
+from app.errors import problem_responses
 from app.lineage.schemas import (
     Direction,
     FieldHistoryEntry,
@@ -33,6 +34,9 @@ from graph.lineage import LINEAGE_MAX_DEPTH, LineageRepository
 
 router = APIRouter(tags=["lineage"])
 
+# Each route reads versions (or releases) by id or key, with parameters that can be invalid.
+RESPONSES = problem_responses(401, 404, 422, 429, 503)
+
 DEFAULT_DEPTH = 50
 
 
@@ -45,7 +49,7 @@ async def get_service(resources: ResourcesDep) -> LineageService:
 ServiceDep = Annotated[LineageService, Depends(get_service)]
 
 
-@router.get("/form-versions/{version_id}/lineage", response_model=LineageRead)
+@router.get("/form-versions/{version_id}/lineage", response_model=LineageRead, responses=RESPONSES)
 async def get_lineage(
     version_id: str,
     tenant: TenantDep,
@@ -59,7 +63,7 @@ async def get_lineage(
     return await service.lineage_of(tenant=tenant.id, version_id=version_id, direction=direction, depth=depth)
 
 
-@router.get("/form-versions/{version_id}/diff", response_model=VersionDiffRead)
+@router.get("/form-versions/{version_id}/diff", response_model=VersionDiffRead, responses=RESPONSES)
 async def get_version_diff(
     version_id: str, against: str, tenant: TenantDep, service: ServiceDep
 ) -> VersionDiffRead:
@@ -67,7 +71,7 @@ async def get_version_diff(
     return await service.diff(tenant=tenant.id, version_id=version_id, against_id=against)
 
 
-@router.get("/form-versions/{version_id}/merge-base", response_model=MergeBaseRead)
+@router.get("/form-versions/{version_id}/merge-base", response_model=MergeBaseRead, responses=RESPONSES)
 async def get_merge_base(
     version_id: str,
     other: Annotated[str, Query(alias="with")],
@@ -79,7 +83,11 @@ async def get_merge_base(
 
 
 # field_key:path: a field key may hold "/" (JSON Schema property names may), sent as is or as %2F.
-@router.get("/forms/{form_key}/fields/{field_key:path}/history", response_model=Page[FieldHistoryEntry])
+@router.get(
+    "/forms/{form_key}/fields/{field_key:path}/history",
+    response_model=Page[FieldHistoryEntry],
+    responses=RESPONSES,
+)
 async def get_field_history(
     form_key: str,
     field_key: str,
@@ -99,7 +107,7 @@ async def get_field_history(
     return Page(items=page, next_cursor=encode_cursor([start, offset + limit]) if more else None)
 
 
-@router.get("/form-versions/{version_id}/used-by", response_model=Page[UsedByRead])
+@router.get("/form-versions/{version_id}/used-by", response_model=Page[UsedByRead], responses=RESPONSES)
 async def list_used_by(
     version_id: str,
     tenant: TenantDep,
@@ -120,7 +128,7 @@ async def list_used_by(
     return keyset_page(releases, limit, lambda release: [release.system_key, release.number])
 
 
-@router.get("/form-versions/{version_id}/impact", response_model=Page[ImpactRead])
+@router.get("/form-versions/{version_id}/impact", response_model=Page[ImpactRead], responses=RESPONSES)
 async def list_impact(
     version_id: str,
     tenant: TenantDep,
@@ -136,7 +144,7 @@ async def list_impact(
     return keyset_page(items, limit, lambda item: [item.distance, item.number])
 
 
-@router.get("/releases/{release_id}/drift", response_model=ReleaseDriftRead)
+@router.get("/releases/{release_id}/drift", response_model=ReleaseDriftRead, responses=RESPONSES)
 async def get_release_drift(
     release_id: str,
     tenant: TenantDep,

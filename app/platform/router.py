@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.auth import ResourcesDep, TenantDep
+from app.errors import problem_responses
 from app.observability import RequestMetrics
 from app.platform.schemas import DependencyHealth, HealthRead, TenantRead
 from app.resources import EMBEDDER, VECTORS, Resources
@@ -84,7 +85,7 @@ async def get_metrics(request: Request, resources: ResourcesDep) -> Response:
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/tenant", response_model=TenantRead)
+@router.get("/tenant", response_model=TenantRead, responses=problem_responses(401, 429, 503))
 async def get_tenant(tenant: TenantDep) -> TenantRead:
     """The tenant the API key belongs to."""
     return TenantRead(id=tenant.id, name=tenant.name)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from app.auth import ResourcesDep, TenantDep
+from app.errors import problem_responses
 from app.similarity.schemas import (
     MAX_K,
+    RECOMMEND_EXAMPLES,
+    SEARCH_EXAMPLES,
     GroupBy,
     LayoutRecommend,
     LayoutSearch,
@@ -34,7 +37,12 @@ ServiceDep = Annotated[SimilarityService, Depends(get_service)]
 KQuery = Annotated[int, Query(ge=1, le=MAX_K, description="How many hits.")]
 
 
-@router.get("/form-versions/{version_id}/similar", response_model=SimilarResults)
+# 409: a version whose layout still waits in the outbox has no vector to compare with yet.
+@router.get(
+    "/form-versions/{version_id}/similar",
+    response_model=SimilarResults,
+    responses=problem_responses(401, 404, 409, 422, 429, 503),
+)
 async def list_similar_layouts(
     version_id: str,
     tenant: TenantDep,
@@ -64,8 +72,16 @@ async def list_similar_layouts(
     return SimilarResults(items=items)
 
 
-@router.post("/layouts/search", response_model=SimilarResults)
-async def search_layouts(body: LayoutSearch, tenant: TenantDep, service: ServiceDep) -> SimilarResults:
+@router.post(
+    "/layouts/search",
+    response_model=SimilarResults,
+    responses=problem_responses(400, 401, 404, 413, 415, 422, 429, 503),
+)
+async def search_layouts(
+    body: Annotated[LayoutSearch, Body(openapi_examples=SEARCH_EXAMPLES)],
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> SimilarResults:
     """The layouts closest to a free text or an example definition."""
     items = await service.search(
         tenant=tenant.id,
@@ -79,8 +95,16 @@ async def search_layouts(body: LayoutSearch, tenant: TenantDep, service: Service
     return SimilarResults(items=items)
 
 
-@router.post("/layouts/recommend", response_model=SimilarResults)
-async def recommend_layouts(body: LayoutRecommend, tenant: TenantDep, service: ServiceDep) -> SimilarResults:
+@router.post(
+    "/layouts/recommend",
+    response_model=SimilarResults,
+    responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+)
+async def recommend_layouts(
+    body: Annotated[LayoutRecommend, Body(openapi_examples=RECOMMEND_EXAMPLES)],
+    tenant: TenantDep,
+    service: ServiceDep,
+) -> SimilarResults:
     """The layouts closest to the positive examples and furthest from the negative ones."""
     items = await service.recommend(
         tenant=tenant.id, positive=body.positive, negative=body.negative, k=body.k, filters=body.filters
@@ -88,7 +112,11 @@ async def recommend_layouts(body: LayoutRecommend, tenant: TenantDep, service: S
     return SimilarResults(items=items)
 
 
-@router.get("/form-versions/{version_id}/suggested-parents", response_model=ParentSuggestions)
+@router.get(
+    "/form-versions/{version_id}/suggested-parents",
+    response_model=ParentSuggestions,
+    responses=problem_responses(401, 404, 409, 422, 429, 503),
+)
 async def list_suggested_parents(
     version_id: str, tenant: TenantDep, service: ServiceDep, k: KQuery = 5
 ) -> ParentSuggestions:

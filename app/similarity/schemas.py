@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_K = 100
@@ -87,3 +88,37 @@ class ParentSuggestion(SimilarHit):
 
 class ParentSuggestions(BaseModel):
     items: list[ParentSuggestion] = Field(description="One per distinct layout, likeliest first.")
+
+
+SEARCH_EXAMPLES: dict[str, Example] = {
+    "text": {
+        "summary": "Layouts like a description, the best version of each form",
+        "value": {"text": "applicant name, e-mail address and a submit button", "k": 5, "group_by": "form"},
+    },
+    "definition": {
+        "summary": "Layouts like an example definition, among the forms a system's releases pin",
+        "value": {
+            "definition": {
+                "components": [
+                    {"type": "textfield", "key": "name", "label": "Full name", "input": True},
+                    {"type": "email", "key": "email", "label": "E-mail", "input": True},
+                ]
+            },
+            "format": "formio",
+            "k": 10,
+            "filters": {"system": "benefits-portal"},
+        },
+    },
+}
+
+RECOMMEND_EXAMPLES: dict[str, Example] = {
+    "positive-and-negative": {
+        "summary": "Layouts like one version and unlike another, only among two forms",
+        "value": {
+            "positive": ["0b8e5d7a-2c4f-4e61-8f3a-9d1b6c5e4a72"],
+            "negative": ["6f1c2a9e-4b7d-4c1e-9a55-0d3e8b2f7c41"],
+            "k": 10,
+            "filters": {"form_keys": ["contact", "feedback"]},
+        },
+    },
+}

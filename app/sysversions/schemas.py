@@ -6,6 +6,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -113,3 +114,34 @@ class SystemRead(BaseModel):
     release_count: int
     latest_release_id: str | None
     created_at: datetime
+
+
+RELEASE_EXAMPLES: dict[str, Example] = {
+    "inline": {
+        "summary": "A release pinning a form by its definition (ingested, or found when it exists)",
+        "value": {
+            "version": "2024.3",
+            "forms": [
+                {
+                    "form_key": "contact",
+                    "definition": {
+                        "display": "form",
+                        "title": "Contact details",
+                        "components": [
+                            {"type": "textfield", "key": "name", "label": "Full name", "input": True},
+                            {"type": "email", "key": "email", "label": "E-mail", "input": True},
+                        ],
+                    },
+                }
+            ],
+        },
+    },
+    "pinned": {
+        "summary": "A release pinning an existing version, derived from an earlier release",
+        "value": {
+            "version": "2024.4",
+            "parents": ["6f1c2a9e-4b7d-4c1e-9a55-0d3e8b2f7c41"],
+            "forms": [{"form_key": "contact", "version_id": "0b8e5d7a-2c4f-4e61-8f3a-9d1b6c5e4a72"}],
+        },
+    },
+}
