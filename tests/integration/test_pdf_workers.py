@@ -14,9 +14,15 @@ from render.pdf import TooManyPages
 pytestmark = pytest.mark.anyio
 
 SMALL = "<!doctype html><html><head><title>t</title></head><body><p>Søknad</p></body></html>"
-TEN_PAGES = "<!doctype html><html><head><title>t</title></head><body>" + "<p>line</p>" * 500 + "</body></html>"
+TEN_PAGES = (
+    "<!doctype html><html><head><title>t</title></head><body>" + "<p>line</p>" * 500 + "</body></html>"
+)
 # Several hundred pages: seconds of layout, well past the budgets below.
-LONG = "<!doctype html><html><head><title>t</title></head><body>" + "<p>line</p><input>" * 20_000 + "</body></html>"
+LONG = (
+    "<!doctype html><html><head><title>t</title></head><body>"
+    + "<p>line</p><input>" * 20_000
+    + "</body></html>"
+)
 
 
 @pytest.fixture
@@ -43,12 +49,15 @@ async def test_a_worker_is_kept_for_the_next_render_also_after_a_page_limit(work
     assert workers.pids == {pid}
 
 
-async def test_a_render_past_its_budget_is_killed_and_the_next_one_gets_a_new_worker(workers: PdfWorkers) -> None:
+async def test_a_render_past_its_budget_is_killed_and_the_next_one_gets_a_new_worker(
+    workers: PdfWorkers,
+) -> None:
     await workers.render(SMALL, max_pages=5, timeout_s=120)
     (pid,) = workers.pids
     with pytest.raises(RenderTimedOut, match="not finished within 1 s"):
         await workers.render(LONG, max_pages=10_000, timeout_s=1)
-    assert not alive(pid) and workers.pids == set()
+    assert not alive(pid)
+    assert workers.pids == set()
     assert (await workers.render(SMALL, max_pages=5, timeout_s=120)).startswith(b"%PDF")
 
 
@@ -60,7 +69,8 @@ async def test_a_cancelled_render_kills_its_worker(workers: PdfWorkers) -> None:
     render.cancel()
     await asyncio.gather(render, return_exceptions=True)
     assert render.cancelled()
-    assert not alive(pid) and workers.pids == set()
+    assert not alive(pid)
+    assert workers.pids == set()
 
 
 async def test_close_kills_every_worker() -> None:

@@ -100,7 +100,11 @@ def test_a_pdf_render_logs_nothing_at_info(capsys: pytest.CaptureFixture[str]) -
 
 
 def long_page(paragraphs: int) -> str:
-    return "<!doctype html><html><head><title>t</title></head><body>" + "<p>line</p>" * paragraphs + "</body></html>"
+    return (
+        "<!doctype html><html><head><title>t</title></head><body>"
+        + "<p>line</p>" * paragraphs
+        + "</body></html>"
+    )
 
 
 def test_layout_stops_past_the_page_limit_and_the_progress_logger_is_left_as_it_was() -> None:

@@ -1,4 +1,4 @@
-"""Render slots: a tenant over its share waits while another tenant finds a free slot; waiting tenants take turns."""
+"""Render slots: a tenant over its share waits while another finds a free slot; waiting tenants take turns."""
 
 from __future__ import annotations
 
