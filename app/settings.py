@@ -84,6 +84,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 5_000_000
+    # A posted form with more fields is refused (422); the largest real form seen has 267.
+    max_fields: int = Field(default=10_000, ge=1)
     health_timeout_s: float = 3.0
     # On SIGTERM, how long requests under way may still take before they are cancelled (a PDF's worker
     # is killed) and the process exits.

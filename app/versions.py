@@ -44,11 +44,20 @@ def check_form_key(form_key: str) -> None:
     check_key("form", form_key)
 
 
-def normalise_document(document: Any, source_format: str | None, form_key: str) -> FormDefinition:
-    """The canonical definition of a document (or JSON/YAML text) as a version of the form (CPU work)."""
+def normalise_document(
+    document: Any, source_format: str | None, form_key: str, *, max_fields: int | None = None
+) -> FormDefinition:
+    """The canonical definition of a document (or JSON/YAML text) as a version of the form (CPU work);
+    Invalid when it has more than `max_fields` fields."""
     if isinstance(document, str | bytes):
         document = parse_document(document)
     definition = import_definition(document, format=source_format, key=form_key)
+    fields = len(definition.fields())
+    if max_fields is not None and fields > max_fields:
+        raise Invalid(
+            f"the definition of form {form_key!r} has {fields} fields; PageForge takes forms of up to "
+            f"{max_fields} (PAGEFORGE_API__MAX_FIELDS)"
+        )
     return definition.model_copy(update={"key": form_key})
 
 

@@ -30,9 +30,11 @@ SIMILAR_K = 5
 WRITE_ATTEMPTS = 25
 
 
-def normalise(body: FormVersionCreate, form_key: str) -> FormDefinition:
-    """The canonical definition of the posted document (CPU work: call it in a worker thread)."""
-    return normalise_document(body.definition, body.format, form_key)
+def normalise(body: FormVersionCreate, form_key: str, max_fields: int | None) -> tuple[FormDefinition, str]:
+    """The canonical definition of the posted document and its content hash (CPU work: call it in a
+    worker thread)."""
+    definition = normalise_document(body.definition, body.format, form_key, max_fields=max_fields)
+    return definition, content_hash(definition)
 
 
 def version_summary(version: StoredVersion) -> FormVersionSummary:
@@ -72,7 +74,9 @@ class FormVersionProcessor:
         versions: FormVersionRepository,
         relay: OutboxRelay | None,
         index: LayoutIndex | None,
+        max_fields: int | None = None,
     ) -> None:
+        self.max_fields = max_fields
         self.versions = versions
         self.writer = VersionWriter(versions)
         self.relay = relay
@@ -81,8 +85,7 @@ class FormVersionProcessor:
     async def ingest(self, *, tenant: str, form_key: str, body: FormVersionCreate) -> FormVersionCreated:
         """Store the posted definition as a version of the form (or find the identical one)."""
         check_form_key(form_key)
-        definition = await anyio.to_thread.run_sync(normalise, body, form_key)
-        digest = content_hash(definition)
+        definition, digest = await anyio.to_thread.run_sync(normalise, body, form_key, self.max_fields)
 
         existing = await self.versions.find_by_content(tenant, form_key, digest)
         if existing is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -145,8 +146,14 @@ class SysVersionProcessor:
     """Turns release manifests into immutable releases that pin form versions, with lineage and diffs."""
 
     def __init__(
-        self, *, releases: ReleaseRepository, versions: FormVersionRepository, relay: OutboxRelay | None
+        self,
+        *,
+        releases: ReleaseRepository,
+        versions: FormVersionRepository,
+        relay: OutboxRelay | None,
+        max_fields: int | None = None,
     ) -> None:
+        self.max_fields = max_fields
         self.releases = releases
         self.versions = versions
         self.writer = VersionWriter(versions)
@@ -261,7 +268,10 @@ class SysVersionProcessor:
                 continue
             try:
                 definition = await anyio.to_thread.run_sync(
-                    normalise_document, form.definition, form.format, form.form_key
+                    partial(normalise_document, max_fields=self.max_fields),
+                    form.definition,
+                    form.format,
+                    form.form_key,
                 )
             except DefinitionError as exc:
                 raise Invalid(f"definition of form {form.form_key!r}: {exc}") from exc

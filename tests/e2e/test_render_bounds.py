@@ -50,9 +50,10 @@ def alive(pid: int) -> bool:
 
 
 def app_with(
-    neo4j: LocalNeo4jServer, var_dir: Path, renders: RenderSettings
+    neo4j: LocalNeo4jServer, var_dir: Path, renders: RenderSettings, max_fields: int = 10_000
 ) -> Iterator[tuple[TestClient, TenantKey]]:
     settings = settings_for(neo4j.bolt_uri, var_dir, render=renders)
+    settings.api.max_fields = max_fields
     with TestClient(create_app(settings)) as client:
         yield client, create_tenant(settings)
 
@@ -62,7 +63,32 @@ def limited(
     neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, TenantKey]]:
     renders = RenderSettings(max_fields=50, max_pdf_pages=2)
-    yield from app_with(neo4j_server, tmp_path_factory.mktemp("limited"), renders)
+    yield from app_with(neo4j_server, tmp_path_factory.mktemp("limited"), renders, max_fields=60)
+
+
+def test_a_form_over_the_ingest_field_limit_is_refused_whole_and_nothing_is_written(
+    limited: tuple[TestClient, TenantKey],
+) -> None:
+    client, tenant = limited
+    response = client.post(
+        "/api/v1/forms/huge/versions", headers=tenant.headers, json={"definition": form("huge", 61)}
+    )
+    assert response.status_code == 422, response.text
+    assert "61 fields" in response.json()["detail"]
+    assert "PAGEFORGE_API__MAX_FIELDS" in response.json()["detail"]
+    inline = {"form_key": "huge", "definition": form("huge", 61)}
+    release = client.post(
+        "/api/v1/systems/portal/releases",
+        headers=tenant.headers,
+        json={"version": "1", "forms": [inline]},
+    )
+    assert release.status_code == 422, release.text
+    assert "PAGEFORGE_API__MAX_FIELDS" in release.json()["detail"]
+    for path in ("/api/v1/forms/huge/versions", "/api/v1/systems/portal/releases"):
+        listed = client.get(path, headers=tenant.headers)
+        assert listed.status_code in (200, 404), listed.text
+        assert listed.status_code == 404 or listed.json()["items"] == []
+    post_version(client, tenant, "huge", form("huge", 60))
 
 
 @pytest.fixture(scope="module")
