@@ -53,12 +53,13 @@ def managed_server(settings: Settings) -> LocalNeo4jServer:
         raise Neo4jServerError(
             f"the managed Neo4j has one user, {ADMIN_USER!r}; PAGEFORGE_NEO4J__USER is {neo4j.user!r}"
         )
+    credentials = neo4j.credentials()
     return LocalNeo4jServer(
         data_dir=neo4j.data_dir,
         bolt_port=neo4j.bolt_port,
         heap=neo4j.heap,
         page_cache=neo4j.page_cache,
-        password=neo4j.password.get_secret_value() if neo4j.password else None,
+        password=credentials[1] if credentials else None,
     )
 
 
@@ -113,7 +114,12 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=settings.api.shutdown_timeout_s,
         )
-        uvicorn.Server(config).run(sockets=[listening])
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=[listening])
+        except SystemExit as failed:  # uvicorn's exit when start-up fails (status 3)
+            typer.echo("error: PageForge did not start (the log above says why)", err=True)
+            raise typer.Exit(failed.code if isinstance(failed.code, int) else 3) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

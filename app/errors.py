@@ -255,11 +255,15 @@ PROBLEM_STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
 PROBLEM_REF = "#/components/schemas/Problem"
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """A route's `responses=` for the problem statuses it can answer, each as application/problem+json."""
+def problem_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the problem statuses it can answer, each as application/problem+json
+    (`descriptions` replaces the general description of a status where the route has more to say)."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         description, headers = PROBLEM_STATUSES[status]
+        description = (descriptions or {}).get(status, description)
         # The model puts Problem in the document's schemas (and, as FastAPI does, under application/json
         # too: document_problems takes that out again).
         response: dict[str, Any] = {

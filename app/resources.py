@@ -21,7 +21,7 @@ from graph.forms import LayoutOutbox
 from graph.migrations import Migrator
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder, EmbedderUnavailable
-from vectors.index import LayoutIndex, VectorIndexUnavailable
+from vectors.index import IndexInUse, LayoutIndex, VectorIndexUnavailable
 
 T = TypeVar("T")
 
@@ -75,9 +75,12 @@ class Resources:
 
 
 async def _opened(resources: Resources, name: str, open_it: Callable[[], T]) -> T | None:
-    """What `open_it` opens (in a worker thread), or None with the reason kept for /health."""
+    """What `open_it` opens (in a worker thread), or None with the reason kept for /health. An index that
+    another process owns is raised: serving without it would take writes it can never index."""
     try:
         return await anyio.to_thread.run_sync(open_it)
+    except IndexInUse:
+        raise
     except (VectorIndexUnavailable, EmbedderUnavailable) as exc:
         resources.failures[name] = str(exc)
         logger.error("%s unavailable: %s", name, exc)
@@ -87,10 +90,9 @@ async def _opened(resources: Resources, name: str, open_it: Callable[[], T]) -> 
 def open_graph(settings: Settings) -> Graph:
     """The driver for the configured Neo4j (no connection is made until first use)."""
     neo4j = settings.neo4j
-    auth = (neo4j.user, neo4j.password.get_secret_value()) if neo4j.password else None
     return Graph(
         uri=neo4j.bolt_uri,
-        auth=auth,
+        auth=neo4j.credentials(),
         database=neo4j.database,
         connection_timeout_s=neo4j.connection_timeout_s,
     )
@@ -160,7 +162,11 @@ async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPEND
         # Serving nothing but 503s until the graph is migrated, then serving without a restart.
         logger.error("%s; until then every request is answered 503", exc)
     if VECTORS in uses:
-        resources.index = await _opened(resources, VECTORS, lambda: open_index(settings))
+        try:
+            resources.index = await _opened(resources, VECTORS, lambda: open_index(settings))
+        except IndexInUse:
+            await resources.graph.close()
+            raise
     if EMBEDDER in uses:
         resources.embedder = await _opened(resources, EMBEDDER, lambda: load_embedder(settings))
     if resources.embedder is not None and resources.index is not None:
@@ -194,7 +200,12 @@ class OwnedIndex:
 async def owned_index(settings: Settings, *, owner: str) -> AsyncIterator[OwnedIndex]:
     """Graph, index and model, for a command that must own the layout index while it runs (`owner` says
     which, for the error). Fails before the model loads when another process holds the index."""
-    resources = await open_resources(settings, frozenset({VECTORS}))
+    try:
+        resources = await open_resources(settings, frozenset({VECTORS}))
+    except IndexInUse as exc:
+        raise IndexInUse(
+            f"{exc} (stop `pageforge serve` first: {owner} must own the index while it runs)"
+        ) from exc
     try:
         if resources.index is None:
             raise VectorIndexUnavailable(

@@ -10,9 +10,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graph.server import ADMIN_USER, generated_password
+
 
 class Neo4jSettings(BaseModel):
-    # Set to use a Neo4j server; left empty, PageForge manages a local one on 127.0.0.1:bolt_port.
+    # Set to use a Neo4j server; left empty, PageForge manages a local one on 127.0.0.1:bolt_port, with
+    # authentication on: the password, or one generated at first start and kept in data_dir (0600).
     uri: str | None = None
     user: str = "neo4j"
     password: SecretStr | None = None
@@ -40,6 +43,15 @@ class Neo4jSettings(BaseModel):
     @property
     def bolt_uri(self) -> str:
         return self.uri or f"bolt://127.0.0.1:{self.bolt_port}"
+
+    def credentials(self) -> tuple[str, str] | None:
+        """User and password to log in with: the configured password; for the managed Neo4j without one,
+        the password generated for it on first use (kept under data_dir, readable by its owner only)."""
+        if self.password is not None:
+            return self.user, self.password.get_secret_value()
+        if self.managed:
+            return ADMIN_USER, generated_password(self.data_dir)
+        return None
 
 
 class VectorSettings(BaseModel):

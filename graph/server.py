@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ PASSWORD_ENV = "PAGEFORGE_NEO4J_PASSWORD"
 ADMIN_USER = "neo4j"
 LOOPBACK = "127.0.0.1"
 PID_FILE_NAME = "pageforge-neo4j.pid"
+PASSWORD_FILE_NAME = "pageforge-neo4j.password"
 LOG_FILE_NAME = "pageforge-neo4j.log"
 # The JVM options the Neo4j 5 server ships with that matter for an embedded DBMS of this size.
 JVM_FLAGS = (
@@ -69,6 +71,26 @@ def free_port() -> int:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def generated_password(data_dir: Path) -> str:
+    """The password generated for the Neo4j under `data_dir` on first use, kept beside its data where only
+    its owner can read it (0600 in a 0700 directory); every later call, from any process, reads it back."""
+    private_directory(data_dir)
+    path = data_dir / PASSWORD_FILE_NAME
+    if not path.exists():
+        # Written whole under another name and linked into place: a process racing this one reads either
+        # nothing (and writes its own, which loses the link) or the complete password.
+        fd, draft = tempfile.mkstemp(dir=data_dir, prefix=".password-")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
+    path.chmod(0o600)
+    return path.read_text().strip()
 
 
 class LocalNeo4jServer:

@@ -15,6 +15,7 @@ import qdrant_edge as qe
 from vectors.index import (
     INDEXED_FIELDS,
     TENANT_FIELD,
+    IndexInUse,
     LayoutFilter,
     LayoutHit,
     LayoutPoint,
@@ -58,7 +59,8 @@ class EdgeLayoutIndex:
     """Layouts in a Qdrant Edge shard under `path`: cosine distance, keyword payload indexes.
 
     One process owns the directory: `ensure()` takes an exclusive lock file, and a second owner gets
-    VectorIndexUnavailable instead of a corrupted shard. HNSW graphs are built by `optimize()`.
+    IndexInUse instead of a corrupted shard. HNSW graphs are built by `optimize()`.
+    Errors name the index by its directory's name, never its absolute path: their messages reach clients.
     """
 
     def __init__(
@@ -78,6 +80,14 @@ class EdgeLayoutIndex:
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
         self._open_close = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _public(self, exc: Exception) -> str:
+        """The engine's message with the index's directory (where the engine names a file) left out."""
+        return str(exc).replace(f"{self.path.resolve().parent}/", "").replace(f"{self.path.parent}/", "")
 
     def _config(self) -> Any:
         optimizers = None
@@ -99,8 +109,8 @@ class EdgeLayoutIndex:
             lock_file.seek(0)
             owner = lock_file.read().strip() or "unknown"
             lock_file.close()
-            raise VectorIndexUnavailable(
-                f"vector index {self.path} is in use by another process or index (owner pid {owner})"
+            raise IndexInUse(
+                f"vector index {self.name!r} is in use by another process or index (owner pid {owner})"
             ) from exc
         lock_file.seek(0)
         lock_file.truncate()
@@ -118,13 +128,15 @@ class EdgeLayoutIndex:
     def _engine(self, action: str) -> Iterator[Any]:
         shard = self._shard
         if shard is None:
-            raise VectorIndexUnavailable(f"vector index {self.path} is not open (call ensure())")
+            raise VectorIndexUnavailable(f"vector index {self.name!r} is not open (call ensure())")
         try:
             yield shard
         except VectorIndexUnavailable:
             raise
         except Exception as exc:
-            raise VectorIndexUnavailable(f"vector index {self.path}: {action} failed: {exc}") from exc
+            raise VectorIndexUnavailable(
+                f"vector index {self.name!r}: {action} failed: {self._public(exc)}"
+            ) from exc
 
     def ensure(self) -> None:
         """Open (or create) the shard under the path and its payload indexes; safe to call again."""
@@ -147,7 +159,9 @@ class EdgeLayoutIndex:
                 self._shard = qe.EdgeShard.create(str(self.path), self._config())
         except Exception as exc:
             self._release_lock()
-            raise VectorIndexUnavailable(f"vector index {self.path} cannot be opened: {exc}") from exc
+            raise VectorIndexUnavailable(
+                f"vector index {self.name!r} cannot be opened: {self._public(exc)}"
+            ) from exc
 
     def upsert(self, points: Sequence[LayoutPoint]) -> None:
         """Insert or replace points; they are durable (WAL) and visible once this returns."""

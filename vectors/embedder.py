@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -16,6 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+logger = logging.getLogger(__name__)
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -96,8 +99,9 @@ def _load_model(model_name: str, path: Path) -> Any:
             try:
                 model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             except Exception as exc:
+                logger.error("embedding model %r failed to load from %s: %s", model_name, path, exc)
                 raise EmbedderUnavailable(
-                    f"embedding model {model_name!r} failed to load from {path}: {exc}"
+                    f"embedding model {model_name!r} failed to load ({type(exc).__name__}; the log has more)"
                 ) from exc
             _MODELS[path] = model
         return model
@@ -123,7 +127,8 @@ class Embedder:
         torch.set_num_threads(self.torch_threads)
         path = resolve_model_path(model_name)
         if not path.is_dir():
-            raise EmbedderUnavailable(f"embedding model {model_name!r}: no model directory at {path}")
+            logger.error("embedding model %r: no model directory at %s", model_name, path)
+            raise EmbedderUnavailable(f"embedding model {model_name!r}: its model directory is missing")
         self._model = _load_model(model_name, path.resolve())
         dimension = self._model.get_embedding_dimension()
         if not isinstance(dimension, int) or dimension <= 0:

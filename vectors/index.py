@@ -24,6 +24,10 @@ class VectorIndexUnavailable(RuntimeError):
     status_code = 503
 
 
+class IndexInUse(VectorIndexUnavailable):
+    """Another process owns the embedded index: it will not become available while that process runs."""
+
+
 def canonical_point_id(point_id: str) -> str:
     """The canonical lowercase, hyphenated form of a UUID point id; ValueError if it is not a UUID."""
     try:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth import ResourcesDep, TenantDep
-from app.errors import PageForgeError
+from app.errors import PageForgeError, problem_responses
 from app.renderer.cache import ContentHashes, RenderCache, Rendered
 from app.renderer.pdf_workers import PdfWorkers
 from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
@@ -28,13 +28,24 @@ logger = logging.getLogger("pageforge.renders")
 
 router = APIRouter(tags=["renders"])
 
-RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
+RENDERED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The render: a standalone HTML page, a JSON render tree or a PDF.",
         "content": {"text/html": {}, "application/json": {}, "application/pdf": {}},
     },
-    404: {"description": "No such version, release or pinned form for this tenant."},
 }
+RENDER_PROBLEMS = {
+    404: "No such version, release or pinned form for this tenant.",
+    422: "A parameter or the body is invalid, or the form is over a render limit: more fields than "
+    "PAGEFORGE_RENDER__MAX_FIELDS, or (PDF) more pages than PAGEFORGE_RENDER__MAX_PDF_PAGES.",
+    429: "Over the tenant's request rate, or every render slot of the tenant is busy and the queue is full.",
+    503: "A dependency is unavailable, or the PDF was not finished within PAGEFORGE_RENDER__PDF_TIMEOUT_S.",
+}
+RENDER_RESPONSES = RENDERED | problem_responses(401, 404, 422, 429, 503, descriptions=RENDER_PROBLEMS)
+# A prefilled render reads a JSON body.
+PREFILLED_RENDER_RESPONSES = RENDERED | problem_responses(
+    400, 401, 404, 413, 415, 422, 429, 503, descriptions=RENDER_PROBLEMS
+)
 
 
 @dataclass
@@ -140,7 +151,9 @@ async def render_version(
     return render_response(rendered, cached)
 
 
-@router.post("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
+@router.post(
+    "/form-versions/{version_id}/render", response_class=Response, responses=PREFILLED_RENDER_RESPONSES
+)
 async def render_version_prefilled(
     request: Request,
     version_id: str,

@@ -46,6 +46,7 @@ class ApiServer:
     """`pageforge serve [args]` as a subprocess on the port (default: a free one), logging to a file."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path, *args: str, port: int | None = None) -> None:
+        self.env = dict(env)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path

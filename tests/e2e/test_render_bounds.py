@@ -258,6 +258,22 @@ def test_a_pdf_whose_client_leaves_is_stopped(
     assert not alive(int(killed[-1]))
 
 
+def test_a_second_serve_on_a_taken_port_or_on_the_same_embedded_index_exits_and_the_first_serves_on(
+    server: ApiServer, tmp_path: Path
+) -> None:
+    same_port = ApiServer(server.env, tmp_path / "same-port.log", port=server.port)
+    assert same_port.process.wait(timeout=120) == 1
+    assert f"error: cannot listen on 127.0.0.1:{server.port}" in same_port.log_text()
+    # On the same directories, a second server would take writes that only the first can index.
+    same_index = ApiServer(server.env, tmp_path / "same-index.log")
+    assert same_index.process.wait(timeout=120) == 3  # uvicorn's status for a failed start-up
+    log = same_index.log_text()
+    assert "is in use by another process" in log, log[-3000:]
+    assert "error: PageForge did not start" in log
+    assert str(tmp_path.parent) not in log.split("is in use by another process")[0].splitlines()[-1]
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
 def test_sigterm_stops_the_server_within_its_bound_while_a_pdf_renders(
     server: ApiServer, tenants: tuple[TenantKey, TenantKey], bomb: str
 ) -> None:

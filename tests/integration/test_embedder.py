@@ -89,7 +89,7 @@ def test_encode_async_matches_encode_and_keeps_the_event_loop_free(embedder: Emb
 
 
 def test_a_missing_model_path_raises_embedder_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderUnavailable, match="no model directory"):
+    with pytest.raises(EmbedderUnavailable, match="model directory is missing"):
         Embedder(str(tmp_path / "no-such-model"))
 
 

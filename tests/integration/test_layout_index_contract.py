@@ -443,8 +443,10 @@ def test_edge_refuses_a_second_owner_of_its_directory(tmp_path: Path) -> None:
     owner.ensure()
     try:
         second = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
-        with pytest.raises(VectorIndexUnavailable, match="in use by another process"):
+        with pytest.raises(VectorIndexUnavailable, match="in use by another process") as refused:
             second.ensure()
+        # The message reaches clients (503, /health): it names the index, not where the server keeps it.
+        assert str(tmp_path) not in str(refused.value)
         other_process = subprocess.run(
             [
                 sys.executable,
@@ -475,8 +477,9 @@ def test_edge_refuses_to_open_a_shard_of_another_dimension(tmp_path: Path) -> No
     created.ensure()
     created.close()
 
-    with pytest.raises(VectorIndexUnavailable, match=r"cannot be opened.*size"):
+    with pytest.raises(VectorIndexUnavailable, match=r"cannot be opened.*size") as refused:
         EdgeLayoutIndex(tmp_path / "vectors", 768).ensure()
+    assert str(tmp_path) not in str(refused.value)
     # The failed open released the directory again.
     EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
 

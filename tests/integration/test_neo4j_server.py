@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -12,7 +14,9 @@ import pytest
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, ConstraintError, ServiceUnavailable
 
-from graph.server import LocalNeo4jServer, Neo4jServerError, free_port
+from graph.server import PASSWORD_FILE_NAME, LocalNeo4jServer, Neo4jServerError, free_port
+
+PAGEFORGE = Path(sys.executable).with_name("pageforge")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,3 +191,49 @@ def test_with_a_password_only_that_password_logs_in_and_a_restart_can_change_it(
             server("first-password").status()
     finally:
         second.stop()
+
+
+def test_the_managed_neo4j_logs_in_with_a_generated_password_that_only_its_owner_reads(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "neo4j"
+    env = {
+        **os.environ,
+        "PAGEFORGE_NEO4J__DATA_DIR": str(data_dir),
+        "PAGEFORGE_NEO4J__BOLT_PORT": str(free_port()),
+        "PAGEFORGE_NEO4J__PAGE_CACHE": "64m",
+        "PAGEFORGE_NEO4J__HEAP": "256m",
+    }
+    env.pop("PAGEFORGE_NEO4J__URI", None)
+    env.pop("PAGEFORGE_NEO4J__PASSWORD", None)
+
+    def pageforge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PAGEFORGE), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    started = pageforge("neo4j", "start")
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        password_file = data_dir / PASSWORD_FILE_NAME
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert data_dir.stat().st_mode & 0o777 == 0o700
+        password = password_file.read_text().strip()
+        assert len(password) >= 32
+        uri = f"bolt://127.0.0.1:{env['PAGEFORGE_NEO4J__BOLT_PORT']}"
+        for wrong in [None, ("neo4j", "neo4j")]:
+            with GraphDatabase.driver(uri, auth=wrong) as driver, pytest.raises(AuthError):
+                driver.verify_connectivity()
+        with GraphDatabase.driver(uri, auth=("neo4j", password)) as driver:
+            driver.verify_connectivity()
+        # The CLI's other commands, and a server, read the same password.
+        created = pageforge("tenant", "create", "acme")
+        assert created.returncode == 0, created.stderr[-3000:]
+        assert created.stdout.strip().startswith("pf_")
+        status = pageforge("neo4j", "status")
+        assert status.returncode == 0
+        assert re.search(r"running at bolt://127\.0\.0\.1:\d+ \(pid \d+\)", status.stdout), status.stdout
+    finally:
+        stopped = pageforge("neo4j", "stop")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert password_file.read_text().strip() == password  # kept for the next start

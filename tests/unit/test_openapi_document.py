@@ -29,9 +29,6 @@ from app.similarity.schemas import LayoutRecommend, LayoutSearch
 from app.sysversions.schemas import ReleaseCreate
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-# The render routes are being rewritten elsewhere; they adopt problem_responses then (only their 422 is
-# documented as a problem today, by document_problems).
-RENDERS = "/render"
 
 
 def document(service: str = "all") -> dict[str, Any]:
@@ -50,7 +47,7 @@ def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (method, path, operation)
         for method, path, operation in operations(document())
-        if path.startswith("/api/v1/") and RENDERS not in path
+        if path.startswith("/api/v1/")
     ]
 
 
@@ -64,7 +61,7 @@ def test_the_document_of_every_deployment_is_valid_openapi(service: str) -> None
 
 def test_every_api_operation_lists_the_problems_any_authenticated_request_can_get() -> None:
     checked = api_operations()
-    assert len(checked) == 22  # all of /api/v1 but the four render routes
+    assert len(checked) == 26
     for method, path, operation in checked:
         responses = operation["responses"]
         assert {"401", "429", "503"} <= set(responses), f"{method} {path}"
