@@ -14,6 +14,7 @@ import qdrant_edge as qe
 
 from vectors.index import (
     INDEXED_FIELDS,
+    PROGRAMMING_ERRORS,
     TENANT_FIELD,
     IndexInUse,
     LayoutFilter,
@@ -132,6 +133,8 @@ class EdgeLayoutIndex:
         try:
             yield shard
         except VectorIndexUnavailable:
+            raise
+        except PROGRAMMING_ERRORS:
             raise
         except Exception as exc:
             raise VectorIndexUnavailable(

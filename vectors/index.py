@@ -24,6 +24,11 @@ class VectorIndexUnavailable(RuntimeError):
     status_code = 503
 
 
+# Raised inside an adapter, these are PageForge's mistakes (a value of the wrong type, a missing key), not the
+# engine's state: they propagate as bugs (500, with a traceback in the log), never as "index unavailable".
+PROGRAMMING_ERRORS: tuple[type[Exception], ...] = (TypeError, AttributeError, KeyError, NameError)
+
+
 class IndexInUse(VectorIndexUnavailable):
     """Another process owns the embedded index: it will not become available while that process runs."""
 

@@ -15,6 +15,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectors.index import (
     INDEXED_FIELDS,
+    PROGRAMMING_ERRORS,
     TENANT_FIELD,
     LayoutFilter,
     LayoutHit,
@@ -32,6 +33,8 @@ from vectors.index import (
 )
 
 SCROLL_PAGE = 512
+# Qdrant's answers to a request it cannot accept as asked (bad input): never a state of the server.
+REQUEST_REFUSED = frozenset({400, 422})
 OPTIMIZE_POLL_SECONDS = 0.2
 
 
@@ -134,7 +137,11 @@ class QdrantServerLayoutIndex:
             yield self.client
         except VectorIndexUnavailable:
             raise
+        except PROGRAMMING_ERRORS:
+            raise
         except UnexpectedResponse as exc:
+            if exc.status_code in REQUEST_REFUSED:
+                raise  # the request PageForge built is wrong: a bug, not the server's state
             raise VectorIndexUnavailable(
                 f"vector index {self.collection!r}: {action} failed: {_server_error(exc)}"
             ) from exc

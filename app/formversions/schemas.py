@@ -65,7 +65,11 @@ class FormVersionCreated(BaseModel):
     )
     parents: list[str]
     diffs: list[ParentDiffRead]
-    similar: list[SimilarLayout]
+    similar: list[SimilarLayout] | None = Field(
+        description="The most similar layouts of other forms; [] when there are none, null when they were "
+        "not looked up: the layout still waits for the index, the index could not be asked, or the content "
+        "already was a version (GET /api/v1/form-versions/{id}/similar asks at any time)."
+    )
     index_pending: bool = Field(description="True while the layout waits in the outbox for the index.")
 
 

@@ -96,7 +96,7 @@ class FormVersionProcessor:
             return self._existing(stored, body.parents)
 
         indexed = await self._index(stored, new.layout_text)
-        similar = await self._similar(tenant, stored) if indexed else []
+        similar = await self._similar(tenant, stored) if indexed else None
         return FormVersionCreated(
             id=stored.id,
             form_key=stored.form_key,
@@ -164,7 +164,7 @@ class FormVersionProcessor:
             unchanged=unchanged,
             parents=[p.id for p in existing.parents],
             diffs=diffs_read(existing),
-            similar=[],
+            similar=None,
             index_pending=existing.index_pending,
         )
 
@@ -179,16 +179,18 @@ class FormVersionProcessor:
         )
         return await index_now(self.relay, [entry], context_changed=[parent.id for parent in version.parents])
 
-    async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout]:
+    async def _similar(self, tenant: str, version: StoredVersion) -> list[SimilarLayout] | None:
+        """The most similar layouts of other forms; None when the index cannot be asked (logged)."""
         index = self.index
         if index is None:
-            return []
+            return None
         try:
             points = await anyio.to_thread.run_sync(
                 lambda: index.get(tenant, [version.id], with_vectors=True)
             )
             if not points or points[0].vector is None:
-                return []
+                logger.warning("similar layouts of %s: the index has no vector for it", version.id)
+                return None
             vector = points[0].vector
             hits = await anyio.to_thread.run_sync(
                 lambda: index.search(
@@ -200,7 +202,7 @@ class FormVersionProcessor:
             )
         except Exception as exc:
             logger.warning("similar layouts of %s unavailable: %s", version.id, exc)
-            return []
+            return None
         return [
             SimilarLayout(
                 version_id=hit.payload["version_id"],

@@ -56,6 +56,8 @@ def test_the_same_content_again_is_the_same_version(
     assert again.json()["id"] == created.json()["id"]
     assert again.json()["created"] is False
     assert again.json()["unchanged"] is False
+    assert created.json()["similar"] == []  # looked up: no other form has a layout yet
+    assert again.json()["similar"] is None  # not looked up, which [] would not say
     # A revision naming as parent the version whose content it has (an edit that changed nothing kept):
     # that version, said to be unchanged, not a 409.
     same_as_parent = post_version(client, tenant, "again", definition=first, parents=[created.json()["id"]])

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 from numpy.typing import NDArray
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
@@ -462,7 +464,7 @@ def test_edge_refuses_a_second_owner_of_its_directory(tmp_path: Path) -> None:
             check=False,
         )
         assert other_process.returncode != 0
-        assert "VectorIndexUnavailable" in other_process.stderr
+        assert "IndexInUse" in other_process.stderr
         assert "in use by another process" in other_process.stderr
     finally:
         owner.close()
@@ -534,3 +536,16 @@ def test_qdrant_server_collection_has_keyword_indexes_with_the_tenant_field_as_t
     schema = index.client.get_collection(index.collection).payload_schema
     assert set(schema) >= {"tenant", "version_id", "form_key", "content_hash"}
     assert schema["tenant"].params.is_tenant is True
+
+
+def test_a_request_malformed_by_pageforge_is_a_bug_not_an_unavailable_index(index: LayoutIndex) -> None:
+    # An unavailable index is a 503 that tells the client to come back; a malformed request would fail
+    # again: it must surface as the bug it is (a 500 with its traceback in the log).
+    if isinstance(index, EdgeLayoutIndex):
+        with pytest.raises(TypeError), index._engine("probe") as shard:
+            shard.update(qe.UpdateOperation.upsert_points([qe.Point(str(uuid.uuid4()), "not a vector", {})]))
+    else:
+        assert isinstance(index, QdrantServerLayoutIndex)
+        with pytest.raises(UnexpectedResponse) as refused, index._engine("probe") as client:
+            client.query_points(index.collection, query=[0.5, 0.5, 0.5])
+        assert refused.value.status_code == 400
