@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -220,6 +221,12 @@ class FormDefinition(BaseModel):
             for _, node in self.walk()
             if isinstance(node, FieldNode | RepeatNode | GroupNode) and node.key is not None
         ]
+
+    def shared_field_keys(self) -> dict[str, int]:
+        """Field keys that more than one field uses, with how many (real forms have them: SurveyJS shares a
+        value between questions of one name, Form.io exports keep keys its builder would rename)."""
+        counts = Counter(field.key for field in self.fields())
+        return {key: count for key, count in counts.items() if count > 1}
 
 
 def _walk(nodes: list[LayoutNode], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], LayoutNode]]:

@@ -71,6 +71,11 @@ class FormVersionCreated(BaseModel):
         "already was a version (GET /api/v1/form-versions/{id}/similar asks at any time)."
     )
     index_pending: bool = Field(description="True while the layout waits in the outbox for the index.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What was taken as it is but may not be what was meant (a field key that several fields "
+        "use), the same for every source format.",
+    )
 
 
 class FormVersionSummary(BaseModel):

@@ -37,6 +37,14 @@ def normalise(body: FormVersionCreate, form_key: str, max_fields: int | None) ->
     return definition, content_hash(definition)
 
 
+def definition_warnings(definition: FormDefinition) -> list[str]:
+    """What a client should know about a definition PageForge took as it is."""
+    return [
+        f"field key {key!r} is used by {count} fields: prefill data and a field's history treat them as one"
+        for key, count in definition.shared_field_keys().items()
+    ]
+
+
 def version_summary(version: StoredVersion) -> FormVersionSummary:
     return FormVersionSummary(
         id=version.id,
@@ -87,13 +95,14 @@ class FormVersionProcessor:
         check_form_key(form_key)
         definition, digest = await anyio.to_thread.run_sync(normalise, body, form_key, self.max_fields)
 
+        warnings = definition_warnings(definition)
         existing = await self.versions.find_by_content(tenant, form_key, digest)
         if existing is not None:
-            return self._existing(existing, body.parents)
+            return self._existing(existing, body.parents, warnings)
 
         new, stored, created = await self._write(tenant, form_key, definition, digest, body)
         if not created:
-            return self._existing(stored, body.parents)
+            return self._existing(stored, body.parents, warnings)
 
         indexed = await self._index(stored, new.layout_text)
         similar = await self._similar(tenant, stored) if indexed else None
@@ -107,6 +116,7 @@ class FormVersionProcessor:
             diffs=[ParentDiffRead(parent_id=d.id, summary=d.summary, changes=d.changes) for d in new.parents],
             similar=similar,
             index_pending=not indexed,
+            warnings=warnings,
         )
 
     async def _write(
@@ -143,7 +153,9 @@ class FormVersionProcessor:
             "nothing was written, try again"
         )
 
-    def _existing(self, existing: StoredVersion, asked_parents: list[str] | None) -> FormVersionCreated:
+    def _existing(
+        self, existing: StoredVersion, asked_parents: list[str] | None, warnings: list[str]
+    ) -> FormVersionCreated:
         unchanged = asked_parents is not None and set(asked_parents) == {existing.id}
         if (
             asked_parents is not None
@@ -166,6 +178,7 @@ class FormVersionProcessor:
             diffs=diffs_read(existing),
             similar=None,
             index_pending=existing.index_pending,
+            warnings=warnings,
         )
 
     async def _index(self, version: StoredVersion, text: str) -> bool:

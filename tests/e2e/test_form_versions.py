@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
@@ -227,3 +228,53 @@ def test_a_write_expecting_a_latest_that_moved_is_409_and_writes_nothing(
     assert branch.status_code == 201, branch.text
     assert branch.json()["parents"] == [v1["id"]]
     assert len(client.get("/api/v1/forms/guarded/versions", headers=tenant.headers).json()["items"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("source_format", "definition"),
+    [
+        (
+            "native",
+            {
+                "key": "twice",
+                "title": "Twice",
+                "layout": [
+                    {"node": "group", "title": "You", "children": [{"node": "field", "key": "name"}]},
+                    {"node": "group", "title": "Them", "children": [{"node": "field", "key": "name"}]},
+                ],
+            },
+        ),
+        (
+            "formio",
+            {
+                "display": "form",
+                "components": [
+                    {"type": "textfield", "key": "name", "label": "Your name"},
+                    {"type": "textfield", "key": "name", "label": "Their name"},
+                ],
+            },
+        ),
+        (
+            "surveyjs",
+            {
+                "pages": [
+                    {"name": "p1", "elements": [{"type": "text", "name": "name", "title": "Your name"}]},
+                    {"name": "p2", "elements": [{"type": "text", "name": "name", "title": "Their name"}]},
+                ]
+            },
+        ),
+    ],
+)
+def test_a_field_key_several_fields_use_is_taken_with_a_warning_in_every_format(
+    client: TestClient, tenant: TenantKey, source_format: str, definition: dict[str, Any]
+) -> None:
+    form_key = f"twice-{source_format}"
+    created = post_version(client, tenant, form_key, definition=definition, format=source_format)
+    assert created.status_code == 201, created.text
+    assert created.json()["warnings"] == [
+        "field key 'name' is used by 2 fields: prefill data and a field's history treat them as one"
+    ]
+    again = post_version(client, tenant, form_key, definition=definition, format=source_format)
+    assert again.json()["warnings"] == created.json()["warnings"]
+    single = {"key": "once", "title": "Once", "layout": [{"node": "field", "key": "name"}]}
+    assert post_version(client, tenant, f"once-{source_format}", definition=single).json()["warnings"] == []
