@@ -142,10 +142,12 @@ def recommend_vectors(
 
 
 def hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
-    """Search results from an engine's scored points (each with id, score and payload)."""
-    return [
+    """Search results from an engine's scored points (each with id, score and payload), best first; equal
+    scores (layouts with the same text) by id, so a question has one answer however the shards merged."""
+    hits = [
         LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
     ]
+    return sorted(hits, key=lambda hit: (-hit.score, hit.id))
 
 
 def points_in_order(

@@ -212,7 +212,7 @@ def test_one_node_lost_changes_no_hit_loses_nothing_and_rejoins(
         entry, *others = cluster.peer_ids()
         if all(entry in replicas for replicas in placement.values()):
             target = next(peer for peer in others if peer not in placement[1])
-            cluster.admin.update_collection_cluster_setup(
+            cluster.admin.cluster_collection_update(
                 collection,
                 qm.MoveShardOperation(
                     move_shard=qm.MoveShard(shard_id=1, from_peer_id=entry, to_peer_id=target)

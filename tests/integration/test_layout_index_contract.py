@@ -549,3 +549,15 @@ def test_a_request_malformed_by_pageforge_is_a_bug_not_an_unavailable_index(inde
         with pytest.raises(UnexpectedResponse) as refused, index._engine("probe") as client:
             client.query_points(index.collection, query=[0.5, 0.5, 0.5])
         assert refused.value.status_code == 400
+
+
+def test_equal_scores_come_back_in_id_order(index: LayoutIndex, vectors: Vectors) -> None:
+    ids = sorted(str(uuid.uuid4()) for _ in range(4))
+    same = vectors["court"]
+    index.upsert(
+        [
+            LayoutPoint(id=i, tenant=TENANT_A, vector=same, payload={"version_id": i, "form_key": "f"})
+            for i in reversed(ids)
+        ]
+    )
+    assert [hit.id for hit in index.search(TENANT_A, same, k=4)] == ids
