@@ -249,6 +249,7 @@ PROBLEM_STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
         "A dependency (Neo4j, the layout index, the embedding model) is unavailable; `detail` names it.",
         {},
     ),
+    504: ("The gateway: the service that owns the route did not answer in time.", {}),
 }
 
 
@@ -298,17 +299,23 @@ def _problem_422() -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
 
 
-def document_problems(app: FastAPI) -> None:
+def document_problems(app: FastAPI, *, api_also: tuple[int, ...] = ()) -> None:
     """The app's OpenAPI document says what PageForge answers: problems only as application/problem+json;
     FastAPI's default 422 (HTTPValidationError, as application/json) is the problem 422 where a parameter or
-    the body can fail validation, and is gone where none can."""
+    the body can fail validation, and is gone where none can. `api_also`: problems every /api/v1 operation
+    can answer besides its own (the gateway's 504)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
+    added = {str(status): response for status, response in problem_responses(*api_also).items()}
+    for response in added.values():
+        response.pop("model")
 
     def openapi() -> dict[str, Any]:
         document = generate()
-        for path_item in document.get("paths", {}).values():
+        for path, path_item in document.get("paths", {}).items():
             for operation in path_item.values():
                 responses = operation.get("responses", {})
+                if path.startswith("/api/v1/"):
+                    responses.update(added)
                 for response in responses.values():
                     if PROBLEM_JSON in response.get("content", {}):
                         response["content"].pop("application/json", None)

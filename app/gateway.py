@@ -18,7 +18,13 @@ from starlette.background import BackgroundTask
 
 from app import __version__
 from app.breaker import CircuitBreaker
-from app.errors import DependencyTimeout, DependencyUnavailable, NotFound, install_error_handlers
+from app.errors import (
+    DependencyTimeout,
+    DependencyUnavailable,
+    NotFound,
+    document_problems,
+    install_error_handlers,
+)
 from app.observability import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
@@ -234,5 +240,6 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)
     documented.include_router(api_router(SERVICES.values()))
+    document_problems(documented, api_also=(504,))
     app.openapi = documented.openapi  # type: ignore[method-assign]
     return app
