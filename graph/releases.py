@@ -12,7 +12,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
-from graph.forms import NewVersion, create_versions_in
+from graph.forms import LatestGuard, NewVersion, create_versions_in
 
 
 class PinnedVersionMissing(LookupError):
@@ -20,7 +20,8 @@ class PinnedVersionMissing(LookupError):
 
 
 class PinnedContentRaced(RuntimeError):
-    """Content a release was to add as a new version became a version meanwhile; nothing was written."""
+    """A form a release was to add a version to changed meanwhile (its content became a version, or another
+    version became the latest its new version was derived from); nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +164,20 @@ class ReleaseRepository:
         return _stored_release(result.records[0]["release"]) if result.records else None
 
     async def create(
-        self, tenant: str, new: NewRelease, *, versions: list[NewVersion] | None = None
+        self,
+        tenant: str,
+        new: NewRelease,
+        *,
+        versions: list[NewVersion] | None = None,
+        if_latest: dict[str, LatestGuard] | None = None,
     ) -> tuple[StoredRelease, bool]:
         """Write the release, the new form versions it pins, its pins and its lineage in one transaction.
 
         Returns (release, True), or (the existing release, False) when the system already has a release
         of this name: then nothing is written, `versions` included. Raises PinnedContentRaced, writing
-        nothing, when a form got one of `versions`' content meanwhile.
+        nothing, when a form got one of `versions`' content meanwhile, or when a form of `if_latest` (by form
+        key) has another latest version than its guard names (checked under the form's lock, as a single
+        post is: concurrent writers never both derive from one latest).
         """
 
         async def work(tx: AsyncManagedTransaction) -> tuple[StoredRelease, bool]:
@@ -181,6 +189,13 @@ class ReleaseRepository:
             ).single()
             if existing is not None:
                 return _stored_release(existing["release"]), False
+            for form_key, guard in sorted((if_latest or {}).items()):
+                await tx.run(queries.LOCK_FORM, tenant=tenant, form_key=form_key)
+                latest = await (
+                    await tx.run(queries.LATEST_VERSION, tenant=tenant, form_key=form_key)
+                ).single()
+                if (latest["id"] if latest is not None else None) != guard.latest_id:
+                    raise PinnedContentRaced(f"form {form_key!r} got another latest version")
             if versions:
                 written = await create_versions_in(tx, tenant, versions)
                 raced = sorted(version.form_key for version, created in written if not created)

@@ -43,8 +43,9 @@ def check_system_key(system_key: str) -> None:
     check_key("system", system_key)
 
 
-# Attempts at a release whose inline content other writers keep turning into versions meanwhile.
-CREATE_ATTEMPTS = 3
+# Attempts at a release whose inline forms other writers keep changing meanwhile (their content became a
+# version, or another version became the latest): as many as a single post gets.
+CREATE_ATTEMPTS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +187,15 @@ class SysVersionProcessor:
             return self._existing(existing, plan.known(), body.parents)
         parents = await self._resolve_parents(tenant, system_key, body.parents)
 
-        fresh = {
-            form_key: (
-                await self.writer.prepare(
-                    tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
-                )
-            ).new
+        prepared = {
+            form_key: await self.writer.prepare(
+                tenant=tenant, form_key=form_key, definition=definition, digest=content_hash(definition)
+            )
             for form_key, definition in sorted(plan.inline.items())
+        }
+        fresh = {form_key: version.new for form_key, version in prepared.items()}
+        guards = {
+            key: version.if_latest for key, version in prepared.items() if version.if_latest is not None
         }
         pins = dict(sorted({**plan.existing, **{key: new.id for key, new in fresh.items()}}.items()))
 
@@ -213,7 +216,9 @@ class SysVersionProcessor:
             ],
         )
         try:
-            stored, created = await self.releases.create(tenant, new, versions=list(fresh.values()))
+            stored, created = await self.releases.create(
+                tenant, new, versions=list(fresh.values()), if_latest=guards
+            )
         except PinnedVersionMissing as exc:
             raise Invalid(str(exc)) from exc
         if not created:

@@ -208,6 +208,26 @@ def test_concurrent_posts_lose_nothing_and_form_a_chain(
                 assert [d["parent_id"] for d in answer["diffs"]] == answer["parents"]
 
 
+def test_releases_adding_versions_and_direct_posts_racing_on_one_form_form_a_chain(
+    client: TestClient, tenant: TenantKey, corpora: Path
+) -> None:
+    base = revision_files(corpora, "conditional-page")[0]
+    post_version(client, tenant, "mixed", definition=base)
+
+    def post(i: int) -> Any:
+        definition = {**base, "title": f"variant {i}"}
+        if i % 2:
+            return post_version(client, tenant, "mixed", definition=definition)
+        manifest = {"version": "1", "forms": [{"form_key": "mixed", "definition": definition}]}
+        return client.post(f"/api/v1/systems/mixed-{i}/releases", headers=tenant.headers, json=manifest)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(post, range(16)))
+    assert [r.status_code for r in responses] == [201] * 16, [r.text[:300] for r in responses]
+    versions = chain_of(client, tenant, "mixed")
+    assert len(versions) == 17
+
+
 def test_a_write_expecting_a_latest_that_moved_is_409_and_writes_nothing(
     client: TestClient, tenant: TenantKey, corpora: Path
 ) -> None:
