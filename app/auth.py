@@ -10,17 +10,26 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from app.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType, known_error_response
 from app.resources import Resources
+from app.scopes import KEY_SCOPES, Scope
 from app.settings import ApiSettings
+from app.tokens import TokenVerifier, looks_like_jwt
+from graph.database import Graph
+from graph.errors import TenantNotFound
 from graph.tenants import KeyHolder, Tenant, TenantRepository, hash_api_key
 
-_bearer = HTTPBearer(auto_error=False, description="A tenant API key from `pageforge tenant create`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A tenant API key from `pageforge tenant create`, or an access token (JWT) of a configured "
+    "OIDC issuer. The scopes an operation needs are listed in its security requirement.",
+)
 
 
 class VerifiedKeys:
@@ -210,9 +219,34 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
+class TokenTenants:
+    """Tenants by name, as tokens name them, remembered for `ttl_s` (0: asked every time)."""
+
+    def __init__(self, ttl_s: float, max_tenants: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_tenants = max_tenants
+        self._tenants: OrderedDict[str, tuple[Tenant, float]] = OrderedDict()
+
+    async def named(self, graph: Graph, name: str) -> Tenant:
+        entry = self._tenants.get(name)
+        if entry is not None and time.monotonic() < entry[1]:
+            return entry[0]
+        try:
+            tenant = await TenantRepository(graph).named(name)
+        except TenantNotFound:
+            raise Forbidden(f"the token names tenant {name!r}, which does not exist") from None
+        if self.ttl_s > 0:
+            self._tenants[name] = (tenant, time.monotonic() + self.ttl_s)
+            self._tenants.move_to_end(name)
+            while len(self._tenants) > self.max_tenants:
+                self._tenants.popitem(last=False)
+        return tenant
+
+
 async def authenticate(request: Request) -> Tenant:
-    """The tenant owning the request's API key, remembered in the request's state; 401 when the key is
-    missing or unknown, 429 over the tenant's rate or, for a key that is not already verified, over the
+    """The tenant the request's API key or token speaks for, remembered in the request's state with the
+    scopes it grants; 401 when the credential is missing or not valid, 403 for a token naming a tenant its
+    issuer may not, 429 over the tenant's rate or, for a credential that is not already verified, over the
     client address's failed authentications; 503 when the graph cannot say."""
     known: Tenant | None = getattr(request.state, "tenant", None)
     if known is not None:
@@ -227,6 +261,8 @@ async def authenticate(request: Request) -> Tenant:
     resources: Resources = request.app.state.resources
     # Nothing is served from a graph that lacks a migration (503 naming it).
     graph = await resources.require_graph()
+    if looks_like_jwt(key):
+        return await _authenticate_token(request, graph, key, failures, client)
     verified: VerifiedKeys = request.app.state.verified_keys
     key_hash = hash_api_key(key)
     holder = verified.get(key_hash)
@@ -242,9 +278,32 @@ async def authenticate(request: Request) -> Tenant:
         verified.put(key_hash, holder)
     limits: TenantRateLimits = request.app.state.rate_limits
     limits.take(holder.tenant.id)
-    request.state.key_scope = holder.scope
+    request.state.scopes = KEY_SCOPES[holder.scope]
+    request.state.credential = "read-only API key" if holder.scope == "read" else "API key"
     request.state.tenant = holder.tenant
     return holder.tenant
+
+
+async def _authenticate_token(
+    request: Request, graph: Graph, token: str, failures: AuthFailures, client: str
+) -> Tenant:
+    failures.limits.check(client)
+    verifier: TokenVerifier | None = request.app.state.tokens
+    try:
+        if verifier is None:
+            raise Unauthorized("bearer tokens are not accepted here: no OIDC issuer is configured")
+        principal = await verifier.verify(token)
+        tenants: TokenTenants = request.app.state.token_tenants
+        tenant = await tenants.named(graph, principal.tenant_name)
+    except (Unauthorized, Forbidden):
+        failures.limits.failed(client)
+        raise
+    limits: TenantRateLimits = request.app.state.rate_limits
+    limits.take(tenant.id)
+    request.state.scopes = principal.scopes
+    request.state.credential = "token"
+    request.state.tenant = tenant
+    return tenant
 
 
 async def current_tenant(
@@ -287,7 +346,7 @@ class AuthenticateFirst:
         self.app = app
         self.prefix = prefix + "/"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
@@ -307,13 +366,25 @@ class AuthenticateFirst:
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
 
 
-async def writing_tenant(request: Request, tenant: TenantDep) -> Tenant:
-    """The request's tenant, when its API key may write; 403 for a read-only key."""
-    if request.state.key_scope != "write":
-        raise Forbidden(
-            f"this API key of tenant {tenant.name!r} is read-only: writes need a key made without --read-only"
-        )
+async def scoped_tenant(security: SecurityScopes, request: Request, tenant: TenantDep) -> Tenant:
+    """The request's tenant, when its credential grants every scope the endpoint needs; 403 naming the
+    first it lacks."""
+    granted: frozenset[Scope] = request.state.scopes
+    for needed in security.scopes:
+        if needed not in granted:
+            hint = (
+                ": writes need a key made without --read-only"
+                if request.state.credential.startswith("read-only")
+                else ""
+            )
+            raise Forbidden(
+                f"this {request.state.credential} of tenant {tenant.name!r} lacks scope '{needed}'{hint}",
+                missing_scope=str(needed),
+            )
     return tenant
 
 
-WriterDep = Annotated[Tenant, Depends(writing_tenant)]
+FormsReader = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.FORMS_READ])]
+FormsWriter = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.FORMS_WRITE])]
+ReleasesWriter = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.RELEASES_WRITE])]
+RendersReader = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.RENDERS_READ])]

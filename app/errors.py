@@ -235,7 +235,11 @@ PROBLEM_STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
         "No API key, or a key no tenant has.",
         {"WWW-Authenticate": {**_HEADER_SCHEMA, "description": "Bearer"}},
     ),
-    403: ("The API key is read-only, and this request writes.", {}),
+    403: (
+        "The API key or token lacks the scope this operation needs (`missing_scope` names it), or a token "
+        "names a tenant its issuer may not name.",
+        {},
+    ),
     404: ("Not found among the tenant's data (another tenant's ids are not found either).", {}),
     409: ("The request conflicts with what is stored; nothing was written.", {}),
     413: ("The body is larger than the configured limit.", {}),

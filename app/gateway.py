@@ -240,6 +240,6 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)
     documented.include_router(api_router(SERVICES.values()))
-    document_problems(documented, api_also=(504,))
+    document_problems(documented, api_also=(403, 504))
     app.openapi = documented.openapi  # type: ignore[method-assign]
     return app

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
 from app import __version__
-from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, VerifiedKeys
+from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, TokenTenants, VerifiedKeys
 from app.errors import document_problems, install_error_handlers
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
@@ -15,6 +16,7 @@ from app.platform.router import health_router
 from app.resources import lifespan
 from app.services import API_PREFIX, SERVICES, api_router
 from app.settings import Settings
+from app.tokens import TokenVerifier
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,19 +30,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="PageForge" if settings.service == "all" else f"PageForge {settings.service}",
         version=__version__,
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
-        lifespan=partial(lifespan, settings, uses),
+        lifespan=process_lifespan(settings, uses),
         # A redirect would build its Location from the request's Host header: a wrong path is a 404.
         redirect_slashes=False,
     )
     app.state.verified_keys = VerifiedKeys(ttl_s=settings.api.key_cache_s)
+    app.state.tokens = TokenVerifier(settings.oidc) if settings.oidc.issuers else None
+    app.state.token_tenants = TokenTenants(ttl_s=settings.api.key_cache_s)
     app.state.rate_limits = TenantRateLimits(settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
     app.state.auth_failures = AuthFailures.from_settings(settings.api)
     app.state.metrics = RequestMetrics()
     install_error_handlers(app)
-    document_problems(app)
+    document_problems(app, api_also=(403,))
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
     app.include_router(api_router(services))
     return app
+
+
+def process_lifespan(
+    settings: Settings, uses: frozenset[str]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The process's resources for its lifetime; the token verifier's connections closed after."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(settings, uses, app):
+            yield
+        if app.state.tokens is not None:
+            await app.state.tokens.aclose()
+
+    return run

@@ -6,6 +6,7 @@ import os
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -172,6 +173,57 @@ class GatewaySettings(BaseModel):
 ServiceName = Literal["all", "formversions", "sysversions", "renderer", "gateway"]
 
 
+# Signature algorithms an issuer may use: asymmetric only (a shared secret would let any holder of the
+# issuer's public key sign tokens), and never "none".
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class OidcIssuerSettings(BaseModel):
+    """One OIDC issuer whose access tokens (JWTs) PageForge accepts, and the tenants it may name."""
+
+    # Exactly the tokens' `iss`; its keys are found through {issuer}/.well-known/openid-configuration.
+    issuer: str
+    # Tokens must name this audience in `aud` (Keycloak adds `account` to every token by default: accepting
+    # that would let any client of the realm in).
+    audience: str = "pageforge"
+    # The claim that names the tenant, and the tenants this issuer may name (one organisation's).
+    tenant_claim: str = "pageforge_tenant"
+    tenants: list[str] = Field(min_length=1)
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"], min_length=1)
+    # Clock skew allowed on exp, nbf and iat.
+    leeway_s: float = Field(default=30.0, ge=0, le=300)
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, issuer: str) -> str:
+        url = urlsplit(issuer)
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK_HOSTS):
+            raise ValueError(f"issuer {issuer!r} must be https:// (http:// only on loopback)")
+        return issuer.rstrip("/")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, algorithms: list[str]) -> list[str]:
+        refused = sorted(set(algorithms) - ASYMMETRIC_ALGORITHMS)
+        if refused:
+            raise ValueError(f"only asymmetric algorithms are allowed, not {', '.join(refused)}")
+        return algorithms
+
+
+class OidcSettings(BaseModel):
+    # The issuers whose tokens are accepted (a JSON list); none: API keys only.
+    issuers: list[OidcIssuerSettings] = Field(default_factory=list)
+    # A token signed with a key id PageForge does not hold refetches the issuer's keys, at most this often.
+    jwks_min_refresh_s: float = Field(default=30.0, ge=0)
+    # Keys held longer than this are refetched (the old ones kept if that fails).
+    jwks_max_age_s: float = Field(default=3600.0, gt=0)
+    # Time limit of one fetch of an issuer's discovery document or keys.
+    fetch_timeout_s: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
     """PageForge configuration; `Settings()` reads the environment, tests pass values directly."""
 
@@ -184,5 +236,6 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
-from app.auth import ResourcesDep, TenantDep, WriterDep
+from app.auth import FormsReader, FormsWriter, ResourcesDep
 from app.errors import problem_responses
 from app.formversions.schemas import (
     FORM_VERSION_EXAMPLES,
@@ -47,7 +47,7 @@ ProcessorDep = Annotated[FormVersionProcessor, Depends(get_processor)]
 async def create_form_version(
     form_key: str,
     body: Annotated[FormVersionCreate, Body(openapi_examples=FORM_VERSION_EXAMPLES)],
-    tenant: WriterDep,
+    tenant: FormsWriter,
     processor: ProcessorDep,
     response: Response,
 ) -> FormVersionCreated:
@@ -60,7 +60,7 @@ async def create_form_version(
 
 @router.get("/forms", response_model=Page[FormRead], responses=problem_responses(401, 422, 429, 503))
 async def list_forms(
-    tenant: TenantDep, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    tenant: FormsReader, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[FormRead]:
     """The tenant's forms, by key."""
     forms = await processor.list_forms(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
@@ -68,7 +68,7 @@ async def list_forms(
 
 
 @router.get("/forms/{form_key}", response_model=FormRead, responses=problem_responses(401, 404, 429, 503))
-async def get_form(form_key: str, tenant: TenantDep, processor: ProcessorDep) -> FormRead:
+async def get_form(form_key: str, tenant: FormsReader, processor: ProcessorDep) -> FormRead:
     """One form: its title, number of versions and latest version."""
     return await processor.get_form(tenant=tenant.id, form_key=form_key)
 
@@ -80,7 +80,7 @@ async def get_form(form_key: str, tenant: TenantDep, processor: ProcessorDep) ->
 )
 async def list_form_versions(
     form_key: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     processor: ProcessorDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -97,6 +97,6 @@ async def list_form_versions(
     response_model=FormVersionRead,
     responses=problem_responses(401, 404, 429, 503),
 )
-async def get_form_version(version_id: str, tenant: TenantDep, processor: ProcessorDep) -> FormVersionRead:
+async def get_form_version(version_id: str, tenant: FormsReader, processor: ProcessorDep) -> FormVersionRead:
     """One version: canonical definition, metadata, parents and the diff from each."""
     return await processor.get_version(tenant=tenant.id, version_id=version_id)

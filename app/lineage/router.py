@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.auth import ResourcesDep, TenantDep
+from app.auth import FormsReader, ResourcesDep
 from app.errors import problem_responses
 from app.lineage.schemas import (
     Direction,
@@ -52,7 +52,7 @@ ServiceDep = Annotated[LineageService, Depends(get_service)]
 @router.get("/form-versions/{version_id}/lineage", response_model=LineageRead, responses=RESPONSES)
 async def get_lineage(
     version_id: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     direction: Direction = "up",
     depth: Annotated[
@@ -65,7 +65,7 @@ async def get_lineage(
 
 @router.get("/form-versions/{version_id}/diff", response_model=VersionDiffRead, responses=RESPONSES)
 async def get_version_diff(
-    version_id: str, against: str, tenant: TenantDep, service: ServiceDep
+    version_id: str, against: str, tenant: FormsReader, service: ServiceDep
 ) -> VersionDiffRead:
     """The structural diff from version `against` to this version (any two versions, of any forms)."""
     return await service.diff(tenant=tenant.id, version_id=version_id, against_id=against)
@@ -75,7 +75,7 @@ async def get_version_diff(
 async def get_merge_base(
     version_id: str,
     other: Annotated[str, Query(alias="with")],
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
 ) -> MergeBaseRead:
     """The lowest common ancestors of this version and version `with`."""
@@ -91,7 +91,7 @@ async def get_merge_base(
 async def get_field_history(
     form_key: str,
     field_key: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     version: Annotated[str | None, Query(description="Start here instead of the latest version.")] = None,
     limit: LimitQuery = 50,
@@ -110,7 +110,7 @@ async def get_field_history(
 @router.get("/form-versions/{version_id}/used-by", response_model=Page[UsedByRead], responses=RESPONSES)
 async def list_used_by(
     version_id: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     form: Annotated[bool, Query(description="Releases pinning any version of this version's form.")] = False,
     limit: LimitQuery = 50,
@@ -131,7 +131,7 @@ async def list_used_by(
 @router.get("/form-versions/{version_id}/impact", response_model=Page[ImpactRead], responses=RESPONSES)
 async def list_impact(
     version_id: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -147,7 +147,7 @@ async def list_impact(
 @router.get("/releases/{release_id}/drift", response_model=ReleaseDriftRead, responses=RESPONSES)
 async def get_release_drift(
     release_id: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,

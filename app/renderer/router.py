@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.auth import ResourcesDep, TenantDep
+from app.auth import RendersReader, ResourcesDep
 from app.errors import PageForgeError, problem_responses
 from app.renderer.cache import ContentHashes, RenderCache, Rendered
 from app.renderer.pdf_workers import PdfWorkers
@@ -140,7 +140,7 @@ def render_response(rendered: Rendered, cached: bool) -> Response:
 async def render_version(
     request: Request,
     version_id: str,
-    tenant: TenantDep,
+    tenant: RendersReader,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
@@ -158,7 +158,7 @@ async def render_version_prefilled(
     request: Request,
     version_id: str,
     body: RenderPrefill,
-    tenant: TenantDep,
+    tenant: RendersReader,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
@@ -179,7 +179,7 @@ async def render_pinned(
     request: Request,
     release_id: str,
     form_key: str,
-    tenant: TenantDep,
+    tenant: RendersReader,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
@@ -197,7 +197,7 @@ async def render_pinned(
 async def render_diff(
     request: Request,
     version_id: str,
-    tenant: TenantDep,
+    tenant: RendersReader,
     renderer: RendererDep,
     against: Annotated[str, Query(description="the version id to compare with")],
     format: DiffFormatQuery = DiffFormat.HTML,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from app.auth import ResourcesDep, TenantDep
+from app.auth import FormsReader, ResourcesDep
 from app.errors import problem_responses
 from app.similarity.schemas import (
     MAX_K,
@@ -45,7 +45,7 @@ KQuery = Annotated[int, Query(ge=1, le=MAX_K, description="How many hits.")]
 )
 async def list_similar_layouts(
     version_id: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
     k: KQuery = 10,
     scope: Scope = "all",
@@ -79,7 +79,7 @@ async def list_similar_layouts(
 )
 async def search_layouts(
     body: Annotated[LayoutSearch, Body(openapi_examples=SEARCH_EXAMPLES)],
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
 ) -> SimilarResults:
     """The layouts closest to a free text or an example definition."""
@@ -102,7 +102,7 @@ async def search_layouts(
 )
 async def recommend_layouts(
     body: Annotated[LayoutRecommend, Body(openapi_examples=RECOMMEND_EXAMPLES)],
-    tenant: TenantDep,
+    tenant: FormsReader,
     service: ServiceDep,
 ) -> SimilarResults:
     """The layouts closest to the positive examples and furthest from the negative ones."""
@@ -118,7 +118,7 @@ async def recommend_layouts(
     responses=problem_responses(401, 404, 409, 422, 429, 503),
 )
 async def list_suggested_parents(
-    version_id: str, tenant: TenantDep, service: ServiceDep, k: KQuery = 5
+    version_id: str, tenant: FormsReader, service: ServiceDep, k: KQuery = 5
 ) -> ParentSuggestions:
     """The layouts created before this version most likely to be its parent's, likeliest first."""
     items = await service.suggested_parents(tenant=tenant.id, version_id=version_id, k=k)

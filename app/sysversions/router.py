@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
-from app.auth import ResourcesDep, TenantDep, WriterDep
+from app.auth import FormsReader, ReleasesWriter, ResourcesDep
 from app.errors import problem_responses
 from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, keyset_page
 from app.sysversions.schemas import (
@@ -48,7 +48,7 @@ ProcessorDep = Annotated[SysVersionProcessor, Depends(get_processor)]
 async def create_release(
     system_key: str,
     body: Annotated[ReleaseCreate, Body(openapi_examples=RELEASE_EXAMPLES)],
-    tenant: WriterDep,
+    tenant: ReleasesWriter,
     processor: ProcessorDep,
     response: Response,
 ) -> ReleaseCreated:
@@ -61,7 +61,7 @@ async def create_release(
 
 @router.get("/systems", response_model=Page[SystemRead], responses=problem_responses(401, 422, 429, 503))
 async def list_systems(
-    tenant: TenantDep, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    tenant: FormsReader, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[SystemRead]:
     """The tenant's systems, by key."""
     systems = await processor.list_systems(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
@@ -71,7 +71,7 @@ async def list_systems(
 @router.get(
     "/systems/{system_key}", response_model=SystemRead, responses=problem_responses(401, 404, 429, 503)
 )
-async def get_system(system_key: str, tenant: TenantDep, processor: ProcessorDep) -> SystemRead:
+async def get_system(system_key: str, tenant: FormsReader, processor: ProcessorDep) -> SystemRead:
     """One system: its number of releases and its latest release."""
     return await processor.get_system(tenant=tenant.id, system_key=system_key)
 
@@ -83,7 +83,7 @@ async def get_system(system_key: str, tenant: TenantDep, processor: ProcessorDep
 )
 async def list_releases(
     system_key: str,
-    tenant: TenantDep,
+    tenant: FormsReader,
     processor: ProcessorDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -98,6 +98,6 @@ async def list_releases(
 @router.get(
     "/releases/{release_id}", response_model=ReleaseRead, responses=problem_responses(401, 404, 429, 503)
 )
-async def get_release(release_id: str, tenant: TenantDep, processor: ProcessorDep) -> ReleaseRead:
+async def get_release(release_id: str, tenant: FormsReader, processor: ProcessorDep) -> ReleaseRead:
     """One release: its pins, its parents and the release diff from each."""
     return await processor.get_release(tenant=tenant.id, release_id=release_id)

@@ -1,4 +1,4 @@
-"""`kill -9` of the real API server, five times, while 8 clients ingest 1,000 versions: every acknowledged
+"""`kill -9` of the real API server, five times, while 8 clients ingest 2,000 versions: every acknowledged
 version is there exactly once with its lineage, nothing unsent appears, and the index catches up."""
 
 from __future__ import annotations
@@ -40,9 +40,8 @@ pytestmark = pytest.mark.slow
 FORM_SOURCES = ("nav-formio/test-forms", "bcgov-fla-surveyjs/current", "va-jsonschema/current")
 CLIENTS = 8
 FORMS_PER_CLIENT = 5
-# The hardening issue asks for 2,000: at the 9-13 posts/s two shared cores sustain (plus six server starts
-# of 6-15 s each), that takes 5-6 minutes; 1,000 keeps the test within about 4.
-VERSIONS = 1000
+# At the 9-13 posts/s two shared cores sustain (plus six server starts of 6-15 s each): 5-6 minutes.
+VERSIONS = 2000
 KILLS = 5
 # Kills come after a random number of acknowledgements (a multiple of this, so every life ingests some),
 # then a random delay: the kill lands anywhere in the requests then in flight.
@@ -50,7 +49,7 @@ KILL_SPACING = 40
 MAX_KILL_DELAY_S = 0.5
 RETRY_PAUSE_S = 0.2
 CLIENT_TIMEOUT_S = 120.0
-INGEST_TIMEOUT_S = 600.0
+INGEST_TIMEOUT_S = 1800.0  # a loaded machine runs 2-3x slower
 DRAIN_TIMEOUT_S = 120.0
 CLI_TIMEOUT_S = 300.0
 GRAPH_LIMIT = 10_000
