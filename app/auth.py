@@ -16,6 +16,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from app.audit import credential_fields, security_event
 from app.errors import Forbidden, TooManyRequests, Unauthorized, UnsupportedMediaType, known_error_response
 from app.resources import Resources
 from app.scopes import KEY_SCOPES, Scope
@@ -254,6 +255,23 @@ async def authenticate(request: Request) -> Tenant:
     failures: AuthFailures = request.app.state.auth_failures
     client = failures.addresses.of(request)
     scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    try:
+        return await _authenticate(request, scheme, key, failures, client)
+    except (Unauthorized, Forbidden, TooManyRequests) as refused:
+        event = {401: "auth.failed", 403: "auth.forbidden", 429: "auth.rate_limited"}[refused.status_code]
+        security_event(
+            event,
+            reason=refused.detail,
+            client=client,
+            path=request.url.path,
+            **credential_fields(key if scheme.lower() == "bearer" else ""),
+        )
+        raise
+
+
+async def _authenticate(
+    request: Request, scheme: str, key: str, failures: AuthFailures, client: str
+) -> Tenant:
     if scheme.lower() != "bearer" or not key:
         failures.limits.check(client)
         failures.limits.failed(client)
@@ -376,6 +394,14 @@ async def scoped_tenant(security: SecurityScopes, request: Request, tenant: Tena
                 ": writes need a key made without --read-only"
                 if request.state.credential.startswith("read-only")
                 else ""
+            )
+            security_event(
+                "auth.forbidden",
+                reason=f"lacks scope {needed}",
+                missing_scope=str(needed),
+                tenant=tenant.name,
+                path=request.url.path,
+                credential=request.state.credential,
             )
             raise Forbidden(
                 f"this {request.state.credential} of tenant {tenant.name!r} lacks scope '{needed}'{hint}",

@@ -14,13 +14,14 @@ import typer
 import uvicorn
 
 from app import __version__
+from app.audit import operator, security_event
 from app.observability import configure_logging
 from app.resources import open_graph, prepare_graph
 from app.settings import ServiceName, Settings
 from graph.errors import GraphError
 from graph.migrations import MIGRATIONS, MigrationStatus, Migrator
 from graph.server import ADMIN_USER, LocalNeo4jServer, Neo4jServerError
-from graph.tenants import TenantRepository
+from graph.tenants import SHOWN_PREFIX, KeyScope, TenantRepository
 from ingest import (
     DefinitionError,
     FormDefinition,
@@ -296,8 +297,14 @@ def tenant_create(name: str) -> None:
 
     async def work(tenants: TenantRepository) -> str:
         await tenants.create(name)
-        return await tenants.issue_key(name)
+        security_event("tenant.created", tenant=name, by=operator())
+        key = await tenants.issue_key(name)
+        security_event(
+            "key.created", tenant=name, key_prefix=key[:SHOWN_PREFIX], scope="write", by=operator()
+        )
+        return key
 
+    configure_logging(settings.log_level)
     typer.echo(_with_graph(settings, work))
 
 
@@ -316,9 +323,15 @@ def tenant_key(
         if create:
             with contextlib.suppress(TenantExists):
                 await tenants.create(name)
-        return await tenants.issue_key(name, scope="read" if read_only else "write")
+                security_event("tenant.created", tenant=name, by=operator())
+        scope: KeyScope = "read" if read_only else "write"
+        key = await tenants.issue_key(name, scope=scope)
+        security_event("key.created", tenant=name, key_prefix=key[:SHOWN_PREFIX], scope=scope, by=operator())
+        return key
 
-    typer.echo(_with_graph(Settings(), work))
+    settings = Settings()
+    configure_logging(settings.log_level)
+    typer.echo(_with_graph(settings, work))
 
 
 @tenant_cli.command("keys")
@@ -347,8 +360,11 @@ def tenant_revoke_key(
 
     async def work(tenants: TenantRepository) -> None:
         await tenants.revoke_key(name, key)
+        security_event("key.revoked", tenant=name, key_prefix=key[:SHOWN_PREFIX], by=operator())
 
-    _with_graph(Settings(), work)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    _with_graph(settings, work)
     typer.echo(f"revoked {key[:10]}… of tenant {name!r}")
 
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -321,3 +322,39 @@ def test_an_issuer_must_be_https_and_sign_asymmetrically() -> None:
         OidcIssuerSettings(issuer="https://idp.example/realms/x", tenants=["a"], algorithms=["HS256"])
     with pytest.raises(ValueError, match="asymmetric"):
         OidcIssuerSettings(issuer="https://idp.example/realms/x", tenants=["a"], algorithms=["none"])
+
+
+def test_security_events_are_logged_on_their_own_logger_without_secrets(
+    world: tuple[TestClient, TenantKey, TenantKey],
+    issuers: tuple[KeyServer, KeyServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, mine, theirs = world
+    trusted, _ = issuers
+    expired = signed(trusted, claims(trusted.issuer, mine.name, exp=int(time.time()) - 600))
+    narrow = signed(trusted, claims(trusted.issuer, mine.name, scope="forms:read"))
+    unknown_key = "pf_" + "x" * 40
+    with caplog.at_level(logging.INFO, logger="pageforge.audit"):
+        assert client.get("/api/v1/forms", headers=bearer(expired)).status_code == 401
+        assert client.get("/api/v1/forms", headers=bearer(unknown_key)).status_code == 401
+        assert (
+            client.get("/api/v1/forms", headers={"Authorization": f"Bearer {theirs.key}x"}).status_code == 401
+        )
+        body = {"definition": {"key": "n", "title": "N", "layout": []}}
+        assert client.post("/api/v1/forms/n/versions", headers=bearer(narrow), json=body).status_code == 403
+    events = [record.fields for record in caplog.records if record.name == "pageforge.audit"]  # type: ignore[attr-defined]
+    assert [event["event"] for event in events] == [
+        "auth.failed",
+        "auth.failed",
+        "auth.failed",
+        "auth.forbidden",
+    ]
+    assert events[0]["reason"] == "token expired"
+    assert (events[0]["token_iss"], events[0]["token_kid"]) == (trusted.issuer, "k1")
+    assert events[1]["key_prefix"] == unknown_key[:10]
+    assert events[3]["missing_scope"] == "forms:write"
+    assert events[3]["tenant"] == mine.name
+    logged = caplog.text + json.dumps(events)
+    for secret in (expired, narrow, unknown_key, theirs.key):
+        assert secret not in logged
+        assert secret.rsplit(".", 1)[-1] not in logged  # not even a token's signature
