@@ -16,6 +16,7 @@ from graph.database import Graph
 from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from tests.corpora import QDRANT_BINARY, corpus_root
+from tests.keycloak import LocalKeycloak
 from vectors.server import LocalQdrantServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -121,6 +122,16 @@ def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalQdr
         grpc_port=free_port(),
         api_key=f"test-{uuid.uuid4().hex}",
     )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[LocalKeycloak]:
+    """A real Keycloak of this test run on loopback, the realms of deploy/keycloak imported; stopped when
+    the run ends."""
+    server = LocalKeycloak()
     server.start()
     yield server
     server.stop()
