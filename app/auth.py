@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from ipaddress import ip_address, ip_network
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from app.settings import ApiSettings
 from app.tokens import TokenVerifier, looks_like_jwt
 from graph.database import Graph
 from graph.errors import TenantNotFound
-from graph.tenants import KeyHolder, Tenant, TenantRepository, hash_api_key
+from graph.tenants import SHOWN_PREFIX, KeyHolder, Tenant, TenantRepository, hash_api_key
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -55,6 +56,9 @@ class VerifiedKeys:
             return None
         self._holders.move_to_end(key_hash)
         return holder
+
+    def clear(self) -> None:
+        self._holders.clear()
 
     def put(self, key_hash: str, holder: KeyHolder) -> None:
         if self.ttl_s <= 0:
@@ -294,12 +298,24 @@ async def _authenticate(
             failures.limits.failed(client)
             raise Unauthorized("unknown API key")
         verified.put(key_hash, holder)
+    if holder.expires_at is not None and datetime.now(UTC) >= holder.expires_at:
+        failures.limits.failed(client)
+        raise Unauthorized(f"API key expired at {holder.expires_at:%Y-%m-%dT%H:%M:%SZ}")
     limits: TenantRateLimits = request.app.state.rate_limits
     limits.take(holder.tenant.id)
-    request.state.scopes = KEY_SCOPES[holder.scope]
+    request.state.scopes = key_scopes(holder)
     request.state.credential = "read-only API key" if holder.scope == "read" else "API key"
+    request.state.principal = f"api_key:{key[:SHOWN_PREFIX]}"
     request.state.tenant = holder.tenant
     return holder.tenant
+
+
+def key_scopes(holder: KeyHolder) -> frozenset[Scope]:
+    """What an API key grants: the scopes it was issued with, or those of its kind."""
+    if holder.scopes is None:
+        return KEY_SCOPES[holder.scope]
+    known = {scope.value for scope in Scope}
+    return frozenset(Scope(name) for name in holder.scopes if name in known)
 
 
 async def _authenticate_token(
@@ -320,6 +336,7 @@ async def _authenticate_token(
     limits.take(tenant.id)
     request.state.scopes = principal.scopes
     request.state.credential = "token"
+    request.state.principal = f"token:{principal.issuer}#{principal.subject}"
     request.state.tenant = tenant
     return tenant
 
@@ -414,3 +431,4 @@ FormsReader = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.FORMS_READ
 FormsWriter = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.FORMS_WRITE])]
 ReleasesWriter = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.RELEASES_WRITE])]
 RendersReader = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.RENDERS_READ])]
+Admin = Annotated[Tenant, Security(scoped_tenant, scopes=[Scope.ADMIN])]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -17,6 +18,7 @@ from app import __version__
 from app.audit import operator, security_event
 from app.observability import configure_logging
 from app.resources import open_graph, prepare_graph
+from app.scopes import KEY_SCOPES, Scope
 from app.settings import ServiceName, Settings
 from graph.errors import GraphError
 from graph.migrations import MIGRATIONS, MigrationStatus, Migrator
@@ -300,7 +302,11 @@ def tenant_create(name: str) -> None:
         security_event("tenant.created", tenant=name, by=operator())
         key = await tenants.issue_key(name)
         security_event(
-            "key.created", tenant=name, key_prefix=key[:SHOWN_PREFIX], scope="write", by=operator()
+            "key.created",
+            tenant=name,
+            key_prefix=key[:SHOWN_PREFIX],
+            scopes=sorted(KEY_SCOPES["write"]),
+            by=operator(),
         )
         return key
 
@@ -315,18 +321,32 @@ def tenant_key(
     read_only: Annotated[
         bool, typer.Option("--read-only", help="A key that may read and search but not ingest.")
     ] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="A key that may also manage the tenant's keys over REST.")
+    ] = False,
+    expires_in_days: Annotated[
+        float | None, typer.Option("--expires-in-days", min=0.001, help="Stop working after this many days.")
+    ] = None,
 ) -> None:
     """Issue another API key for a tenant and print it."""
     from graph.errors import TenantExists
+
+    if read_only and admin:
+        raise typer.BadParameter("a key is --read-only or --admin, not both")
+    scope: KeyScope = "read" if read_only else "write"
+    scopes = tuple(sorted(KEY_SCOPES[scope] | {Scope.ADMIN})) if admin else None
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
 
     async def work(tenants: TenantRepository) -> str:
         if create:
             with contextlib.suppress(TenantExists):
                 await tenants.create(name)
                 security_event("tenant.created", tenant=name, by=operator())
-        scope: KeyScope = "read" if read_only else "write"
-        key = await tenants.issue_key(name, scope=scope)
-        security_event("key.created", tenant=name, key_prefix=key[:SHOWN_PREFIX], scope=scope, by=operator())
+        key = await tenants.issue_key(name, scope=scope, scopes=scopes, expires_at=expires_at)
+        granted = sorted(scopes or KEY_SCOPES[scope])
+        security_event(
+            "key.created", tenant=name, key_prefix=key[:SHOWN_PREFIX], scopes=granted, by=operator()
+        )
         return key
 
     settings = Settings()
@@ -341,7 +361,10 @@ def tenant_keys(name: str) -> None:
     async def work(tenants: TenantRepository) -> str:
         keys = await tenants.keys(name)
         return "\n".join(
-            f"{key.prefix}  {key.scope:5}  issued {key.created_at:%Y-%m-%d %H:%M:%S} UTC" for key in keys
+            f"{key.prefix}  {key.scope:5}  issued {key.created_at:%Y-%m-%d %H:%M:%S} UTC"
+            + (f"  expires {key.expires_at:%Y-%m-%d %H:%M:%S} UTC" if key.expires_at else "")
+            + (f"  scopes {' '.join(key.scopes)}" if key.scopes is not None else "")
+            for key in keys
         )
 
     listing = _with_graph(Settings(), work)

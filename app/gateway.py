@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from app import __version__
 from app.breaker import CircuitBreaker
+from app.cors import allow_cross_origin
 from app.errors import (
     DependencyTimeout,
     DependencyUnavailable,
@@ -236,6 +237,7 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    allow_cross_origin(app, settings.api)
     app.include_router(router)
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)

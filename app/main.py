@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, TokenTenants, VerifiedKeys
+from app.cors import allow_cross_origin
 from app.errors import document_problems, install_error_handlers
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    if settings.service == "all":  # one service of several: the gateway in front answers browsers
+        allow_cross_origin(app, settings.api)
     app.include_router(health_router)
     app.include_router(api_router(services))
     return app

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.server import ADMIN_USER, generated_password
@@ -119,6 +119,25 @@ class ApiSettings(BaseModel):
     # Proxies (addresses or networks) trusted to name the client in X-Forwarded-For, e.g. the gateway's
     # address on each service; the client is the right-most address there that is not one of them.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Browser origins allowed to call the API (exact origins like https://forms.example.org, or ["*"]);
+    # none by default. Credentials (cookies, HTTP auth) only for listed origins, never with "*".
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+
+    @model_validator(mode="after")
+    def _no_credentials_for_everyone(self) -> ApiSettings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("PAGEFORGE_API__CORS_ALLOW_CREDENTIALS cannot go with the origin '*'")
+        return self
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            url = urlsplit(origin)
+            if origin != "*" and (url.scheme not in ("http", "https") or not url.netloc or url.path):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path) or '*'")
+        return origins
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -41,8 +41,9 @@ class TenantKey:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def create_tenant(settings: Settings) -> TenantKey:
-    """A fresh tenant with one API key, made the way `pageforge tenant create` makes it."""
+def create_tenant(settings: Settings, scopes: tuple[str, ...] | None = None) -> TenantKey:
+    """A fresh tenant with one API key, made the way `pageforge tenant create` makes it (or granting
+    `scopes`)."""
     name = f"tenant-{uuid.uuid4().hex[:8]}"
 
     async def work() -> str:
@@ -50,7 +51,7 @@ def create_tenant(settings: Settings) -> TenantKey:
         try:
             tenants = TenantRepository(graph)
             await tenants.create(name)
-            return await tenants.issue_key(name)
+            return await tenants.issue_key(name, scopes=scopes)
         finally:
             await graph.close()
 

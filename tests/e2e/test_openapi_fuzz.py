@@ -32,6 +32,7 @@ from schemathesis.errors import FailureGroup
 from schemathesis.python import asgi
 
 from app.main import create_app
+from app.scopes import Scope
 from app.settings import Settings
 from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
@@ -159,8 +160,8 @@ def explore(strategy: st.SearchStrategy[Case], send: Callable[[Case], None], max
 @pytest.fixture
 def api_schema(app_settings: Settings) -> Iterator[BaseSchema]:
     """The app's document, loaded in-process (which starts the app, on schemathesis' own event loop); every
-    call carries a fresh tenant's read-write key."""
-    tenant: TenantKey = create_tenant(app_settings)
+    call carries a key of a fresh tenant that grants every scope (the admin's key routes included)."""
+    tenant: TenantKey = create_tenant(app_settings, scopes=tuple(Scope))
     config = schemathesis.Config()
     config.projects.default.update(headers=tenant.headers)
     yield schemathesis.openapi.from_asgi("/openapi.json", create_app(app_settings), config=config)
