@@ -226,6 +226,7 @@ class Problem(BaseModel):
         description="422 from validation: one {loc, msg, type} per parameter or body member that failed.",
     )
     retry_after_s: float | None = Field(default=None, description="429: seconds until a request is allowed.")
+    missing_scope: str | None = Field(default=None, description="403: the scope the credential lacks.")
 
 
 _HEADER_SCHEMA = {"schema": {"type": "string"}, "required": True}

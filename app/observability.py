@@ -1,4 +1,5 @@
-"""Request ids, JSON logs, request metrics and the request-size limit, as plain ASGI middleware."""
+"""Request ids, JSON logs, request metrics and the request-size limit, as plain ASGI middleware; large JSON
+bodies decoded off the event loop."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any
 
+import anyio.to_thread
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -239,3 +245,33 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# JSON bodies at least this large are decoded in a worker thread: a few MB take the event loop tens to
+# hundreds of milliseconds, during which no other request (a health check included) is answered.
+OFF_LOOP_JSON_BYTES = 64_000
+
+
+class OffLoopJsonRequest(Request):
+    """A request whose large JSON body is decoded in a worker thread."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            if len(body) >= OFF_LOOP_JSON_BYTES:
+                self._json = await anyio.to_thread.run_sync(json.loads, body)
+            else:
+                self._json = json.loads(body)
+        return self._json
+
+
+class OffLoopJsonRoute(APIRoute):
+    """A route that reads its JSON body with OffLoopJsonRequest (the routers that take bodies use it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            return await handler(OffLoopJsonRequest(request.scope, request.receive))
+
+        return route_handler

@@ -62,8 +62,11 @@ RETURN t.id AS id, t.name AS name
 # Attach a new API key (stored as its hash only) to an existing tenant.
 ADD_API_KEY = """
 MATCH (t:Tenant {name: $name})
-CREATE (:ApiKey {hash: $hash, prefix: $prefix, scope: $scope, created_at: datetime()})-[:AUTHENTICATES]->(t)
-RETURN t.id AS id, t.name AS name
+CREATE (k:ApiKey {hash: $hash, prefix: $prefix, scope: $scope, scopes: $scopes, label: $label,
+                  created_at: datetime(),
+                  expires_at: CASE WHEN $expires_ms IS NULL THEN null
+                                   ELSE datetime({epochMillis: $expires_ms}) END})-[:AUTHENTICATES]->(t)
+RETURN t.id AS id, t.name AS name, k.created_at.epochMillis AS created_ms
 """
 
 # A tenant by its name (the CLI names tenants).
@@ -77,7 +80,9 @@ TENANT_KEYS = """
 MATCH (t:Tenant {name: $name})
 OPTIONAL MATCH (k:ApiKey)-[:AUTHENTICATES]->(t)
 WITH t, k ORDER BY k.created_at
-RETURN t.id AS id, collect([k.prefix, k.created_at.epochMillis, coalesce(k.scope, 'write')]) AS keys
+RETURN t.id AS id, collect({prefix: k.prefix, created_ms: k.created_at.epochMillis,
+                             scope: coalesce(k.scope, 'write'), scopes: k.scopes, label: k.label,
+                             expires_ms: k.expires_at.epochMillis}) AS keys
 """
 
 # Delete the tenant's one key with this prefix (or hash); several matches delete nothing.
@@ -92,7 +97,8 @@ RETURN size(keys) AS matched
 # The tenant an API key belongs to, and the key's scope (keys issued before scopes existed may write).
 TENANT_FOR_KEY_HASH = """
 MATCH (k:ApiKey {hash: $hash})-[:AUTHENTICATES]->(t:Tenant)
-RETURN t.id AS id, t.name AS name, coalesce(k.scope, 'write') AS scope
+RETURN t.id AS id, t.name AS name, coalesce(k.scope, 'write') AS scope, k.scopes AS scopes,
+       k.expires_at.epochMillis AS expires_ms
 """
 
 # --- Forms and form versions -------------------------------------------------------------------

@@ -32,19 +32,30 @@ KeyScope = Literal["read", "write"]
 
 @dataclass(frozen=True, slots=True)
 class KeyHolder:
-    """The tenant an API key belongs to, and the key's scope."""
+    """The tenant an API key belongs to, the key's kind (`scope`), the scopes it was issued with (None: those
+    of its kind) and when it expires (None: never)."""
 
     tenant: Tenant
     scope: KeyScope
+    scopes: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyInfo:
-    """What is kept of an API key besides its hash: its first characters, scope and when it was issued."""
+    """What is kept of an API key besides its hash: its first characters, kind, scopes, label, when it was
+    issued and when it expires."""
 
     prefix: str
     scope: KeyScope
     created_at: datetime
+    scopes: tuple[str, ...] | None = None
+    label: str | None = None
+    expires_at: datetime | None = None
+
+
+def _from_millis(millis: int | None) -> datetime | None:
+    return None if millis is None else datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 def hash_api_key(key: str) -> str:
@@ -67,11 +78,27 @@ class TenantRepository:
         record = result.records[0]
         return Tenant(id=record["id"], name=record["name"])
 
-    async def issue_key(self, name: str, scope: KeyScope = "write") -> str:
-        """Issue a new API key for the tenant and return it; only its hash is stored."""
+    async def issue_key(
+        self,
+        name: str,
+        scope: KeyScope = "write",
+        *,
+        scopes: tuple[str, ...] | None = None,
+        expires_at: datetime | None = None,
+        label: str | None = None,
+    ) -> str:
+        """Issue a new API key for the tenant and return it; only its hash is stored. `scopes` names what
+        it grants when not simply what its kind (`scope`) grants."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         result = await self._graph.run(
-            queries.ADD_API_KEY, name=name, hash=hash_api_key(key), prefix=key[:SHOWN_PREFIX], scope=scope
+            queries.ADD_API_KEY,
+            name=name,
+            hash=hash_api_key(key),
+            prefix=key[:SHOWN_PREFIX],
+            scope=scope,
+            scopes=list(scopes) if scopes is not None else None,
+            label=label,
+            expires_ms=int(expires_at.timestamp() * 1000) if expires_at is not None else None,
         )
         if not result.records:
             raise TenantNotFound(f"no tenant named {name!r}")
@@ -94,12 +121,15 @@ class TenantRepository:
             raise TenantNotFound(f"no tenant named {name!r}")
         return [
             ApiKeyInfo(
-                prefix=prefix,
-                scope=cast(KeyScope, scope),
-                created_at=datetime.fromtimestamp(millis / 1000, tz=UTC),
+                prefix=key["prefix"],
+                scope=cast(KeyScope, key["scope"]),
+                created_at=datetime.fromtimestamp(key["created_ms"] / 1000, tz=UTC),
+                scopes=tuple(key["scopes"]) if key["scopes"] is not None else None,
+                label=key["label"],
+                expires_at=_from_millis(key["expires_ms"]),
             )
-            for prefix, millis, scope in result.records[0]["keys"]
-            if prefix is not None
+            for key in result.records[0]["keys"]
+            if key["prefix"] is not None
         ]
 
     async def revoke_key(self, name: str, key_or_prefix: str) -> None:
@@ -136,4 +166,9 @@ class TenantRepository:
         if not result.records:
             return None
         record = result.records[0]
-        return KeyHolder(tenant=Tenant(id=record["id"], name=record["name"]), scope=record["scope"])
+        return KeyHolder(
+            tenant=Tenant(id=record["id"], name=record["name"]),
+            scope=record["scope"],
+            scopes=tuple(record["scopes"]) if record["scopes"] is not None else None,
+            expires_at=_from_millis(record["expires_ms"]),
+        )

@@ -17,10 +17,11 @@ from app.formversions.schemas import (
     FormVersionSummary,
 )
 from app.formversions.service import FormVersionProcessor
+from app.observability import OffLoopJsonRoute
 from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, keyset_page
 from graph.forms import FormVersionRepository
 
-router = APIRouter(tags=["form versions"])
+router = APIRouter(tags=["form versions"], route_class=OffLoopJsonRoute)
 
 
 async def get_processor(resources: ResourcesDep) -> FormVersionProcessor:

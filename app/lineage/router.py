@@ -19,6 +19,7 @@ from app.lineage.schemas import (
     VersionDiffRead,
 )
 from app.lineage.service import LineageService
+from app.observability import OffLoopJsonRoute
 from app.pagination import (
     CursorQuery,
     LimitQuery,
@@ -32,7 +33,7 @@ from app.pagination import (
 from graph.forms import FormVersionRepository
 from graph.lineage import LINEAGE_MAX_DEPTH, LineageRepository
 
-router = APIRouter(tags=["lineage"])
+router = APIRouter(tags=["lineage"], route_class=OffLoopJsonRoute)
 
 # Each route reads versions (or releases) by id or key, with parameters that can be invalid.
 RESPONSES = problem_responses(401, 404, 422, 429, 503)

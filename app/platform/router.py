@@ -17,7 +17,7 @@ from app import __version__
 from app.audit import security_event
 from app.auth import Admin, ResourcesDep, TenantDep, VerifiedKeys
 from app.errors import NotFound, problem_responses
-from app.observability import RequestMetrics
+from app.observability import OffLoopJsonRoute, RequestMetrics
 from app.platform.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,7 +34,7 @@ from graph.forms import LayoutOutbox
 from graph.tenants import SHOWN_PREFIX, ApiKeyInfo, TenantRepository
 
 health_router = APIRouter(tags=["platform"])
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], route_class=OffLoopJsonRoute)
 
 
 async def _probe(check: Callable[[], Awaitable[str | None]], timeout_s: float) -> DependencyHealth:

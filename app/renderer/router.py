@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth import RendersReader, ResourcesDep
 from app.errors import PageForgeError, problem_responses
+from app.observability import OffLoopJsonRoute
 from app.renderer.cache import ContentHashes, RenderCache, Rendered
 from app.renderer.pdf_workers import PdfWorkers
 from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 logger = logging.getLogger("pageforge.renders")
 
-router = APIRouter(tags=["renders"])
+router = APIRouter(tags=["renders"], route_class=OffLoopJsonRoute)
 
 RENDERED: dict[int | str, dict[str, Any]] = {
     200: {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from app.auth import FormsReader, ResourcesDep
 from app.errors import problem_responses
+from app.observability import OffLoopJsonRoute
 from app.similarity.schemas import (
     MAX_K,
     RECOMMEND_EXAMPLES,
@@ -22,7 +23,7 @@ from app.similarity.schemas import (
 from app.similarity.service import SimilarityService
 from graph.similarity import SimilarityRepository
 
-router = APIRouter(tags=["similar layouts"])
+router = APIRouter(tags=["similar layouts"], route_class=OffLoopJsonRoute)
 
 
 async def get_service(resources: ResourcesDep) -> SimilarityService:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Response, status
 
 from app.auth import FormsReader, ReleasesWriter, ResourcesDep
 from app.errors import problem_responses
+from app.observability import OffLoopJsonRoute
 from app.pagination import CursorQuery, LimitQuery, Page, decode_cursor, keyset_page
 from app.sysversions.schemas import (
     RELEASE_EXAMPLES,
@@ -21,7 +22,7 @@ from app.sysversions.service import SysVersionProcessor
 from graph.forms import FormVersionRepository
 from graph.releases import ReleaseRepository
 
-router = APIRouter(tags=["system releases"])
+router = APIRouter(tags=["system releases"], route_class=OffLoopJsonRoute)
 
 
 async def get_processor(resources: ResourcesDep) -> SysVersionProcessor:
