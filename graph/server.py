@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -12,14 +11,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
-from processes import DetachedProcess, ProcessSurvived, private_directory
+from processes import DetachedProcess, ProcessSurvived, exclusive_lock, private_directory
 
 SERVER_PROJECT_DIR = Path(__file__).resolve().parent / "server"
 LAUNCHER_CLASS = "pageforge.neo4j.LocalNeo4jLauncher"
@@ -203,7 +202,7 @@ class LocalNeo4jServer:
             )
         self._require_java()
         self._target_dir.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(self._target_dir / ".build.lock"):
+        with exclusive_lock(self._target_dir / ".build.lock"):
             if self.is_built():  # another process built it while we waited
                 return
             # Jars of an older pinned version would otherwise sit on the classpath beside the new ones.
@@ -342,13 +341,3 @@ class LocalNeo4jServer:
         except (DriverError, Neo4jError, OSError):
             return False
         return True
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

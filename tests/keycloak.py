@@ -14,7 +14,6 @@ servers share state.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -23,14 +22,14 @@ import subprocess
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from graph.server import free_port
-from processes import DetachedProcess, private_directory
+from processes import DetachedProcess, exclusive_lock, private_directory
 
 KEYCLOAK_VERSION = "26.7.3"
 KEYCLOAK_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
@@ -346,7 +345,7 @@ def prepare_distribution(
     if _read(stamp) == wanted:
         return
     dist.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(dist.parent / f"{dist.name}.lock"):
+    with exclusive_lock(dist.parent / f"{dist.name}.lock"):
         if _read(stamp) == wanted:  # another worker did it while we waited
             return
         if not (dist / "bin" / "kc.sh").is_file():
@@ -428,13 +427,3 @@ def _read(path: Path) -> str | None:
         return path.read_text()
     except FileNotFoundError:
         return None
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
