@@ -15,8 +15,10 @@ from fastapi import FastAPI
 
 from app.indexing import OutboxRelay
 from app.settings import Settings
+from app.webhooks.deliverer import WebhookDeliverer
 from graph.database import Graph
 from graph.errors import GraphUnavailable, SchemaOutOfDate
+from graph.events import DeliveryQueue
 from graph.forms import LayoutOutbox
 from graph.migrations import Migrator
 from vectors.edge import EdgeLayoutIndex
@@ -229,12 +231,18 @@ async def lifespan(settings: Settings, uses: frozenset[str], app: FastAPI) -> As
     """Create the driver, and the index and model when used, once per process; close them on shutdown."""
     resources = await open_resources(settings, uses)
     app.state.resources = resources
-    relay_task = asyncio.create_task(resources.relay.run()) if resources.relay else None
+    tasks = []
+    if resources.relay is not None:
+        # The process that owns the outbox relay delivers the events too (one deliverer per deployment).
+        tasks.append(asyncio.create_task(resources.relay.run()))
+        deliverer = WebhookDeliverer(DeliveryQueue(resources.graph), settings.webhooks)
+        tasks.append(asyncio.create_task(deliverer.run()))
     try:
         yield
     finally:
-        if relay_task is not None:
-            relay_task.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+                await task
         await close_resources(resources)

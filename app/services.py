@@ -19,6 +19,7 @@ from app.renderer.router import router as renderer_router
 from app.resources import EMBEDDER, VECTORS
 from app.similarity.router import router as similarity_router
 from app.sysversions.router import router as sysversions_router
+from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -37,10 +38,11 @@ class Service:
 
 # Lineage (release drift included) reads only the graph of versions: it lives with the versions. The
 # formversions process is the one that opens the layout index and runs the outbox relay; sysversions
-# writes inline release forms with their outbox entry, and that relay indexes them.
+# writes inline release forms with their outbox entry, and that relay indexes them. Webhooks live here too:
+# this process delivers every service's events.
 FORMVERSIONS = Service(
     name="formversions",
-    routers=(platform_router, formversions_router, lineage_router, similarity_router),
+    routers=(platform_router, formversions_router, lineage_router, similarity_router, webhooks_router),
     uses=frozenset({VECTORS, EMBEDDER}),
 )
 SYSVERSIONS = Service(name="sysversions", routers=(sysversions_router,), uses=frozenset())

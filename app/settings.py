@@ -192,6 +192,21 @@ class GatewaySettings(BaseModel):
 ServiceName = Literal["all", "formversions", "sysversions", "renderer", "gateway"]
 
 
+class WebhookSettings(BaseModel):
+    # Deliver to loopback, private and link-local addresses too (off: only public addresses).
+    allow_private_targets: bool = False
+    # Waits before each retry of a failed delivery (with 20% jitter); after the last, the delivery is
+    # failed and the endpoint disabled. The default spans about three days.
+    retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0, 50400.0, 86400.0],
+        min_length=1,
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    # How often the deliverer looks for due deliveries when it has nothing to do.
+    poll_s: float = Field(default=1.0, gt=0)
+
+
 # Signature algorithms an issuer may use: asymmetric only (a shared secret would let any holder of the
 # issuer's public key sign tokens), and never "none".
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -256,5 +271,6 @@ class Settings(BaseSettings):
     render: RenderSettings = Field(default_factory=RenderSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

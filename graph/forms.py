@@ -13,6 +13,7 @@ from neo4j.exceptions import ConstraintError
 from graph import queries
 from graph.database import Graph
 from graph.errors import LatestMoved
+from graph.events import EventDraft, record_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,9 @@ class FormVersionRepository:
                 await tx.run(queries.CREATE_VERSION, tenant=tenant, **_version_params(new))
             ).single()
             assert created is not None
-            return _stored_version(created["version"]), True
+            stored = _stored_version(created["version"])
+            await record_events(tx, tenant, [version_created(stored)])
+            return stored, True
 
         try:
             return await self._graph.write(work)
@@ -357,7 +360,24 @@ async def create_versions_in(
     )
     rows = [(_stored_version(r["version"], with_definition=False), r["created"]) async for r in result]
     by_key = {version.form_key: (version, created) for version, created in rows}
-    return [by_key[new.form_key] for new in versions]
+    written = [by_key[new.form_key] for new in versions]
+    await record_events(tx, tenant, [version_created(version) for version, created in written if created])
+    return written
+
+
+def version_created(version: StoredVersion) -> EventDraft:
+    """The event announcing a new version: its ids, number, parents and API path."""
+    return EventDraft(
+        type="version.created",
+        subject=f"form:{version.form_key}",
+        payload={
+            "version_id": version.id,
+            "form_key": version.form_key,
+            "number": version.number,
+            "parents": [parent.id for parent in version.parents],
+            "path": f"/api/v1/form-versions/{version.id}",
+        },
+    )
 
 
 def _pending_layout(row: Any) -> PendingLayout:

@@ -74,9 +74,9 @@ SCHEMA_STATEMENTS = (
 )
 
 
-async def _missing_schema(graph: Graph) -> list[str]:
+async def _missing_schema(graph: Graph, statements: tuple[str, ...] = SCHEMA_STATEMENTS) -> list[str]:
     existing = {row["name"] for row in (await graph.fetch(queries.SCHEMA_NAMES)).records}
-    wanted = [match.group(1) for match in map(_CONSTRAINT_NAME.match, SCHEMA_STATEMENTS) if match]
+    wanted = [match.group(1) for match in map(_CONSTRAINT_NAME.match, statements) if match]
     return [name for name in wanted if name not in existing]
 
 
@@ -117,9 +117,22 @@ async def _preview_prints(graph: Graph) -> str:
     return f"would store layout prints on {count} version(s) stored without them"
 
 
+async def _create_event_schema(graph: Graph) -> int:
+    missing = len(await _missing_schema(graph, queries.EVENT_SCHEMA))
+    for statement in queries.EVENT_SCHEMA:
+        await graph.run(statement)
+    return missing
+
+
+async def _preview_event_schema(graph: Graph) -> str:
+    missing = await _missing_schema(graph, queries.EVENT_SCHEMA)
+    return f"would create {len(missing)} constraint(s)" + (f": {', '.join(missing)}" if missing else "")
+
+
 MIGRATIONS = (
     Migration(1, "constraints", _create_schema, _preview_schema),
     Migration(2, "layout prints on versions stored without them", _backfill_prints, _preview_prints),
+    Migration(3, "event and webhook constraints", _create_event_schema, _preview_event_schema),
 )
 
 

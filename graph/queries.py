@@ -708,3 +708,104 @@ WITH chain[i] AS child, chain[i - 1] AS parent, $versions[i] AS new
 CREATE (child)-[:DERIVED_FROM {summary: new.summary, changes: new.changes}]->(parent)
 RETURN count(*) AS edges
 """
+
+# --- Events and webhook deliveries (graph.events) ----------------------------------------------------
+
+# Migration 3: events by id, a tenant's events in order, endpoints by id, deliveries by id.
+EVENT_SCHEMA = (
+    "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
+    "CREATE CONSTRAINT event_seq IF NOT EXISTS FOR (e:Event) REQUIRE (e.tenant, e.seq) IS UNIQUE",
+    "CREATE CONSTRAINT webhook_endpoint_id IF NOT EXISTS FOR (w:WebhookEndpoint) REQUIRE w.id IS UNIQUE",
+    "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
+)
+
+# The next `count` numbers of the tenant's event sequence (the tenant's node is locked until the commit:
+# events are numbered in commit order).
+NEXT_EVENT_SEQS = """
+MATCH (t:Tenant {id: $tenant})
+SET t.event_seq = coalesce(t.event_seq, 0) + $count
+RETURN t.event_seq AS last
+"""
+
+# Events, each with a delivery for every enabled endpoint of the tenant that takes its type (written in the
+# transaction of the change they announce: none for a change that rolled back, none lost after a commit).
+RECORD_EVENTS = """
+UNWIND $events AS event
+CREATE (e:Event {id: event.id, tenant: $tenant, seq: event.seq, type: event.type, subject: event.subject,
+                 created_at: datetime(), payload: event.payload})
+WITH e
+CALL (e) {
+  MATCH (w:WebhookEndpoint {tenant: $tenant, enabled: true})
+  WHERE e.type IN w.event_types
+  CREATE (:Delivery:DeliveryPending {id: e.id + '/' + w.id, event_id: e.id, endpoint_id: w.id,
+                                     tenant: $tenant, seq: e.seq, attempts: 0, next_at: timestamp(),
+                                     status: 'pending'})
+}
+"""
+
+CREATE_WEBHOOK = """
+CREATE (w:WebhookEndpoint {id: $id, tenant: $tenant, url: $url, event_types: $event_types, secret: $secret,
+                           enabled: true, disabled_reason: null, created_at: datetime()})
+RETURN w {.id, .url, .event_types, .enabled, .disabled_reason, created_ms: w.created_at.epochMillis}
+       AS endpoint
+"""
+
+LIST_WEBHOOKS = """
+MATCH (w:WebhookEndpoint {tenant: $tenant})
+OPTIONAL MATCH (d:DeliveryPending {endpoint_id: w.id})
+WITH w, count(d) AS pending ORDER BY w.created_at
+RETURN w {.id, .url, .event_types, .enabled, .disabled_reason, created_ms: w.created_at.epochMillis,
+          pending: pending} AS endpoint
+"""
+
+DELETE_WEBHOOK = """
+MATCH (w:WebhookEndpoint {tenant: $tenant, id: $id})
+OPTIONAL MATCH (d:Delivery {endpoint_id: w.id})
+DETACH DELETE w, d
+RETURN count(*) AS deleted
+"""
+
+# The deliveries of one endpoint, newest first (its delivery log).
+WEBHOOK_DELIVERIES = """
+MATCH (w:WebhookEndpoint {tenant: $tenant, id: $id})
+MATCH (d:Delivery {endpoint_id: w.id})
+MATCH (e:Event {id: d.event_id})
+RETURN d {.event_id, .status, .attempts, .next_at, .last_status, .last_error, .last_latency_ms,
+          type: e.type, seq: e.seq} AS delivery
+ORDER BY e.seq DESC LIMIT $limit
+"""
+
+# For each enabled endpoint, its oldest pending delivery, when it is due: an endpoint gets its events one
+# at a time, in the order they were committed.
+DUE_DELIVERIES = """
+MATCH (d:DeliveryPending)
+WITH d.endpoint_id AS endpoint_id, min(d.seq) AS head
+MATCH (d:DeliveryPending {endpoint_id: endpoint_id, seq: head})
+WHERE d.next_at <= $now
+MATCH (w:WebhookEndpoint {id: endpoint_id, enabled: true})
+MATCH (e:Event {id: d.event_id})
+MATCH (t:Tenant {id: e.tenant})
+RETURN d.id AS id, d.attempts AS attempts, w.id AS endpoint_id, w.url AS url, w.secret AS secret,
+       e.id AS event_id, e.type AS type, e.created_at.epochMillis AS created_ms, e.payload AS payload,
+       t.name AS tenant
+LIMIT $limit
+"""
+
+# The earliest time a pending delivery of an enabled endpoint falls due (null: none pending).
+NEXT_DUE = """
+MATCH (d:DeliveryPending)
+MATCH (w:WebhookEndpoint {id: d.endpoint_id, enabled: true})
+RETURN min(d.next_at) AS next_at
+"""
+
+DELIVERY_ATTEMPTED = """
+MATCH (d:Delivery {id: $id})
+SET d.attempts = d.attempts + 1, d.last_status = $last_status, d.last_error = $last_error,
+    d.last_latency_ms = $latency_ms, d.next_at = $next_at, d.status = $outcome
+FOREACH (_ IN CASE WHEN $outcome = 'pending' THEN [] ELSE [1] END | REMOVE d:DeliveryPending)
+"""
+
+DISABLE_WEBHOOK = """
+MATCH (w:WebhookEndpoint {id: $id})
+SET w.enabled = false, w.disabled_reason = $reason
+"""

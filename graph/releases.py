@@ -12,6 +12,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
+from graph.events import EventDraft, record_events
 from graph.forms import LatestGuard, NewVersion, create_versions_in
 
 
@@ -220,6 +221,18 @@ class ReleaseRepository:
             if {p.form_key: p.version_id for p in release.pins} != new.pins:
                 missing = sorted(set(new.pins.values()) - {p.version_id for p in release.pins})
                 raise PinnedVersionMissing(f"form version not found: {', '.join(missing)}")
+            announced = EventDraft(
+                type="release.created",
+                subject=f"system:{release.system_key}",
+                payload={
+                    "release_id": release.id,
+                    "system_key": release.system_key,
+                    "version": release.version,
+                    "pins": {pin.form_key: pin.version_id for pin in release.pins},
+                    "path": f"/api/v1/releases/{release.id}",
+                },
+            )
+            await record_events(tx, tenant, [announced])
             return release, True
 
         try:

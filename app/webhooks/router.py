@@ -1,0 +1,97 @@
+"""Webhook endpoints of the caller's tenant (scope admin): register, list, delete, and each one's
+delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.audit import security_event
+from app.auth import Admin, ResourcesDep
+from app.errors import NotFound, problem_responses
+from app.observability import OffLoopJsonRoute
+from app.settings import WebhookSettings
+from app.webhooks.schemas import (
+    DeliveryLog,
+    DeliveryRead,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookRead,
+)
+from app.webhooks.signing import new_secret
+from app.webhooks.targets import resolve_target
+from graph.events import WebhookEndpoint, WebhookRepository
+
+router = APIRouter(tags=["webhooks"], route_class=OffLoopJsonRoute)
+
+
+def _read(endpoint: WebhookEndpoint) -> WebhookRead:
+    return WebhookRead(
+        id=endpoint.id,
+        url=endpoint.url,
+        events=endpoint.event_types,
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason,
+        created_at=endpoint.created_at,
+        pending=endpoint.pending,
+    )
+
+
+@router.post(
+    "/webhooks",
+    response_model=WebhookCreated,
+    status_code=201,
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
+async def create_webhook(
+    body: WebhookCreate, request: Request, tenant: Admin, resources: ResourcesDep
+) -> WebhookCreated:
+    """Register an endpoint for the event types: events committed from now on are delivered to it, signed
+    with the secret in this answer (shown once)."""
+    settings: WebhookSettings = resources.settings.webhooks
+    await resolve_target(body.url, allow_private=settings.allow_private_targets)  # 422 naming the problem
+    secret = new_secret()
+    endpoint = await WebhookRepository(resources.graph).create(tenant.id, body.url, list(body.events), secret)
+    security_event("webhook.created", tenant=tenant.name, endpoint=endpoint.id, by=request.state.principal)
+    return WebhookCreated(**_read(endpoint).model_dump(), secret=secret)
+
+
+@router.get("/webhooks", response_model=WebhookList, responses=problem_responses(401, 403, 429, 503))
+async def list_webhooks(tenant: Admin, resources: ResourcesDep) -> WebhookList:
+    """The tenant's endpoints, oldest first (never their secrets)."""
+    endpoints = await WebhookRepository(resources.graph).of_tenant(tenant.id)
+    return WebhookList(items=[_read(endpoint) for endpoint in endpoints])
+
+
+@router.delete(
+    "/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(401, 403, 404, 429, 503)
+)
+async def delete_webhook(
+    endpoint_id: str, request: Request, tenant: Admin, resources: ResourcesDep
+) -> Response:
+    """Delete the endpoint and its deliveries: nothing more is sent to it."""
+    if not await WebhookRepository(resources.graph).delete(tenant.id, endpoint_id):
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+    security_event("webhook.deleted", tenant=tenant.name, endpoint=endpoint_id, by=request.state.principal)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/webhooks/{endpoint_id}/deliveries",
+    response_model=DeliveryLog,
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def webhook_deliveries(
+    endpoint_id: str,
+    tenant: Admin,
+    resources: ResourcesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DeliveryLog:
+    """The endpoint's deliveries, newest event first: status, attempts, last answer, next try."""
+    repository = WebhookRepository(resources.graph)
+    if not any(endpoint.id == endpoint_id for endpoint in await repository.of_tenant(tenant.id)):
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+    deliveries = await repository.deliveries(tenant.id, endpoint_id, limit)
+    return DeliveryLog(items=[DeliveryRead(**vars(delivery)) for delivery in deliveries])

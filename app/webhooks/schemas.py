@@ -1,0 +1,54 @@
+"""Request and response bodies of the webhook endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EventType = Literal["version.created", "release.created"]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000, description="Where events are POSTed (http or https).")
+    events: list[EventType] = Field(min_length=1, description="The event types to deliver.")
+
+
+class WebhookRead(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None = Field(description="Why PageForge stopped delivering to it, if it did.")
+    created_at: datetime
+    pending: int = Field(description="Deliveries waiting for it.")
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(
+        description="The signing secret (Standard Webhooks, whsec_...), shown this once: verify each "
+        "delivery's webhook-signature with it."
+    )
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookRead]
+
+
+class DeliveryRead(BaseModel):
+    event_id: str
+    type: str
+    seq: int
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_at: datetime | None = Field(description="When the next attempt is due, while pending.")
+    last_status: int | None
+    last_error: str | None
+    last_latency_ms: float | None
+
+
+class DeliveryLog(BaseModel):
+    items: list[DeliveryRead]
