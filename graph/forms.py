@@ -409,8 +409,29 @@ class LayoutOutbox:
         return [_pending_layout(r) for r in result.records]
 
     async def mark_indexed(self, ids: list[str]) -> None:
-        """Close the entries whose points are now in the index."""
-        await self._graph.run(queries.CLEAR_PENDING, ids=ids)
+        """Close the entries whose points are now in the index, announcing each (layout.indexed: the version
+        is in similar-layout results now) in the same transaction."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            cleared = [record async for record in await tx.run(queries.CLEAR_PENDING, ids=ids)]
+            by_tenant: dict[str, list[EventDraft]] = {}
+            for row in cleared:
+                by_tenant.setdefault(row["tenant"], []).append(
+                    EventDraft(
+                        type="layout.indexed",
+                        subject=f"form:{row['form_key']}",
+                        payload={
+                            "version_id": row["id"],
+                            "form_key": row["form_key"],
+                            "number": row["number"],
+                            "path": f"/api/v1/form-versions/{row['id']}/similar",
+                        },
+                    )
+                )
+            for tenant, drafts in sorted(by_tenant.items()):
+                await record_events(tx, tenant, drafts)
+
+        await self._graph.write(work)
 
     async def pending_context(self, limit: int) -> list[LineageContext]:
         """Versions whose lineage context changed since their point got it, as it is now."""

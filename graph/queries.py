@@ -211,6 +211,7 @@ CLEAR_PENDING = """
 UNWIND $ids AS id
 MATCH (v:IndexPending {id: id})
 REMOVE v:IndexPending
+RETURN v.tenant AS tenant, v.id AS id, v.form_key AS form_key, v.number AS number
 """
 
 # --- The outbox, continued: versions whose lineage context in the index is out of date -----------

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventType = Literal["version.created", "release.created"]
+EventType = Literal["version.created", "release.created", "layout.indexed"]
 
 
 class WebhookCreate(BaseModel):

@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
@@ -23,6 +25,7 @@ from app.webhooks.targets import TargetRefused, resolve_target
 from graph.server import LocalNeo4jServer
 from tests.conftest import settings_for
 from tests.e2e.conftest import TenantKey, create_tenant
+from tests.e2e.servers import ApiServer, server_env
 
 WAIT_S = 60.0
 
@@ -38,11 +41,13 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.refused = 0
         self.bad_signatures = 0
+        self.delay_s = 0.0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                time.sleep(receiver.delay_s)
                 if receiver.answer != 200:
                     receiver.refused += 1
                     self.send_response(receiver.answer)
@@ -248,3 +253,65 @@ def test_webhooks_need_the_admin_scope_and_a_public_target(client: TestClient, s
     ]:
         with pytest.raises(TargetRefused, match=why):
             asyncio.run(resolve_target(url, allow_private=False))
+
+
+@pytest.mark.slow
+def test_kill_9_between_commit_and_delivery_loses_nothing_and_a_redelivery_keeps_its_id(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A real server process, killed while deliveries of acknowledged versions are still in flight or
+    waiting; restarted on the same data, it delivers every one of them."""
+    env = server_env(
+        settings.model_copy(update={"vectors": settings.vectors.model_copy(update={"path": tmp_path / "v"})}),
+        webhooks__allow_private_targets="true",
+        webhooks__retry_schedule_s="[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]",
+        webhooks__poll_s="0.1",
+    )
+    tenant = admin_of(settings)
+    receiver.delay_s = 0.3  # a slow receiver: deliveries lag behind the posts
+    first = ApiServer(env, tmp_path / "first.log")
+    try:
+        first.wait_healthy()
+        with httpx.Client(base_url=first.url, headers=tenant.headers, timeout=30) as http:
+            hook = http.post("/api/v1/webhooks", json={"url": receiver.url, "events": ["version.created"]})
+            assert hook.status_code == 201, hook.text
+            receiver.secret = hook.json()["secret"]
+            posted = []
+            for i in range(12):
+                definition = form(f"K{i}", *(f"k{j}" for j in range(i + 1)))
+                created = http.post("/api/v1/forms/kappa/versions", json={"definition": definition})
+                assert created.status_code == 201, created.text
+                posted.append(created.json()["id"])
+        first.kill()  # SIGKILL with most deliveries still to make
+    finally:
+        first.close()
+    delivered_before = len(receiver.received)
+    assert delivered_before < len(posted), "every delivery was made before the kill: nothing was tested"
+
+    second = ApiServer(env, tmp_path / "second.log")
+    try:
+        second.wait_healthy()
+        wait_for(lambda: {e["data"]["version_id"] for e in receiver.received} >= set(posted), "every version")
+    finally:
+        second.close()
+    assert receiver.bad_signatures == 0
+    by_id: dict[str, str] = {}
+    for event in receiver.received:
+        assert by_id.setdefault(event["id"], event["data"]["version_id"]) == event["data"]["version_id"]
+    assert sorted(by_id.values()) == sorted(posted)  # each version one event id, redelivered or not
+    first_seen = list(dict.fromkeys(event["data"]["version_id"] for event in receiver.received))
+    assert first_seen == posted  # in commit order across the restart
+
+
+def test_layout_indexed_says_when_a_version_is_in_similar_layout_results(
+    client: TestClient, settings: Settings, receiver: Receiver
+) -> None:
+    tenant = admin_of(settings)
+    register(client, tenant, receiver, ["layout.indexed"])
+    version = post(client, tenant, "eta", form("H", "h"))
+    wait_for(lambda: len(receiver.received) >= 1, "layout.indexed")
+    event = receiver.received[0]
+    assert event["type"] == "layout.indexed"
+    assert event["data"]["version_id"] == version["id"]
+    similar = client.get(event["data"]["path"], headers=tenant.headers)
+    assert similar.status_code == 200, similar.text
