@@ -205,6 +205,8 @@ class WebhookSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
     # How often the deliverer looks for due deliveries when it has nothing to do.
     poll_s: float = Field(default=1.0, gt=0)
+    # After a secret is rotated, deliveries are signed with the old one too for this long.
+    rotation_overlap_s: float = Field(default=86_400.0, ge=0)
 
 
 # Signature algorithms an issuer may use: asymmetric only (a shared secret would let any holder of the

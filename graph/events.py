@@ -81,6 +81,7 @@ class DueDelivery:
     endpoint_id: str
     url: str
     secret: str
+    previous_secret: str | None
     event_id: str
     type: str
     created_at: datetime
@@ -120,6 +121,42 @@ class WebhookRepository:
             secret=secret,
         )
         return _endpoint(result.records[0]["endpoint"])
+
+    async def rotate_secret(self, tenant: str, endpoint_id: str, secret: str, previous_until_ms: int) -> bool:
+        """Sign with `secret` from now on, and with the old one too until `previous_until_ms`."""
+        result = await self._graph.run(
+            queries.ROTATE_WEBHOOK_SECRET,
+            tenant=tenant,
+            id=endpoint_id,
+            secret=secret,
+            previous_until=previous_until_ms,
+        )
+        return bool(result.records)
+
+    async def update(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        *,
+        url: str | None,
+        event_types: list[str] | None,
+        enabled: bool | None,
+    ) -> WebhookEndpoint | None:
+        result = await self._graph.run(
+            queries.UPDATE_WEBHOOK,
+            tenant=tenant,
+            id=endpoint_id,
+            url=url,
+            event_types=sorted(set(event_types)) if event_types is not None else None,
+            enabled=enabled,
+        )
+        return _endpoint(result.records[0]["endpoint"]) if result.records else None
+
+    async def redeliver(self, tenant: str, endpoint_id: str, event_id: str) -> bool:
+        result = await self._graph.run(
+            queries.REDELIVER, tenant=tenant, endpoint_id=endpoint_id, event_id=event_id
+        )
+        return bool(result.records)
 
     async def of_tenant(self, tenant: str) -> list[WebhookEndpoint]:
         result = await self._graph.fetch(queries.LIST_WEBHOOKS, tenant=tenant)
@@ -166,6 +203,7 @@ class DeliveryQueue:
                 endpoint_id=row["endpoint_id"],
                 url=row["url"],
                 secret=row["secret"],
+                previous_secret=row["previous_secret"],
                 event_id=row["event_id"],
                 type=row["type"],
                 created_at=datetime.fromtimestamp(row["created_ms"] / 1000, tz=UTC),

@@ -787,6 +787,7 @@ MATCH (w:WebhookEndpoint {id: endpoint_id, enabled: true})
 MATCH (e:Event {id: d.event_id})
 MATCH (t:Tenant {id: e.tenant})
 RETURN d.id AS id, d.attempts AS attempts, w.id AS endpoint_id, w.url AS url, w.secret AS secret,
+       CASE WHEN w.previous_until > $now THEN w.previous_secret END AS previous_secret,
        e.id AS event_id, e.type AS type, e.created_at.epochMillis AS created_ms, e.payload AS payload,
        t.name AS tenant
 LIMIT $limit
@@ -804,6 +805,35 @@ MATCH (d:Delivery {id: $id})
 SET d.attempts = d.attempts + 1, d.last_status = $last_status, d.last_error = $last_error,
     d.last_latency_ms = $latency_ms, d.next_at = $next_at, d.status = $outcome
 FOREACH (_ IN CASE WHEN $outcome = 'pending' THEN [] ELSE [1] END | REMOVE d:DeliveryPending)
+"""
+
+# A new secret; the old one still signs deliveries (beside the new) until previous_until (epoch ms).
+ROTATE_WEBHOOK_SECRET = """
+MATCH (w:WebhookEndpoint {tenant: $tenant, id: $id})
+SET w.previous_secret = w.secret, w.previous_until = $previous_until, w.secret = $secret
+RETURN w.id AS id
+"""
+
+# Change an endpoint's URL, event types or state (null: unchanged); enabling clears why it was disabled.
+UPDATE_WEBHOOK = """
+MATCH (w:WebhookEndpoint {tenant: $tenant, id: $id})
+SET w.url = coalesce($url, w.url), w.event_types = coalesce($event_types, w.event_types),
+    w.enabled = coalesce($enabled, w.enabled),
+    w.disabled_reason = CASE WHEN $enabled = true THEN null
+                             WHEN $enabled = false THEN 'disabled by the tenant' ELSE w.disabled_reason END
+WITH w
+OPTIONAL MATCH (d:DeliveryPending {endpoint_id: w.id})
+WITH w, count(d) AS pending
+RETURN w {.id, .url, .event_types, .enabled, .disabled_reason, created_ms: w.created_at.epochMillis,
+          pending: pending} AS endpoint
+"""
+
+# Deliver one event to the endpoint again (whatever became of it), as soon as its turn comes.
+REDELIVER = """
+MATCH (w:WebhookEndpoint {tenant: $tenant, id: $endpoint_id})
+MATCH (d:Delivery {endpoint_id: w.id, event_id: $event_id})
+SET d:DeliveryPending, d.status = 'pending', d.next_at = timestamp(), d.attempts = 0
+RETURN d.id AS id
 """
 
 DISABLE_WEBHOOK = """

@@ -125,7 +125,12 @@ class WebhookDeliverer:
             "user-agent": USER_AGENT,
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(delivery.secret, delivery.event_id, timestamp, body),
+            "webhook-signature": signature(
+                [delivery.secret, *([delivery.previous_secret] if delivery.previous_secret else [])],
+                delivery.event_id,
+                timestamp,
+                body,
+            ),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         request = self._client.build_request(

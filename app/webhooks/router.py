@@ -3,6 +3,7 @@ delivery log."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,10 +16,12 @@ from app.settings import WebhookSettings
 from app.webhooks.schemas import (
     DeliveryLog,
     DeliveryRead,
+    SecretRotated,
     WebhookCreate,
     WebhookCreated,
     WebhookList,
     WebhookRead,
+    WebhookUpdate,
 )
 from app.webhooks.signing import new_secret
 from app.webhooks.targets import resolve_target
@@ -95,3 +98,59 @@ async def webhook_deliveries(
         raise NotFound(f"no webhook endpoint {endpoint_id!r}")
     deliveries = await repository.deliveries(tenant.id, endpoint_id, limit)
     return DeliveryLog(items=[DeliveryRead(**vars(delivery)) for delivery in deliveries])
+
+
+@router.patch(
+    "/webhooks/{endpoint_id}",
+    response_model=WebhookRead,
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+)
+async def update_webhook(
+    endpoint_id: str, body: WebhookUpdate, request: Request, tenant: Admin, resources: ResourcesDep
+) -> WebhookRead:
+    """Change the URL, the event types, or enable/disable the endpoint."""
+    if body.url is not None:
+        await resolve_target(body.url, allow_private=resources.settings.webhooks.allow_private_targets)
+    events: list[str] | None = list(body.events) if body.events is not None else None
+    updated = await WebhookRepository(resources.graph).update(
+        tenant.id, endpoint_id, url=body.url, event_types=events, enabled=body.enabled
+    )
+    if updated is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+    security_event("webhook.updated", tenant=tenant.name, endpoint=endpoint_id, by=request.state.principal)
+    return _read(updated)
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=problem_responses(401, 403, 404, 429, 503),
+)
+async def rotate_webhook_secret(
+    endpoint_id: str, request: Request, tenant: Admin, resources: ResourcesDep
+) -> SecretRotated:
+    """A new signing secret (shown once); deliveries carry a signature with the old one too for
+    PAGEFORGE_WEBHOOKS__ROTATION_OVERLAP_S, so the receiver can switch over."""
+    secret = new_secret()
+    until = datetime.now(UTC) + timedelta(seconds=resources.settings.webhooks.rotation_overlap_s)
+    rotated = await WebhookRepository(resources.graph).rotate_secret(
+        tenant.id, endpoint_id, secret, int(until.timestamp() * 1000)
+    )
+    if not rotated:
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+    security_event(
+        "webhook.secret_rotated", tenant=tenant.name, endpoint=endpoint_id, by=request.state.principal
+    )
+    return SecretRotated(secret=secret, previous_valid_until=until)
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/deliveries/{event_id}/redeliver",
+    status_code=202,
+    responses=problem_responses(401, 403, 404, 429, 503),
+)
+async def redeliver(endpoint_id: str, event_id: str, tenant: Admin, resources: ResourcesDep) -> Response:
+    """Deliver the event to the endpoint again, whatever became of it (in its turn, in commit order)."""
+    if not await WebhookRepository(resources.graph).redeliver(tenant.id, endpoint_id, event_id):
+        raise NotFound(f"no delivery of event {event_id!r} to webhook endpoint {endpoint_id!r}")
+    return Response(status_code=202)

@@ -34,6 +34,23 @@ class WebhookCreated(WebhookRead):
     )
 
 
+class WebhookUpdate(BaseModel):
+    """What to change (what is left out stays): enabling a disabled endpoint delivers what waited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    events: list[EventType] | None = Field(default=None, min_length=1)
+    enabled: bool | None = None
+
+
+class SecretRotated(BaseModel):
+    secret: str = Field(description="The new signing secret, shown this once.")
+    previous_valid_until: datetime = Field(
+        description="Until when deliveries are signed with the old one too."
+    )
+
+
 class WebhookList(BaseModel):
     items: list[WebhookRead]
 

@@ -15,8 +15,14 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header value (version 1)."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+def signature(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value: a version-1 signature with each secret, space-separated (while
+    a rotated secret is still valid, receivers holding either one verify)."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return " ".join(
+        "v1,"
+        + base64.b64encode(
+            hmac.new(base64.b64decode(secret.removeprefix(SECRET_PREFIX)), signed, hashlib.sha256).digest()
+        ).decode()
+        for secret in secrets_
+    )

@@ -315,3 +315,43 @@ def test_layout_indexed_says_when_a_version_is_in_similar_layout_results(
     assert event["data"]["version_id"] == version["id"]
     similar = client.get(event["data"]["path"], headers=tenant.headers)
     assert similar.status_code == 200, similar.text
+
+
+def test_a_rotated_secret_overlaps_the_old_one_and_an_event_can_be_redelivered(
+    client: TestClient, settings: Settings, receiver: Receiver
+) -> None:
+    tenant = admin_of(settings)
+    endpoint = register(client, tenant, receiver, ["version.created"])
+    old_secret = receiver.secret
+    first = post(client, tenant, "theta", form("T", "t"))
+    wait_for(lambda: len(receiver.received) == 1, "the first delivery")
+
+    rotated = client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", headers=tenant.headers)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["secret"] != old_secret
+    post(client, tenant, "theta", form("T2", "t", "u"))
+    wait_for(lambda: len(receiver.received) == 2, "a delivery verified with the old secret")
+    receiver.secret = rotated.json()["secret"]  # the receiver switches over
+    post(client, tenant, "theta", form("T3", "t", "u", "v"))
+    wait_for(lambda: len(receiver.received) == 3, "a delivery verified with the new secret")
+    assert receiver.bad_signatures == 0
+
+    # Disabled, it is sent nothing (events of that time are not kept for it); enabled, it is again.
+    url = f"/api/v1/webhooks/{endpoint['id']}"
+    assert client.patch(url, headers=tenant.headers, json={"enabled": False}).json()["enabled"] is False
+    post(client, tenant, "theta", form("T4", "t", "u", "v", "w"))
+    time.sleep(1.0)
+    assert len(receiver.received) == 3
+    enabled = client.patch(url, headers=tenant.headers, json={"enabled": True}).json()
+    assert (enabled["enabled"], enabled["disabled_reason"]) == (True, None)
+    fifth = post(client, tenant, "theta", form("T5", "t", "u", "v", "w", "x"))
+    wait_for(lambda: len(receiver.received) == 4, "a delivery once enabled again")
+    assert receiver.received[3]["data"]["version_id"] == fifth["id"]
+
+    first_event = receiver.received[0]
+    redeliver = f"{url}/deliveries/{first_event['id']}/redeliver"
+    assert client.post(redeliver, headers=tenant.headers).status_code == 202
+    wait_for(lambda: len(receiver.received) == 5, "the redelivery")
+    assert receiver.received[4]["id"] == first_event["id"]
+    assert receiver.received[4]["data"]["version_id"] == first["id"]
+    assert client.post(f"{url}/deliveries/no-such-event/redeliver", headers=tenant.headers).status_code == 404
