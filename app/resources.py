@@ -13,12 +13,13 @@ from typing import TypeVar
 import anyio
 from fastapi import FastAPI
 
+from app.events.deliverer import WebhookDeliverer
+from app.events.retention import prune_forever
 from app.indexing import OutboxRelay
 from app.settings import Settings
-from app.webhooks.deliverer import WebhookDeliverer
 from graph.database import Graph
 from graph.errors import GraphUnavailable, SchemaOutOfDate
-from graph.events import DeliveryQueue
+from graph.events import DeliveryQueue, EventLog
 from graph.forms import LayoutOutbox
 from graph.migrations import Migrator
 from vectors.edge import EdgeLayoutIndex
@@ -237,6 +238,7 @@ async def lifespan(settings: Settings, uses: frozenset[str], app: FastAPI) -> As
         tasks.append(asyncio.create_task(resources.relay.run()))
         deliverer = WebhookDeliverer(DeliveryQueue(resources.graph), settings.webhooks)
         tasks.append(asyncio.create_task(deliverer.run()))
+        tasks.append(asyncio.create_task(prune_forever(EventLog(resources.graph), settings.events)))
     try:
         yield
     finally:

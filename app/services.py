@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
 from app.auth import current_tenant
+from app.events.router import router as webhooks_router
+from app.events.stream import router as events_router
 from app.formversions.router import router as formversions_router
 from app.lineage.router import router as lineage_router
 from app.platform.router import router as platform_router
@@ -19,7 +21,6 @@ from app.renderer.router import router as renderer_router
 from app.resources import EMBEDDER, VECTORS
 from app.similarity.router import router as similarity_router
 from app.sysversions.router import router as sysversions_router
-from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -42,7 +43,14 @@ class Service:
 # this process delivers every service's events.
 FORMVERSIONS = Service(
     name="formversions",
-    routers=(platform_router, formversions_router, lineage_router, similarity_router, webhooks_router),
+    routers=(
+        platform_router,
+        formversions_router,
+        lineage_router,
+        similarity_router,
+        webhooks_router,
+        events_router,
+    ),
     uses=frozenset({VECTORS, EMBEDDER}),
 )
 SYSVERSIONS = Service(name="sysversions", routers=(sysversions_router,), uses=frozenset())

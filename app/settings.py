@@ -192,6 +192,16 @@ class GatewaySettings(BaseModel):
 ServiceName = Literal["all", "formversions", "sysversions", "renderer", "gateway"]
 
 
+class EventSettings(BaseModel):
+    # How long events are kept for GET /api/v1/events to resume from (and webhooks to redeliver); older ones
+    # are deleted once no delivery waits for them.
+    retention_s: float = Field(default=7 * 86_400.0, gt=0)
+    # A comment line this often keeps proxies from closing a quiet stream.
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    # How often an open stream looks for new events.
+    stream_poll_s: float = Field(default=0.5, gt=0)
+
+
 class WebhookSettings(BaseModel):
     # Deliver to loopback, private and link-local addresses too (off: only public addresses).
     allow_private_targets: bool = False
@@ -274,5 +284,6 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

@@ -241,3 +241,45 @@ class DeliveryQueue:
 
     async def disable(self, endpoint_id: str, reason: str) -> None:
         await self._graph.run(queries.DISABLE_WEBHOOK, id=endpoint_id, reason=reason)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    seq: int
+    type: str
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+class EventLog:
+    """A tenant's events in order, for the live stream, and their pruning past the retention window."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    async def after(self, tenant: str, seq: int, limit: int = 100) -> list[StoredEvent]:
+        result = await self._graph.fetch(queries.EVENTS_AFTER, tenant=tenant, after=seq, limit=limit)
+        return [
+            StoredEvent(
+                id=row["id"],
+                seq=row["seq"],
+                type=row["type"],
+                created_at=datetime.fromtimestamp(row["created_ms"] / 1000, tz=UTC),
+                payload=json.loads(row["payload"]),
+            )
+            for row in result.records
+        ]
+
+    async def bounds(self, tenant: str) -> tuple[int, int | None]:
+        """The tenant's last event number (0: none yet) and the oldest still kept (None: none kept)."""
+        result = await self._graph.fetch(queries.EVENT_BOUNDS, tenant=tenant)
+        if not result.records:
+            return 0, None
+        return result.records[0]["last"], result.records[0]["oldest"]
+
+    async def prune(self, retention_s: float, limit: int = 1000) -> int:
+        """Delete up to `limit` events older than the retention window that no delivery waits for."""
+        result = await self._graph.run(queries.PRUNE_EVENTS, retention_s=int(retention_s), limit=limit)
+        pruned: int = result.records[0]["pruned"]
+        return pruned

@@ -840,3 +840,29 @@ DISABLE_WEBHOOK = """
 MATCH (w:WebhookEndpoint {id: $id})
 SET w.enabled = false, w.disabled_reason = $reason
 """
+
+# The tenant's events after a sequence number, in order (the live stream).
+EVENTS_AFTER = """
+MATCH (e:Event {tenant: $tenant})
+WHERE e.seq > $after
+RETURN e.id AS id, e.seq AS seq, e.type AS type, e.created_at.epochMillis AS created_ms, e.payload AS payload
+ORDER BY e.seq LIMIT $limit
+"""
+
+# The tenant's last event number, and the oldest one still kept.
+EVENT_BOUNDS = """
+MATCH (t:Tenant {id: $tenant})
+OPTIONAL MATCH (e:Event {tenant: $tenant})
+RETURN coalesce(t.event_seq, 0) AS last, min(e.seq) AS oldest
+"""
+
+# Events past the retention window, once no delivery of theirs is pending (their deliveries go with them).
+PRUNE_EVENTS = """
+MATCH (e:Event)
+WHERE e.created_at < datetime() - duration({seconds: $retention_s})
+  AND NOT EXISTS { MATCH (d:DeliveryPending {event_id: e.id}) }
+WITH e LIMIT $limit
+OPTIONAL MATCH (d:Delivery {event_id: e.id})
+DETACH DELETE d, e
+RETURN count(DISTINCT e) AS pruned
+"""

@@ -51,6 +51,10 @@ CHECKS = [
 ]
 
 
+# Operations whose valid answer is an endless event stream.
+STREAMS = {"GET /api/v1/events"}
+
+
 @dataclass
 class Run:
     """What the run sent and what it found."""
@@ -176,6 +180,11 @@ def test_every_operation_answers_as_documented_and_never_with_a_server_error(
     for result in api_schema.get_all_operations():
         operation = result.ok()
         run.operations.append(operation.label)
+        if operation.label in STREAMS:
+            # A valid request opens a stream that ends only when the client leaves: only its refusals are
+            # fuzzed here (tests/e2e/test_event_stream.py reads the stream itself).
+            explore(operation.as_strategy(GenerationMode.NEGATIVE), run.send, MAX_EXAMPLES)
+            continue
         for example in operation.get_strategies_from_examples():
             explore(example, run.send, max_examples=1)
         explore(operation.as_strategy(GenerationMode.POSITIVE), run.send, MAX_EXAMPLES)

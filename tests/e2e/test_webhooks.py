@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from app.events.targets import TargetRefused, resolve_target
 from app.main import create_app
 from app.scopes import Scope
 from app.settings import Settings, WebhookSettings
-from app.webhooks.targets import TargetRefused, resolve_target
 from graph.server import LocalNeo4jServer
 from tests.conftest import settings_for
 from tests.e2e.conftest import TenantKey, create_tenant

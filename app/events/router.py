@@ -11,9 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.audit import security_event
 from app.auth import Admin, ResourcesDep
 from app.errors import NotFound, problem_responses
-from app.observability import OffLoopJsonRoute
-from app.settings import WebhookSettings
-from app.webhooks.schemas import (
+from app.events.schemas import (
     DeliveryLog,
     DeliveryRead,
     SecretRotated,
@@ -23,8 +21,10 @@ from app.webhooks.schemas import (
     WebhookRead,
     WebhookUpdate,
 )
-from app.webhooks.signing import new_secret
-from app.webhooks.targets import resolve_target
+from app.events.signing import new_secret
+from app.events.targets import resolve_target
+from app.observability import OffLoopJsonRoute
+from app.settings import WebhookSettings
 from graph.events import WebhookEndpoint, WebhookRepository
 
 router = APIRouter(tags=["webhooks"], route_class=OffLoopJsonRoute)

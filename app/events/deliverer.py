@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.events.signing import signature
+from app.events.targets import TargetRefused, resolve_target
 from app.settings import WebhookSettings
-from app.webhooks.signing import signature
-from app.webhooks.targets import TargetRefused, resolve_target
 from graph.errors import GraphUnavailable
 from graph.events import DeliveryQueue, DueDelivery
 

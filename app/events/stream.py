@@ -1,0 +1,90 @@
+"""GET /api/v1/events: the caller's tenant's events as Server-Sent Events, live, resumable with
+Last-Event-ID within the retention window; the same events the webhooks deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from app.auth import FormsReader, ResourcesDep
+from app.errors import problem_responses
+from app.observability import OffLoopJsonRoute
+from app.settings import EventSettings
+from graph.events import EventLog, StoredEvent
+from graph.tenants import Tenant
+
+router = APIRouter(tags=["events"], route_class=OffLoopJsonRoute)
+
+EVENT_STREAM = "text/event-stream"
+
+
+def sse(event: StoredEvent, tenant: Tenant) -> str:
+    """One event as an SSE message: its number as the id (what Last-Event-ID resumes from)."""
+    data = {
+        "id": event.id,
+        "type": event.type,
+        "tenant": tenant.name,
+        "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
+        "data": event.payload,
+    }
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(data, sort_keys=True)}\n\n"
+
+
+async def stream(
+    log: EventLog, tenant: Tenant, after: int | None, settings: EventSettings
+) -> AsyncIterator[str]:
+    last, oldest = await log.bounds(tenant.id)
+    yield f"retry: {int(settings.stream_poll_s * 4000)}\n\n"
+    if after is None:
+        after = last  # from now on
+    elif after < last and (oldest is None or after < oldest - 1):
+        # Events the client has not seen are gone: it must read the current state again.
+        resync = {"reason": "events after the one you saw are no longer kept", "resume_after": last}
+        yield f"id: {last}\nevent: resync\ndata: {json.dumps(resync)}\n\n"
+        after = last
+    beat = time.monotonic()
+    while True:
+        events = await log.after(tenant.id, after)
+        for event in events:
+            yield sse(event, tenant)
+            after = event.seq
+        if events:
+            beat = time.monotonic()
+            continue
+        if time.monotonic() - beat >= settings.heartbeat_s:
+            yield ": heartbeat\n\n"
+            beat = time.monotonic()
+        await asyncio.sleep(settings.stream_poll_s)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events, one per event of the tenant.",
+            "content": {EVENT_STREAM: {}},
+        },
+        **problem_responses(401, 403, 422, 429, 503),
+    },
+)
+async def events(
+    tenant: FormsReader,
+    resources: ResourcesDep,
+    last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this event number.")] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this event number.")] = None,
+) -> StreamingResponse:
+    """The tenant's events as they are committed (version.created, release.created, layout.indexed).
+    Resume with Last-Event-ID (or `after`) within PAGEFORGE_EVENTS__RETENTION_S; from further back the
+    stream opens with a `resync` event. Comment lines every PAGEFORGE_EVENTS__HEARTBEAT_S keep it open."""
+    start = last_event_id if last_event_id is not None else after
+    body = stream(EventLog(resources.graph), tenant, start, resources.settings.events)
+    return StreamingResponse(
+        body, media_type=EVENT_STREAM, headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
+    )

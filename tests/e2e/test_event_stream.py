@@ -1,0 +1,148 @@
+"""GET /api/v1/events on a real server process: the tenant's events live as Server-Sent Events, in order,
+resumable with Last-Event-ID, a resync past the retention window, heartbeats while quiet."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.scopes import Scope
+from graph.server import LocalNeo4jServer
+from tests.conftest import settings_for
+from tests.e2e.conftest import TenantKey, create_tenant
+from tests.e2e.servers import ApiServer, api_server, server_env
+
+RETENTION_S = 3.0
+
+
+class Listener:
+    """Reads a stream in a thread and keeps its messages (event name, id, data) and comment lines."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.comments: list[str] = []
+        self.status: int | None = None
+        self.content_type = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            self._listen(url, headers)
+        except httpx.HTTPError:
+            if not self._stop.is_set():
+                raise
+
+    def _listen(self, url: str, headers: dict[str, str]) -> None:
+        with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=None)) as response:
+            self.status, self.content_type = response.status_code, response.headers.get("content-type", "")
+            message: dict[str, Any] = {}
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith(":"):
+                    self.comments.append(line)
+                elif not line:
+                    if "data" in message:
+                        self.messages.append(message)
+                    message = {}
+                else:
+                    field, _, value = line.partition(": ")
+                    message[field] = json.loads(value) if field == "data" else value
+
+    def wait(self, count: int, timeout_s: float = 30) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages: {self.messages}"
+            time.sleep(0.05)
+        return self.messages
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+@pytest.fixture(scope="module")
+def server(neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    var_dir = tmp_path_factory.mktemp("stream")
+    env = server_env(
+        settings_for(neo4j_server.bolt_uri, var_dir),
+        events__retention_s=str(RETENTION_S),
+        events__heartbeat_s="0.5",
+        events__stream_poll_s="0.1",
+    )
+    with api_server(env, var_dir / "server.log") as running:
+        running.wait_healthy()
+        yield running
+
+
+@pytest.fixture
+def tenant(neo4j_server: LocalNeo4jServer, tmp_path: Path) -> TenantKey:
+    return create_tenant(settings_for(neo4j_server.bolt_uri, tmp_path), scopes=tuple(Scope))
+
+
+def post(server: ApiServer, tenant: TenantKey, form_key: str, title: str) -> str:
+    definition = {"key": form_key, "title": title, "layout": [{"node": "field", "key": title.lower()}]}
+    response = httpx.post(
+        f"{server.url}/api/v1/forms/{form_key}/versions",
+        headers=tenant.headers,
+        json={"definition": definition},
+    )
+    assert response.status_code == 201, response.text
+    version_id: str = response.json()["id"]
+    return version_id
+
+
+def test_events_stream_live_in_order_and_resume_from_last_event_id(
+    server: ApiServer, tenant: TenantKey, neo4j_server: LocalNeo4jServer, tmp_path: Path
+) -> None:
+    other = create_tenant(settings_for(neo4j_server.bolt_uri, tmp_path))
+    live = Listener(f"{server.url}/api/v1/events", tenant.headers)
+    try:
+        time.sleep(0.5)  # the stream is open: it starts from now
+        posted = [post(server, tenant, "sse", title) for title in ("One", "Two", "Three")]
+        post(server, other, "sse", "Theirs")
+        messages = [m for m in live.wait(6) if m["event"] == "version.created"]
+    finally:
+        live.close()
+    assert live.status == 200
+    assert live.content_type.startswith("text/event-stream")
+    assert [m["data"]["data"]["version_id"] for m in messages] == posted
+    assert {m["data"]["tenant"] for m in live.messages} == {tenant.name}
+    ids = [int(m["id"]) for m in live.messages]
+    assert ids == sorted(ids)
+    assert live.comments  # heartbeats while quiet
+
+    # Reconnect as a browser does, with the last id it saw: what came after, nothing before.
+    seen = next(m for m in live.messages if m["data"]["data"].get("version_id") == posted[0])
+    resumed = Listener(f"{server.url}/api/v1/events", {**tenant.headers, "Last-Event-ID": seen["id"]})
+    try:
+        replayed = resumed.wait(5)
+    finally:
+        resumed.close()
+    assert [int(m["id"]) for m in replayed[:5]] == [i for i in ids if i > int(seen["id"])][:5]
+
+
+def test_a_resume_from_beyond_the_retention_window_is_told_to_resync(
+    server: ApiServer, tenant: TenantKey
+) -> None:
+    post(server, tenant, "old", "Old")
+    time.sleep(RETENTION_S * 3)  # past the window, and pruned (every second with this retention)
+    resumed = Listener(f"{server.url}/api/v1/events?after=0", tenant.headers)
+    try:
+        first = resumed.wait(1)[0]
+    finally:
+        resumed.close()
+    assert first["event"] == "resync"
+    assert first["data"]["resume_after"] >= 1
+
+
+def test_the_stream_needs_a_reading_credential(server: ApiServer) -> None:
+    assert httpx.get(f"{server.url}/api/v1/events").status_code == 401
