@@ -143,16 +143,27 @@ def request_id_of(request: Request) -> str | None:
     return request_id
 
 
-def known_error_response(exc: Exception, request: Request) -> JSONResponse | None:
-    """The problem+json answer to one of our errors or a known foreign one; None for anything else."""
+def as_problem(exc: Exception) -> PageForgeError | None:
+    """One of our errors, or a known foreign one as the error it means to a client; None for anything else
+    (a bug)."""
     if isinstance(exc, PageForgeError):
-        return problem_response(exc.status_code, exc.title, exc.detail, request, exc.headers, **exc.extra)
+        return exc
     error_class = next((cls for base, cls in FOREIGN_ERRORS.items() if isinstance(exc, base)), None)
     if error_class is None:
         return None
     if error_class.status_code >= 500:
         logger.warning("dependency error: %s (%s)", exc, exc.__cause__ or "no further cause")
-    return problem_response(error_class.status_code, error_class.title, str(exc), request)
+    return error_class(str(exc))
+
+
+def known_error_response(exc: Exception, request: Request) -> JSONResponse | None:
+    """The problem+json answer to one of our errors or a known foreign one; None for anything else."""
+    problem = as_problem(exc)
+    if problem is None:
+        return None
+    return problem_response(
+        problem.status_code, problem.title, problem.detail, request, problem.headers, **problem.extra
+    )
 
 
 # FastAPI answers every failure to decode a JSON body with this detail; its cause says what it was.

@@ -7,10 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Response, status
 
 from app.auth import FormsReader, FormsWriter, ResourcesDep
-from app.errors import problem_responses
+from app.errors import PageForgeError, as_problem, problem_responses
 from app.formversions.schemas import (
     FORM_VERSION_EXAMPLES,
+    BatchItemProblem,
+    BatchItemResult,
     FormRead,
+    FormVersionBatch,
+    FormVersionBatchResult,
     FormVersionCreate,
     FormVersionCreated,
     FormVersionRead,
@@ -57,6 +61,47 @@ async def create_form_version(
     if not created.created:
         response.status_code = status.HTTP_200_OK
     return created
+
+
+@router.post(
+    "/forms/versions:batch",
+    response_model=FormVersionBatchResult,
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
+async def create_form_versions_batch(
+    body: FormVersionBatch, tenant: FormsWriter, processor: ProcessorDep
+) -> FormVersionBatchResult:
+    """Up to 100 versions, of any forms, each written in its own transaction, in order (so versions of one
+    form form a chain), each answered as a single post would be; one refused item refuses only itself.
+    A dependency that goes down stops the batch: the items after it are answered 503, none written."""
+    results: list[BatchItemResult] = []
+    down: PageForgeError | None = None
+    for index, item in enumerate(body.items):
+        post = FormVersionCreate(**item.model_dump(exclude={"form_key"}, exclude_unset=True))
+        try:
+            if down is not None:
+                raise down
+            created = await processor.ingest(tenant=tenant.id, form_key=item.form_key, body=post)
+        except Exception as exc:
+            problem = as_problem(exc)
+            if problem is None:
+                raise
+            if problem.status_code >= 500:
+                down = problem
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    form_key=item.form_key,
+                    status=problem.status_code,
+                    problem=BatchItemProblem(title=problem.title, detail=problem.detail),
+                )
+            )
+            continue
+        status_code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        results.append(
+            BatchItemResult(index=index, form_key=item.form_key, status=status_code, version=created)
+        )
+    return FormVersionBatchResult(items=results)
 
 
 @router.get("/forms", response_model=Page[FormRead], responses=problem_responses(401, 422, 429, 503))

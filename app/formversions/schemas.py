@@ -155,3 +155,36 @@ FORM_VERSION_EXAMPLES: dict[str, Example] = {
         },
     },
 }
+
+
+# Versions one batch may carry (each is written in a transaction of its own).
+BATCH_MAX_ITEMS = 100
+
+
+class BatchVersionCreate(FormVersionCreate):
+    """One version of a batch: a version post with the form it is for."""
+
+    form_key: str = Field(min_length=1, max_length=200)
+
+
+class FormVersionBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchVersionCreate] = Field(min_length=1, max_length=BATCH_MAX_ITEMS)
+
+
+class BatchItemProblem(BaseModel):
+    title: str
+    detail: str
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    form_key: str
+    status: int = Field(description="What a single post of this item would have answered: 201, 200 or 4xx.")
+    version: FormVersionCreated | None = None
+    problem: BatchItemProblem | None = None
+
+
+class FormVersionBatchResult(BaseModel):
+    items: list[BatchItemResult]

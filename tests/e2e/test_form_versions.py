@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.resources import open_graph
 from app.settings import Settings
+from graph.tenants import TenantRepository
 from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
 
@@ -298,3 +301,52 @@ def test_a_field_key_several_fields_use_is_taken_with_a_warning_in_every_format(
     assert again.json()["warnings"] == created.json()["warnings"]
     single = {"key": "once", "title": "Once", "layout": [{"node": "field", "key": "name"}]}
     assert post_version(client, tenant, f"once-{source_format}", definition=single).json()["warnings"] == []
+
+
+def test_a_batch_writes_each_item_as_a_post_would_and_a_refused_item_refuses_only_itself(
+    client: TestClient, tenant: TenantKey, corpora: Path, app_settings: Settings
+) -> None:
+    files = revision_files(corpora, "conditional-page")
+    items = [
+        {"form_key": "batched", "definition": files[0]},
+        {"form_key": "batched", "definition": files[1]},
+        {"form_key": "batched", "definition": files[0]},  # already the first version: 200
+        {"form_key": "batched", "definition": files[2], "format": "no-such-format"},
+        {"form_key": "batched-too", "definition": files[2]},
+    ]
+    response = client.post("/api/v1/forms/versions:batch", headers=tenant.headers, json={"items": items})
+    assert response.status_code == 200, response.text
+    results = response.json()["items"]
+    assert [r["status"] for r in results] == [201, 201, 200, 422, 201]
+    assert [r["index"] for r in results] == list(range(5))
+    assert results[2]["version"]["id"] == results[0]["version"]["id"]
+    assert "no-such-format" in results[3]["problem"]["detail"]
+    assert results[3]["version"] is None
+    versions = chain_of(client, tenant, "batched")
+    assert [v["id"] for v in versions] == [results[0]["version"]["id"], results[1]["version"]["id"]]
+
+    again = client.post("/api/v1/forms/versions:batch", headers=tenant.headers, json={"items": items})
+    assert [r["status"] for r in again.json()["items"]] == [200, 200, 200, 422, 200]
+
+    reader = create_tenant(app_settings)
+    read_only = client.post(
+        "/api/v1/forms/versions:batch",
+        headers={"Authorization": f"Bearer {issue_read_only_key(app_settings, reader.name)}"},
+        json={"items": items[:1]},
+    )
+    assert read_only.status_code == 403
+    too_many = client.post(
+        "/api/v1/forms/versions:batch", headers=tenant.headers, json={"items": [items[0]] * 101}
+    )
+    assert too_many.status_code == 422
+
+
+def issue_read_only_key(settings: Settings, tenant: str) -> str:
+    async def work() -> str:
+        graph = open_graph(settings)
+        try:
+            return await TenantRepository(graph).issue_key(tenant, "read")
+        finally:
+            await graph.close()
+
+    return asyncio.run(work())

@@ -63,7 +63,7 @@ def test_the_document_of_every_deployment_is_valid_openapi(service: str) -> None
 
 def test_every_api_operation_lists_the_problems_any_authenticated_request_can_get() -> None:
     checked = api_operations()
-    assert len(checked) == 37
+    assert len(checked) == 38
     for method, path, operation in checked:
         responses = operation["responses"]
         assert {"401", "429", "503"} <= set(responses), f"{method} {path}"
@@ -84,8 +84,8 @@ def test_bodies_writes_and_validation_are_listed_where_they_can_happen() -> None
         # Any credential may lack the scope an operation needs (a token its issuer's tenant rules out).
         assert "403" in statuses, f"{method} {path}"
         needs = operation["security"][0]["HTTPBearer"]
-        if method == "POST" and path.endswith(("/versions", "/releases")):
-            assert needs == ["forms:write" if path.endswith("/versions") else "releases:write"], path
+        if method == "POST" and path.endswith(("/versions", "/releases", "/versions:batch")):
+            assert needs == ["releases:write" if path.endswith("/releases") else "forms:write"], path
         elif "/render" in path:
             assert needs == ["renders:read"], path
         elif path.startswith(("/api/v1/keys", "/api/v1/webhooks")):
