@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,17 @@ class Listener:
                     message[field] = json.loads(value) if field == "data" else value
 
     def wait(self, count: int, timeout_s: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages: {self.messages}"
-            time.sleep(0.05)
+        self.wait_until(lambda: len(self.messages) >= count, f"{count} messages", timeout_s)
         return self.messages
+
+    def versions_created(self) -> list[str]:
+        return [m["data"]["data"]["version_id"] for m in self.messages if m["event"] == "version.created"]
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"no {what}: {self.messages} {self.comments}"
+            time.sleep(0.05)
 
     def close(self) -> None:
         self._stop.set()
@@ -109,25 +115,26 @@ def test_events_stream_live_in_order_and_resume_from_last_event_id(
         time.sleep(0.5)  # the stream is open: it starts from now
         posted = [post(server, tenant, "sse", title) for title in ("One", "Two", "Three")]
         post(server, other, "sse", "Theirs")
-        messages = [m for m in live.wait(6) if m["event"] == "version.created"]
+        live.wait_until(lambda: len(live.versions_created()) >= len(posted), "version.created for each post")
+        live.wait_until(lambda: bool(live.comments), "heartbeat while quiet")
     finally:
         live.close()
     assert live.status == 200
     assert live.content_type.startswith("text/event-stream")
-    assert [m["data"]["data"]["version_id"] for m in messages] == posted
+    assert live.versions_created() == posted
     assert {m["data"]["tenant"] for m in live.messages} == {tenant.name}
     ids = [int(m["id"]) for m in live.messages]
     assert ids == sorted(ids)
-    assert live.comments  # heartbeats while quiet
 
     # Reconnect as a browser does, with the last id it saw: what came after, nothing before.
     seen = next(m for m in live.messages if m["data"]["data"].get("version_id") == posted[0])
     resumed = Listener(f"{server.url}/api/v1/events", {**tenant.headers, "Last-Event-ID": seen["id"]})
+    expected = [i for i in ids if i > int(seen["id"])]
     try:
-        replayed = resumed.wait(5)
+        replayed = resumed.wait(len(expected))
     finally:
         resumed.close()
-    assert [int(m["id"]) for m in replayed[:5]] == [i for i in ids if i > int(seen["id"])][:5]
+    assert [int(m["id"]) for m in replayed[: len(expected)]] == expected
 
 
 def test_a_resume_from_beyond_the_retention_window_is_told_to_resync(
