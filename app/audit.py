@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from graph.tenants import SHOWN_PREFIX
+from graph.tenants import SHOWN_PREFIX, STREAM_TOKEN_PREFIX
 
 audit_logger = logging.getLogger("pageforge.audit")
 
@@ -36,7 +36,10 @@ def credential_fields(credential: str) -> dict[str, Any]:
             "token_kid": str(header.get("kid"))[:200],
             "token_sub": str(claims.get("sub"))[:200],
         }
-    return {"credential": "api_key", "key_prefix": credential[:SHOWN_PREFIX]} if credential else {}
+    if not credential:
+        return {}
+    kind = "stream_token" if credential.startswith(STREAM_TOKEN_PREFIX) else "api_key"
+    return {"credential": kind, "key_prefix": credential[:SHOWN_PREFIX]}
 
 
 def operator() -> str:

@@ -25,7 +25,17 @@ from app.settings import ApiSettings
 from app.tokens import TokenVerifier, looks_like_jwt
 from graph.database import Graph
 from graph.errors import TenantNotFound
-from graph.tenants import SHOWN_PREFIX, KeyHolder, Tenant, TenantRepository, hash_api_key
+from graph.tenants import (
+    SHOWN_PREFIX,
+    STREAM_TOKEN_PREFIX,
+    KeyHolder,
+    Tenant,
+    TenantRepository,
+    hash_api_key,
+)
+
+# The query parameter that carries a stream token, where a browser's EventSource cannot send a header.
+STREAM_TOKEN_PARAM = "stream_token"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -259,7 +269,10 @@ async def authenticate(request: Request) -> Tenant:
     failures: AuthFailures = request.app.state.auth_failures
     client = failures.addresses.of(request)
     scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    stream_token = request.query_params.get(STREAM_TOKEN_PARAM)
     try:
+        if stream_token is not None and not key:
+            return await _authenticate_stream_token(request, stream_token, failures, client)
         return await _authenticate(request, scheme, key, failures, client)
     except (Unauthorized, Forbidden, TooManyRequests) as refused:
         event = {401: "auth.failed", 403: "auth.forbidden", 429: "auth.rate_limited"}[refused.status_code]
@@ -268,7 +281,7 @@ async def authenticate(request: Request) -> Tenant:
             reason=refused.detail,
             client=client,
             path=request.url.path,
-            **credential_fields(key if scheme.lower() == "bearer" else ""),
+            **credential_fields(key if scheme.lower() == "bearer" else (stream_token or "")),
         )
         raise
 
@@ -306,6 +319,38 @@ async def _authenticate(
     request.state.scopes = key_scopes(holder)
     request.state.credential = "read-only API key" if holder.scope == "read" else "API key"
     request.state.principal = f"api_key:{key[:SHOWN_PREFIX]}"
+    request.state.tenant = holder.tenant
+    return holder.tenant
+
+
+async def _authenticate_stream_token(
+    request: Request, token: str, failures: AuthFailures, client: str
+) -> Tenant:
+    """A stream token (POST /api/v1/events/stream-tokens) opens the paths in app.state.stream_paths only."""
+    failures.limits.check(client)
+    stream_paths: frozenset[str] = request.app.state.stream_paths
+    if request.url.path not in stream_paths:
+        failures.limits.failed(client)
+        raise Unauthorized(f"a {STREAM_TOKEN_PARAM} opens only {', '.join(sorted(stream_paths))}")
+    resources: Resources = request.app.state.resources
+    graph = await resources.require_graph()
+    holder = None
+    if token.startswith(STREAM_TOKEN_PREFIX) and hash_api_key(token) not in failures.unknown:
+        holder = await TenantRepository(graph).for_stream_token(token)
+    if holder is None:
+        failures.unknown.add(hash_api_key(token))
+        failures.limits.failed(client)
+        raise Unauthorized("unknown stream token")
+    if holder.expires_at is not None and datetime.now(UTC) >= holder.expires_at:
+        failures.limits.failed(client)
+        raise Unauthorized(
+            f"stream token expired at {holder.expires_at:%Y-%m-%dT%H:%M:%SZ}: get a new one with a key"
+        )
+    limits: TenantRateLimits = request.app.state.rate_limits
+    limits.take(holder.tenant.id)
+    request.state.scopes = key_scopes(holder)
+    request.state.credential = "stream token"
+    request.state.principal = f"stream_token:{token[:SHOWN_PREFIX]}"
     request.state.tenant = holder.tenant
     return holder.tenant
 

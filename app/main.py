@@ -11,6 +11,7 @@ from app import __version__
 from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, TokenTenants, VerifiedKeys
 from app.cors import allow_cross_origin
 from app.errors import document_problems, install_error_handlers
+from app.events.stream import STREAM_PATH
 from app.gateway import create_gateway
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limits = TenantRateLimits(settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
     app.state.auth_failures = AuthFailures.from_settings(settings.api)
     app.state.metrics = RequestMetrics()
+    app.state.stream_paths = frozenset({API_PREFIX + STREAM_PATH})
     install_error_handlers(app)
     document_problems(app, api_also=(403,))
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)

@@ -200,6 +200,8 @@ class EventSettings(BaseModel):
     heartbeat_s: float = Field(default=15.0, gt=0)
     # How often an open stream looks for new events.
     stream_poll_s: float = Field(default=0.5, gt=0)
+    # How long a stream token (for a browser's EventSource) can open the stream.
+    stream_token_ttl_s: float = Field(default=300.0, gt=0, le=86_400)
 
 
 class WebhookSettings(BaseModel):

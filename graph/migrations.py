@@ -24,14 +24,18 @@ from ingest.prints import layout_prints
 BACKFILL_BATCH = 500
 
 
+# Applies a change; returns how many things it created or changed.
+Step = Callable[[Graph], Awaitable[int]]
+# What applying it would do now, for a dry run.
+Preview = Callable[[Graph], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    # Applies the change; returns how many things it created or changed.
-    apply: Callable[[Graph], Awaitable[int]]
-    # What applying it would do now, for a dry run.
-    preview: Callable[[Graph], Awaitable[str]]
+    apply: Step
+    preview: Preview
 
 
 @dataclass(frozen=True)
@@ -117,22 +121,27 @@ async def _preview_prints(graph: Graph) -> str:
     return f"would store layout prints on {count} version(s) stored without them"
 
 
-async def _create_event_schema(graph: Graph) -> int:
-    missing = len(await _missing_schema(graph, queries.EVENT_SCHEMA))
-    for statement in queries.EVENT_SCHEMA:
-        await graph.run(statement)
-    return missing
+def _constraints(statements: tuple[str, ...]) -> tuple[Step, Preview]:
+    """A migration's two halves for a set of constraints: create those missing, or say which would be."""
 
+    async def create(graph: Graph) -> int:
+        missing = len(await _missing_schema(graph, statements))
+        for statement in statements:
+            await graph.run(statement)
+        return missing
 
-async def _preview_event_schema(graph: Graph) -> str:
-    missing = await _missing_schema(graph, queries.EVENT_SCHEMA)
-    return f"would create {len(missing)} constraint(s)" + (f": {', '.join(missing)}" if missing else "")
+    async def preview(graph: Graph) -> str:
+        missing = await _missing_schema(graph, statements)
+        return f"would create {len(missing)} constraint(s)" + (f": {', '.join(missing)}" if missing else "")
+
+    return create, preview
 
 
 MIGRATIONS = (
     Migration(1, "constraints", _create_schema, _preview_schema),
     Migration(2, "layout prints on versions stored without them", _backfill_prints, _preview_prints),
-    Migration(3, "event and webhook constraints", _create_event_schema, _preview_event_schema),
+    Migration(3, "event and webhook constraints", *_constraints(queries.EVENT_SCHEMA)),
+    Migration(4, "stream token and job constraints", *_constraints(queries.JOB_SCHEMA)),
 )
 
 

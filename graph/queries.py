@@ -720,6 +720,28 @@ EVENT_SCHEMA = (
     "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
 )
 
+# Migration 4: stream tokens by hash, jobs by id.
+JOB_SCHEMA = (
+    "CREATE CONSTRAINT stream_token_hash IF NOT EXISTS FOR (s:StreamToken) REQUIRE s.hash IS UNIQUE",
+    "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
+)
+
+# A short-lived token that opens the tenant's event stream; the tenant's expired ones go.
+ADD_STREAM_TOKEN = """
+MATCH (t:Tenant {id: $tenant})
+OPTIONAL MATCH (old:StreamToken)-[:OPENS_STREAM_OF]->(t) WHERE old.expires_at < datetime()
+DETACH DELETE old
+WITH DISTINCT t
+CREATE (:StreamToken {hash: $hash, scopes: $scopes, expires_at: datetime({epochMillis: $expires_ms})})
+       -[:OPENS_STREAM_OF]->(t)
+RETURN t.id AS id
+"""
+
+TENANT_FOR_STREAM_TOKEN = """
+MATCH (s:StreamToken {hash: $hash})-[:OPENS_STREAM_OF]->(t:Tenant)
+RETURN t.id AS id, t.name AS name, s.scopes AS scopes, s.expires_at.epochMillis AS expires_ms
+"""
+
 # The next `count` numbers of the tenant's event sequence (the tenant's node is locked until the commit:
 # events are numbered in commit order).
 NEXT_EVENT_SEQS = """

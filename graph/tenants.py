@@ -16,6 +16,7 @@ from graph.database import Graph
 from graph.errors import ApiKeyNotFound, TenantExists, TenantNotFound
 
 KEY_PREFIX = "pf_"
+STREAM_TOKEN_PREFIX = "pfs_"
 # Characters of a key kept in clear, to tell a tenant's keys apart when listing or revoking them.
 SHOWN_PREFIX = 10
 
@@ -170,5 +171,33 @@ class TenantRepository:
             tenant=Tenant(id=record["id"], name=record["name"]),
             scope=record["scope"],
             scopes=tuple(record["scopes"]) if record["scopes"] is not None else None,
+            expires_at=_from_millis(record["expires_ms"]),
+        )
+
+    async def issue_stream_token(self, tenant: Tenant, scopes: tuple[str, ...], expires_at: datetime) -> str:
+        """A token that opens the tenant's event stream until `expires_at` (only its hash is stored); the
+        tenant's expired ones are deleted."""
+        token = STREAM_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        result = await self._graph.run(
+            queries.ADD_STREAM_TOKEN,
+            tenant=tenant.id,
+            hash=hash_api_key(token),
+            scopes=list(scopes),
+            expires_ms=int(expires_at.timestamp() * 1000),
+        )
+        if not result.records:
+            raise TenantNotFound(f"no tenant {tenant.name!r}")
+        return token
+
+    async def for_stream_token(self, token: str) -> KeyHolder | None:
+        """The tenant, scopes and expiry of a stream token, or None for one never issued."""
+        result = await self._graph.fetch(queries.TENANT_FOR_STREAM_TOKEN, hash=hash_api_key(token))
+        if not result.records:
+            return None
+        record = result.records[0]
+        return KeyHolder(
+            tenant=Tenant(id=record["id"], name=record["name"]),
+            scope="read",
+            scopes=tuple(record["scopes"]),
             expires_at=_from_millis(record["expires_ms"]),
         )

@@ -69,3 +69,9 @@ class DeliveryRead(BaseModel):
 
 class DeliveryLog(BaseModel):
     items: list[DeliveryRead]
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="Opens the event stream as ?stream_token= (for clients without headers).")
+    expires_at: datetime = Field(description="A stream must be opened (or reopened) before this.")
+    stream_url: str = Field(description="The stream's path with the token: what an EventSource opens.")

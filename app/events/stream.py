@@ -7,21 +7,26 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.auth import FormsReader, ResourcesDep
+from app.auth import STREAM_TOKEN_PARAM, FormsReader, ResourcesDep
 from app.errors import problem_responses
+from app.events.schemas import StreamToken
 from app.observability import OffLoopJsonRoute
 from app.settings import EventSettings
 from graph.events import EventLog, StoredEvent
-from graph.tenants import Tenant
+from graph.tenants import Tenant, TenantRepository
 
 router = APIRouter(tags=["events"], route_class=OffLoopJsonRoute)
 
 EVENT_STREAM = "text/event-stream"
+# The stream's path under the API prefix: where a stream token is accepted in place of a key.
+STREAM_PATH = "/events"
 
 
 def sse(event: StoredEvent, tenant: Tenant) -> str:
@@ -64,7 +69,7 @@ async def stream(
 
 
 @router.get(
-    "/events",
+    STREAM_PATH,
     response_class=StreamingResponse,
     responses={
         200: {
@@ -79,12 +84,37 @@ async def events(
     resources: ResourcesDep,
     last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this event number.")] = None,
     after: Annotated[int | None, Query(ge=0, description="Resume after this event number.")] = None,
+    # Read by authentication, before this runs; declared so the API document shows it.
+    stream_token: Annotated[
+        str | None,
+        Query(description="A stream token, in place of the Authorization header (for EventSource)."),
+    ] = None,
 ) -> StreamingResponse:
     """The tenant's events as they are committed (version.created, release.created, layout.indexed).
     Resume with Last-Event-ID (or `after`) within PAGEFORGE_EVENTS__RETENTION_S; from further back the
-    stream opens with a `resync` event. Comment lines every PAGEFORGE_EVENTS__HEARTBEAT_S keep it open."""
+    stream opens with a `resync` event. Comment lines every PAGEFORGE_EVENTS__HEARTBEAT_S keep it open.
+    A browser's EventSource, which cannot send a key, opens it with `?stream_token=` (see
+    POST /api/v1/events/stream-tokens)."""
     start = last_event_id if last_event_id is not None else after
     body = stream(EventLog(resources.graph), tenant, start, resources.settings.events)
     return StreamingResponse(
         body, media_type=EVENT_STREAM, headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
+    )
+
+
+@router.post(
+    f"{STREAM_PATH}/stream-tokens",
+    response_model=StreamToken,
+    status_code=201,
+    responses=problem_responses(401, 403, 429, 503),
+)
+async def create_stream_token(request: Request, tenant: FormsReader, resources: ResourcesDep) -> StreamToken:
+    """A token that opens this tenant's event stream (and nothing else) as `?stream_token=`, for a browser's
+    EventSource; valid for PAGEFORGE_EVENTS__STREAM_TOKEN_TTL_S. A stream opened with it stays open past
+    that; reopening after it needs a new token (resume with `after=`)."""
+    expires_at = datetime.now(UTC) + timedelta(seconds=resources.settings.events.stream_token_ttl_s)
+    token = await TenantRepository(resources.graph).issue_stream_token(tenant, ("forms:read",), expires_at)
+    path = request.url.path.removesuffix("/stream-tokens")
+    return StreamToken(
+        token=token, expires_at=expires_at, stream_url=f"{path}?{urlencode({STREAM_TOKEN_PARAM: token})}"
     )

@@ -27,26 +27,13 @@ from render import CSP
 from render.html import render_html
 from render.pdf import render_pdf
 from render.widgets import resolve_widgets
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, NODE_MODULES, PLAYWRIGHT, node, require_tool
 from vectors.embedder import Embedder
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = ROOT / "node_modules"
 VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
-CHROMIUM = Path("/usr/bin/chromium")
 CORPUS_GLOBS = ("*/current/*.json", "nav-formio/test-forms/*.json")
-# Launch flags for a machine with no network beyond the package registries.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERIOUS = {"serious", "critical"}
 PDF_SAMPLE_PER_CORPUS = 2
 
@@ -144,10 +131,6 @@ def renders(
     return paths
 
 
-def require_tool(path: Path, what: str) -> None:
-    assert path.exists(), f"{what} is missing at {path}: run `make tools`"
-
-
 def test_every_render_is_valid_html_to_the_nu_checker(renders: dict[str, Path]) -> None:
     require_tool(VNU_JAR, "the Nu HTML Checker (npm vnu-jar)")
     java = shutil.which("java")
@@ -179,20 +162,16 @@ def test_every_render_is_valid_html_to_the_nu_checker(renders: dict[str, Path]) 
 def test_no_serious_or_critical_axe_violations_in_headless_chromium(
     renders: dict[str, Path], tmp_path: Path
 ) -> None:
-    playwright = NODE_MODULES / "playwright-core"
     axe = NODE_MODULES / "axe-core" / "axe.min.js"
-    for path, what in ((playwright, "npm playwright-core"), (axe, "npm axe-core"), (CHROMIUM, "chromium")):
-        require_tool(path, what)
-    node = shutil.which("node")
-    assert node, "node is missing"
+    require_tool(axe, "npm axe-core")
     listing = tmp_path / "pages.json"
     listing.write_text(json.dumps([str(path) for path in renders.values()]))
     completed = subprocess.run(
         [
-            node,
+            node(),
             "-e",
             AXE_SCRIPT,
-            str(playwright),
+            str(PLAYWRIGHT),
             str(axe),
             str(listing),
             CSP,

@@ -71,6 +71,7 @@ def test_a_fresh_graph_refuses_to_serve_until_migrated(neo4j: LocalNeo4jServer, 
         ["1", "pending"],
         ["2", "pending"],
         ["3", "pending"],
+        ["4", "pending"],
     ]
     assert "run `pageforge migrate`" in status.stderr
 
@@ -126,6 +127,7 @@ def test_a_graph_written_without_the_newest_migration_is_upgraded_in_place(
     assert [line.split()[:2] for line in status.stdout.splitlines()] == [
         ["1", "applied"],
         ["3", "applied"],
+        ["4", "applied"],
         ["2", "pending"],
     ]
     with TestClient(create_app(settings)) as client:
