@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -13,12 +15,16 @@ from app.cors import allow_cross_origin
 from app.errors import document_problems, install_error_handlers
 from app.events.stream import STREAM_PATH
 from app.gateway import create_gateway
+from app.jobs.archive import ARCHIVE_TYPES
+from app.jobs.router import INGEST_JOB_PATH
+from app.jobs.runner import JobRunner
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
-from app.resources import lifespan
+from app.resources import Resources, lifespan
 from app.services import API_PREFIX, SERVICES, api_router
 from app.settings import Settings
 from app.tokens import TokenVerifier
+from graph.jobs import JobRepository
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,10 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_failures = AuthFailures.from_settings(settings.api)
     app.state.metrics = RequestMetrics()
     app.state.stream_paths = frozenset({API_PREFIX + STREAM_PATH})
+    app.state.upload_types = {API_PREFIX + INGEST_JOB_PATH: ARCHIVE_TYPES}
     install_error_handlers(app)
     document_problems(app, api_also=(403,))
     app.add_middleware(AuthenticateFirst, prefix=API_PREFIX)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        larger={API_PREFIX + INGEST_JOB_PATH: settings.jobs.max_archive_bytes},
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     if settings.service == "all":  # one service of several: the gateway in front answers browsers
         allow_cross_origin(app, settings.api)
@@ -58,12 +69,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def process_lifespan(
     settings: Settings, uses: frozenset[str]
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The process's resources for its lifetime; the token verifier's connections closed after."""
+    """The process's resources for its lifetime, and the job runner where the outbox relay runs; the token
+    verifier's connections closed after."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(settings, uses, app):
-            yield
+            resources: Resources = app.state.resources
+            runner = None
+            if resources.relay is not None:
+                jobs = JobRunner(resources, JobRepository(resources.graph, API_PREFIX))
+                runner = asyncio.create_task(jobs.run())
+            try:
+                yield
+            finally:
+                if runner is not None:
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
         if app.state.tokens is not None:
             await app.state.tokens.aclose()
 

@@ -15,6 +15,7 @@ from app.auth import current_tenant
 from app.events.router import router as webhooks_router
 from app.events.stream import router as events_router
 from app.formversions.router import router as formversions_router
+from app.jobs.router import router as jobs_router
 from app.lineage.router import router as lineage_router
 from app.platform.router import router as platform_router
 from app.renderer.router import router as renderer_router
@@ -40,7 +41,7 @@ class Service:
 # Lineage (release drift included) reads only the graph of versions: it lives with the versions. The
 # formversions process is the one that opens the layout index and runs the outbox relay; sysversions
 # writes inline release forms with their outbox entry, and that relay indexes them. Webhooks live here too:
-# this process delivers every service's events.
+# this process delivers every service's events. So do jobs: it runs them (a bulk ingest needs the index).
 FORMVERSIONS = Service(
     name="formversions",
     routers=(
@@ -50,6 +51,7 @@ FORMVERSIONS = Service(
         similarity_router,
         webhooks_router,
         events_router,
+        jobs_router,
     ),
     uses=frozenset({VECTORS, EMBEDDER}),
 )

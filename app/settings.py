@@ -204,6 +204,20 @@ class EventSettings(BaseModel):
     stream_token_ttl_s: float = Field(default=300.0, gt=0, le=86_400)
 
 
+class JobSettings(BaseModel):
+    # Jobs running at once in the deployment (in the process that owns the outbox relay), and of one tenant.
+    workers: int = Field(default=2, ge=1)
+    per_tenant: int = Field(default=1, ge=1)
+    # A running job's claim, renewed while it runs; a job whose runner died is taken up again after it.
+    lease_s: float = Field(default=30.0, gt=0)
+    # How often the runner looks for jobs, and records a running job's progress.
+    poll_s: float = Field(default=1.0, gt=0)
+    # A corpus archive uploaded for ingest: its size, and what it may unpack to.
+    max_archive_bytes: int = Field(default=50_000_000, ge=1)
+    max_unpacked_bytes: int = Field(default=500_000_000, ge=1)
+    max_archive_files: int = Field(default=20_000, ge=1)
+
+
 class WebhookSettings(BaseModel):
     # Deliver to loopback, private and link-local addresses too (off: only public addresses).
     allow_private_targets: bool = False
@@ -287,5 +301,6 @@ class Settings(BaseSettings):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

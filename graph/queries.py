@@ -888,3 +888,86 @@ OPTIONAL MATCH (d:Delivery {event_id: e.id})
 DETACH DELETE d, e
 RETURN count(DISTINCT e) AS pruned
 """
+
+# --- Jobs (graph.jobs) -------------------------------------------------------------------------------
+
+CREATE_JOB = """
+CREATE (j:Job {id: $id, tenant: $tenant, kind: $kind, state: 'queued', params: $params, done: 0, total: 0,
+               created_at: datetime(), cancel_requested: false, attempts: 0})
+CREATE (:JobInput {job: $id, data: $data})
+RETURN j {.*, created_ms: j.created_at.epochMillis} AS job
+"""
+
+JOB_FIELDS = """
+j {.id, .tenant, .kind, .state, .params, .done, .total, .result, .errors, .cancel_requested, .attempts,
+   created_ms: j.created_at.epochMillis, started_ms: j.started_at.epochMillis,
+   finished_ms: j.finished_at.epochMillis} AS job
+"""
+
+GET_JOB = (
+    """
+MATCH (j:Job {id: $id, tenant: $tenant})
+RETURN """
+    + JOB_FIELDS
+)
+
+LIST_JOBS = (
+    """
+MATCH (j:Job {tenant: $tenant})
+WITH j ORDER BY j.created_at DESC LIMIT $limit
+RETURN """
+    + JOB_FIELDS
+)
+
+# The oldest job waiting (or whose runner's lease ran out: it died), of a tenant below its share of running
+# jobs, taken until the lease ends; its input with it. One runner per deployment takes jobs, one at a time.
+CLAIM_JOB = (
+    """
+MATCH (j:Job)
+WHERE j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp())
+WITH j ORDER BY j.created_at LIMIT 50
+CALL (j) {
+  OPTIONAL MATCH (other:Job {tenant: j.tenant, state: 'running'})
+  WHERE other.lease_until >= timestamp() AND other.id <> j.id
+  RETURN count(other) AS running
+}
+WITH j WHERE running < $per_tenant
+WITH j LIMIT 1
+SET j.state = 'running', j.lease_until = timestamp() + $lease_ms, j.attempts = j.attempts + 1,
+    j.started_at = coalesce(j.started_at, datetime())
+WITH j
+MATCH (input:JobInput {job: j.id})
+RETURN input.data AS data, """
+    + JOB_FIELDS
+)
+
+# The job's progress, its lease renewed; whether it was asked to stop.
+JOB_PROGRESS = """
+MATCH (j:Job {id: $id, state: 'running'})
+SET j.done = $done, j.total = $total, j.lease_until = timestamp() + $lease_ms
+RETURN j.cancel_requested AS cancel_requested
+"""
+
+FINISH_JOB = """
+MATCH (j:Job {id: $id})
+SET j.state = $state, j.result = $result, j.errors = $errors, j.done = $done, j.total = $total,
+    j.finished_at = datetime(), j.lease_until = null
+WITH j
+OPTIONAL MATCH (input:JobInput {job: j.id})
+DELETE input
+RETURN j.tenant AS tenant
+"""
+
+# A waiting job is cancelled at once; a running one is asked to stop (its runner cancels it).
+CANCEL_JOB = (
+    """
+MATCH (j:Job {id: $id, tenant: $tenant})
+FOREACH (_ IN CASE WHEN j.state = 'queued' THEN [1] ELSE [] END |
+  SET j.state = 'cancelled', j.finished_at = datetime())
+FOREACH (_ IN CASE WHEN j.state = 'running' THEN [1] ELSE [] END | SET j.cancel_requested = true)
+WITH j
+OPTIONAL MATCH (input:JobInput {job: j.id}) WHERE j.state = 'cancelled'
+DELETE input
+RETURN """
+    + JOB_FIELDS
+)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventType = Literal["version.created", "release.created", "layout.indexed"]
+EventType = Literal["version.created", "release.created", "layout.indexed", "job.completed", "job.failed"]
 
 
 class WebhookCreate(BaseModel):

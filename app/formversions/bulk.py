@@ -285,8 +285,10 @@ class BulkIngestor:
         units: Sequence[IngestUnit],
         source_format: str | None = None,
         on_progress: ProgressCallback | None = None,
+        optimize: bool = True,
     ) -> BulkIngestReport:
-        """Ingest the units for the tenant; failures of single files are reported, not raised."""
+        """Ingest the units for the tenant; failures of single files are reported, not raised. `optimize`
+        builds the index after (it holds the GIL for seconds: not while serving)."""
         started = time.perf_counter()
         report = BulkIngestReport()
         total = sum(len(unit.files) for unit in units)
@@ -326,7 +328,8 @@ class BulkIngestor:
                 self._indexing = self._encoded = None
             report.indexed += await self.relay.drain()
         report.encoded = memo.encoded
-        await anyio.to_thread.run_sync(self.index.optimize)
+        if optimize:
+            await anyio.to_thread.run_sync(self.index.optimize)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -8,6 +8,8 @@ reproducible: derandomized generation and no example database, so CI sends what 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,12 +33,21 @@ from schemathesis.core.failures import Failure
 from schemathesis.errors import FailureGroup
 from schemathesis.python import asgi
 
+from app.jobs.archive import ARCHIVE_TYPES
 from app.main import create_app
 from app.scopes import Scope
 from app.settings import Settings
 from tests.e2e.conftest import TenantKey, create_tenant, revision_files
 
 pytestmark = pytest.mark.slow
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
 
 # Generated cases per operation and kind (made-up values, the tenant's own ids, invalid values); the
 # documented examples are sent as well.
@@ -50,6 +61,16 @@ CHECKS = [
     negative_data_rejection,
 ]
 
+
+# Archive uploads: bytes of any kind, and archives of nothing, of a bad definition, of a bad manifest.
+for media_type in ARCHIVE_TYPES:
+    schemathesis.openapi.media_type(
+        media_type,
+        st.one_of(
+            st.binary(max_size=256),
+            st.sampled_from([zip_of({}), zip_of({"a.json": b"{"}), zip_of({"c/manifest.jsonl": b"[1]\n"})]),
+        ),
+    )
 
 # Operations whose valid answer is an endless event stream.
 STREAMS = {"GET /api/v1/events"}
