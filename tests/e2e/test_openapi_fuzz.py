@@ -49,6 +49,7 @@ def zip_of(files: dict[str, bytes]) -> bytes:
             archive.writestr(name, content)
     return buffer.getvalue()
 
+
 # Generated cases per operation and kind (made-up values, the tenant's own ids, invalid values); the
 # documented examples are sent as well.
 MAX_EXAMPLES = 20
