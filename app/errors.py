@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api import API_PREFIX
 from app.observability import PAYLOAD_TOO_LARGE, REQUEST_ID_HEADER, REQUEST_ID_STATE, request_id_var
 from graph.errors import GraphUnavailable, SchemaOutOfDate, TenantExists, TenantNotFound
 from ingest.errors import DefinitionError
@@ -330,7 +331,7 @@ def document_problems(app: FastAPI, *, api_also: tuple[int, ...] = ()) -> None:
         for path, path_item in document.get("paths", {}).items():
             for operation in path_item.values():
                 responses = operation.get("responses", {})
-                if path.startswith("/api/v1/"):
+                if path.startswith(API_PREFIX + "/"):
                     responses.update(added)
                 for response in responses.values():
                     if PROBLEM_JSON in response.get("content", {}):

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 
 from app import __version__
+from app.api import API_PREFIX
 from app.breaker import CircuitBreaker
 from app.cors import allow_cross_origin
 from app.errors import (
@@ -34,7 +35,7 @@ from app.observability import (
     request_id_var,
 )
 from app.platform.schemas import DependencyHealth, HealthRead
-from app.services import API_PREFIX, SERVICES, RouteOwners, api_router
+from app.services import SERVICES, RouteOwners, api_router
 from app.settings import Settings
 
 # Headers that describe one connection, not the message (RFC 9110 7.6.1); never forwarded either way.

@@ -10,18 +10,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.api import API_PREFIX
 from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, TokenTenants, VerifiedKeys
 from app.cors import allow_cross_origin
 from app.errors import document_problems, install_error_handlers
 from app.events.stream import STREAM_PATH
+from app.formversions.jobs import INGEST_JOB_PATH
 from app.gateway import create_gateway
 from app.jobs.archive import ARCHIVE_TYPES
-from app.jobs.router import INGEST_JOB_PATH
 from app.jobs.runner import JobRunner
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
 from app.resources import Resources, lifespan
-from app.services import API_PREFIX, SERVICES, api_router
+from app.services import SERVICES, Service, api_router, job_handlers
 from app.settings import Settings
 from app.tokens import TokenVerifier
 from graph.jobs import JobRepository
@@ -33,12 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.service == "gateway":
         return create_gateway(settings)
     services = list(SERVICES.values()) if settings.service == "all" else [SERVICES[settings.service]]
-    uses = frozenset().union(*(service.uses for service in services))
     app = FastAPI(
         title="PageForge" if settings.service == "all" else f"PageForge {settings.service}",
         version=__version__,
         summary="Form versions and releases in a lineage graph, similar layouts, renders.",
-        lifespan=process_lifespan(settings, uses),
+        lifespan=process_lifespan(settings, services),
         # A redirect would build its Location from the request's Host header: a wrong path is a 404.
         redirect_slashes=False,
     )
@@ -67,18 +67,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def process_lifespan(
-    settings: Settings, uses: frozenset[str]
+    settings: Settings, services: list[Service]
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The process's resources for its lifetime, and the job runner where the outbox relay runs; the token
+    """The process's resources for its lifetime, and a runner of the jobs its services do; the token
     verifier's connections closed after."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
+        uses = frozenset().union(*(service.uses for service in services))
         async with lifespan(settings, uses, app):
             resources: Resources = app.state.resources
             runner = None
-            if resources.relay is not None:
-                jobs = JobRunner(resources, JobRepository(resources.graph, API_PREFIX))
+            handlers = job_handlers(services, resources, app.state)
+            if handlers:
+                jobs = JobRunner(resources, JobRepository(resources.graph, API_PREFIX), handlers)
                 runner = asyncio.create_task(jobs.run())
             try:
                 yield

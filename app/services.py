@@ -10,20 +10,24 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
+from starlette.datastructures import State
 
+from app.api import API_PREFIX
 from app.auth import current_tenant
 from app.events.router import router as webhooks_router
 from app.events.stream import router as events_router
+from app.formversions.jobs import IngestJobs
+from app.formversions.jobs import router as ingest_jobs_router
 from app.formversions.router import router as formversions_router
 from app.jobs.router import router as jobs_router
+from app.jobs.runner import JobHandler
 from app.lineage.router import router as lineage_router
 from app.platform.router import router as platform_router
+from app.renderer.jobs import RenderJobs
 from app.renderer.router import router as renderer_router
-from app.resources import EMBEDDER, VECTORS
+from app.resources import EMBEDDER, VECTORS, Resources
 from app.similarity.router import router as similarity_router
 from app.sysversions.router import router as sysversions_router
-
-API_PREFIX = "/api/v1"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ FORMVERSIONS = Service(
         webhooks_router,
         events_router,
         jobs_router,
+        ingest_jobs_router,
     ),
     uses=frozenset({VECTORS, EMBEDDER}),
 )
@@ -88,3 +93,17 @@ class RouteOwners:
             if method in (methods or ()):
                 return name
         return by_path[0][1] if by_path else None
+
+
+def job_handlers(
+    services: Iterable[Service], resources: Resources, app_state: State
+) -> dict[str, JobHandler]:
+    """The jobs this process does: bulk ingests where the layout index and its relay are, PDF renders where
+    the renderer is."""
+    names = {service.name for service in services}
+    handlers: dict[str, JobHandler] = {}
+    if FORMVERSIONS.name in names and resources.relay is not None:
+        handlers["ingest"] = IngestJobs(resources)
+    if RENDERER.name in names:
+        handlers["render"] = RenderJobs(resources, app_state)
+    return handlers

@@ -158,6 +158,10 @@ class RenderSettings(BaseModel):
     max_pdf_pages: int = Field(default=200, ge=1)
     # A PDF not finished within this is stopped (its worker process killed) and answered 503.
     pdf_timeout_s: float = Field(default=60.0, gt=0)
+    # A PDF of a version with more fields is rendered by a job (202 with its Location), given
+    # pdf_job_timeout_s; its file is then at /api/v1/jobs/{id}/result.
+    pdf_job_fields: int = Field(default=1_000, ge=1)
+    pdf_job_timeout_s: float = Field(default=600.0, gt=0)
     # Renders that run at once in one process (0: one per CPU core), how many of them one tenant may
     # hold (0: all but one, so another tenant always finds one free), and how many more of one tenant's
     # may wait for a slot before it gets 429.

@@ -37,6 +37,14 @@ class Job:
     attempts: int
 
 
+@dataclass(frozen=True)
+class JobOutput:
+    """A file a job made (a PDF render)."""
+
+    data: bytes
+    media_type: str
+
+
 def _when(millis: int | None) -> datetime | None:
     return None if millis is None else datetime.fromtimestamp(millis / 1000, tz=UTC)
 
@@ -111,9 +119,11 @@ class JobRepository:
 
         return await self._graph.write(work)
 
-    async def claim(self, per_tenant: int, lease_s: float) -> tuple[Job, bytes] | None:
-        """The next job to run and its input, leased to the caller; None when none may run now."""
-        result = await self._graph.run(queries.CLAIM_JOB, per_tenant=per_tenant, lease_ms=int(lease_s * 1000))
+    async def claim(self, kinds: list[str], per_tenant: int, lease_s: float) -> tuple[Job, bytes] | None:
+        """The next job of these kinds to run and its input, leased to the caller; None when none may run."""
+        result = await self._graph.run(
+            queries.CLAIM_JOB, kinds=kinds, per_tenant=per_tenant, lease_ms=int(lease_s * 1000)
+        )
         if not result.records:
             return None
         record = result.records[0]
@@ -135,8 +145,9 @@ class JobRepository:
         total: int,
         result: dict[str, Any] | None = None,
         errors: list[dict[str, str]] | None = None,
+        output: JobOutput | None = None,
     ) -> None:
-        """The job's end, its input dropped, and its event, in one transaction."""
+        """The job's end, its input dropped, what it made kept, and its event, in one transaction."""
 
         async def work(tx: AsyncManagedTransaction) -> None:
             await tx.run(
@@ -147,7 +158,17 @@ class JobRepository:
                 total=total,
                 result=json.dumps(result, sort_keys=True) if result is not None else None,
                 errors=json.dumps(errors or []),
+                outputs=[] if output is None else [{"data": output.data, "media_type": output.media_type}],
             )
             await record_events(tx, job.tenant, [finished_event(job, state, self._prefix)])
 
         await self._graph.write(work)
+
+    async def output(self, tenant: str, job_id: str) -> tuple[str, JobOutput | None] | None:
+        """The job's state and what it made (None if nothing yet, or nothing of that kind); None if no job."""
+        result = await self._graph.fetch(queries.JOB_OUTPUT, tenant=tenant, id=job_id)
+        if not result.records:
+            return None
+        record = result.records[0]
+        made = None if record["data"] is None else JobOutput(bytes(record["data"]), record["media_type"])
+        return record["state"], made

@@ -79,7 +79,11 @@ SCHEMA_STATEMENTS = (
 
 
 async def _missing_schema(graph: Graph, statements: tuple[str, ...] = SCHEMA_STATEMENTS) -> list[str]:
-    existing = {row["name"] for row in (await graph.fetch(queries.SCHEMA_NAMES)).records}
+    existing = {
+        row["name"]
+        for names in (queries.SCHEMA_NAMES, queries.INDEX_NAMES)
+        for row in (await graph.fetch(names)).records
+    }
     wanted = [match.group(1) for match in map(_CONSTRAINT_NAME.match, statements) if match]
     return [name for name in wanted if name not in existing]
 
@@ -122,7 +126,8 @@ async def _preview_prints(graph: Graph) -> str:
 
 
 def _constraints(statements: tuple[str, ...]) -> tuple[Step, Preview]:
-    """A migration's two halves for a set of constraints: create those missing, or say which would be."""
+    """A migration's two halves for a set of constraints and indexes: create those missing, or say which
+    would be."""
 
     async def create(graph: Graph) -> int:
         missing = len(await _missing_schema(graph, statements))
@@ -132,7 +137,9 @@ def _constraints(statements: tuple[str, ...]) -> tuple[Step, Preview]:
 
     async def preview(graph: Graph) -> str:
         missing = await _missing_schema(graph, statements)
-        return f"would create {len(missing)} constraint(s)" + (f": {', '.join(missing)}" if missing else "")
+        return f"would create {len(missing)} constraint(s) or index(es)" + (
+            f": {', '.join(missing)}" if missing else ""
+        )
 
     return create, preview
 

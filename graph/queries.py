@@ -25,6 +25,7 @@ SCHEMA = (
 # --- Migrations (graph.migrations) -------------------------------------------------------------
 
 SCHEMA_NAMES = "SHOW CONSTRAINTS YIELD name RETURN name"
+INDEX_NAMES = "SHOW INDEXES YIELD name RETURN name"
 
 APPLIED_MIGRATIONS = """
 MATCH (m:SchemaMigration)
@@ -720,10 +721,13 @@ EVENT_SCHEMA = (
     "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
 )
 
-# Migration 4: stream tokens by hash, jobs by id.
+# Migration 4: stream tokens by hash, jobs by id and by state (the runners look for waiting ones).
 JOB_SCHEMA = (
     "CREATE CONSTRAINT stream_token_hash IF NOT EXISTS FOR (s:StreamToken) REQUIRE s.hash IS UNIQUE",
     "CREATE CONSTRAINT job_id IF NOT EXISTS FOR (j:Job) REQUIRE j.id IS UNIQUE",
+    "CREATE INDEX job_state IF NOT EXISTS FOR (j:Job) ON (j.state)",
+    "CREATE INDEX job_input IF NOT EXISTS FOR (i:JobInput) ON (i.job)",
+    "CREATE INDEX job_output IF NOT EXISTS FOR (o:JobOutput) ON (o.job)",
 )
 
 # A short-lived token that opens the tenant's event stream; the tenant's expired ones go.
@@ -924,7 +928,7 @@ RETURN """
 CLAIM_JOB = (
     """
 MATCH (j:Job)
-WHERE j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp())
+WHERE j.kind IN $kinds AND (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp()))
 WITH j ORDER BY j.created_at LIMIT 50
 CALL (j) {
   OPTIONAL MATCH (other:Job {tenant: j.tenant, state: 'running'})
@@ -955,7 +959,17 @@ SET j.state = $state, j.result = $result, j.errors = $errors, j.done = $done, j.
 WITH j
 OPTIONAL MATCH (input:JobInput {job: j.id})
 DELETE input
+WITH DISTINCT j
+FOREACH (output IN $outputs |
+  CREATE (:JobOutput {job: j.id, data: output.data, media_type: output.media_type}))
 RETURN j.tenant AS tenant
+"""
+
+# What a finished job made (a PDF), for its tenant.
+JOB_OUTPUT = """
+MATCH (j:Job {id: $id, tenant: $tenant})
+OPTIONAL MATCH (output:JobOutput {job: j.id})
+RETURN j.state AS state, output.data AS data, output.media_type AS media_type
 """
 
 # A waiting job is cancelled at once; a running one is asked to stop (its runner cancels it).

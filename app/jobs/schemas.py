@@ -14,13 +14,13 @@ class JobItemError(BaseModel):
 
 
 class JobProgress(BaseModel):
-    done: int = Field(description="Files read so far.")
-    total: int = Field(description="Files to read (0 until the archive is unpacked).")
+    done: int = Field(description="Files read so far (an ingest), or renders made (a render).")
+    total: int = Field(description="Files to read (0 until the archive is unpacked), or renders to make.")
 
 
 class JobRead(BaseModel):
     id: str
-    kind: Literal["ingest"]
+    kind: Literal["ingest", "render"]
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: JobProgress
     created_at: datetime
@@ -29,10 +29,11 @@ class JobRead(BaseModel):
     cancel_requested: bool = Field(description="Asked to stop; it stops at its next progress check.")
     attempts: int = Field(description="Runs started: more than one after a restart interrupted it.")
     result: dict[str, Any] | None = Field(
-        description="Once finished: files read, versions created and already present, lineage edges, "
-        "files failed, and the forms it wrote (see /api/v1/forms/{key})."
+        description="Once finished. An ingest: files read, versions created and already present, lineage "
+        "edges, files failed, and the forms it wrote (see /api/v1/forms/{key}). A render: the version, the "
+        "media type and size of the file at links.result."
     )
-    errors: list[JobItemError] = Field(description="Per file that failed (the first 1,000).")
+    errors: list[JobItemError] = Field(description="Per file (or version) that failed (the first 1,000).")
     links: dict[str, str]
 
 

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import State
 
+from app.api import API_PREFIX
 from app.auth import RendersReader, ResourcesDep
 from app.errors import PageForgeError, problem_responses
+from app.jobs.router import job_read
+from app.jobs.schemas import JobRead
 from app.observability import OffLoopJsonRoute
 from app.renderer.cache import ContentHashes, RenderCache, Rendered
 from app.renderer.pdf_workers import PdfWorkers
 from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
-from app.renderer.service import LayoutRenderer
+from app.renderer.service import LayoutRenderer, PdfJobRequired
 from app.renderer.slots import RenderSlots
 from app.renderer.widgets import EmbeddingWidgetMatcher
+from app.resources import Resources
 from app.settings import RenderSettings
+from graph.database import Graph
+from graph.jobs import JobRepository
 from graph.renders import RenderSourceRepository
+from graph.tenants import Tenant
 from render import CSP
 
 T = TypeVar("T")
@@ -43,9 +53,19 @@ RENDER_PROBLEMS = {
     503: "A dependency is unavailable, or the PDF was not finished within PAGEFORGE_RENDER__PDF_TIMEOUT_S.",
 }
 RENDER_RESPONSES = RENDERED | problem_responses(401, 404, 422, 429, 503, descriptions=RENDER_PROBLEMS)
+# A PDF of a big form is a job.
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": JobRead,
+        "description": "A PDF of a form with more fields than PAGEFORGE_RENDER__PDF_JOB_FIELDS: a job "
+        "renders it; follow its Location, and fetch the PDF from /api/v1/jobs/{id}/result once it succeeded.",
+    }
+}
 # A prefilled render reads a JSON body.
-PREFILLED_RENDER_RESPONSES = RENDERED | problem_responses(
-    400, 401, 404, 413, 415, 422, 429, 503, descriptions=RENDER_PROBLEMS
+PREFILLED_RENDER_RESPONSES = (
+    RENDERED
+    | QUEUED
+    | problem_responses(400, 401, 404, 413, 415, 422, 429, 503, descriptions=RENDER_PROBLEMS)
 )
 
 
@@ -61,10 +81,28 @@ class RenderState:
     pdf_workers: PdfWorkers
     limits: RenderSettings
 
+    def renderer(
+        self, graph: Graph, *, pdf_job_fields: int | None, limits: RenderSettings | None = None
+    ) -> LayoutRenderer:
+        return LayoutRenderer(
+            sources=RenderSourceRepository(graph),
+            matcher=self.matcher,
+            cache=self.cache,
+            hashes=self.hashes,
+            slots=self.slots,
+            pdf_workers=self.pdf_workers,
+            limits=limits or self.limits,
+            pdf_job_fields=pdf_job_fields,
+        )
+
 
 async def render_state(request: Request, resources: ResourcesDep) -> RenderState:
+    return process_render_state(request.app.state, resources)
+
+
+def process_render_state(app_state: State, resources: Resources) -> RenderState:
     """The process's render state, made on first use (the embedding model must be loaded)."""
-    state: RenderState | None = getattr(request.app.state, "renders", None)
+    state: RenderState | None = getattr(app_state, "renders", None)
     if state is None:
         limits = resources.settings.render
         state = RenderState(
@@ -78,22 +116,14 @@ async def render_state(request: Request, resources: ResourcesDep) -> RenderState
             limits=limits,
         )
         resources.on_close.append(state.pdf_workers.close)
-        request.app.state.renders = state
+        app_state.renders = state
     return state
 
 
 async def get_renderer(
     resources: ResourcesDep, state: Annotated[RenderState, Depends(render_state)]
 ) -> LayoutRenderer:
-    return LayoutRenderer(
-        sources=RenderSourceRepository(resources.graph),
-        matcher=state.matcher,
-        cache=state.cache,
-        hashes=state.hashes,
-        slots=state.slots,
-        pdf_workers=state.pdf_workers,
-        limits=state.limits,
-    )
+    return state.renderer(resources.graph, pdf_job_fields=state.limits.pdf_job_fields)
 
 
 class ClientGone(PageForgeError):
@@ -129,6 +159,28 @@ FormatQuery = Annotated[RenderFormat, Query(description="html (default), json (r
 DiffFormatQuery = Annotated[DiffFormat, Query(description="html (default) or pdf")]
 
 
+async def rendered_or_queued(
+    request: Request,
+    tenant: Tenant,
+    resources: Resources,
+    render: Callable[[], Awaitable[tuple[Rendered, bool]]],
+    data: dict[str, Any] | None = None,
+) -> Response:
+    """The render; for a PDF too big to render within a request, 202 with the job that renders it."""
+    try:
+        rendered, cached = await until_client_leaves(request, render)
+    except PdfJobRequired as big:
+        prefill = b"" if data is None else json.dumps(data).encode()
+        job = await JobRepository(resources.graph, API_PREFIX).create(
+            tenant.id, "render", {"version_id": big.version_id, "format": "pdf"}, prefill
+        )
+        read = job_read(job, API_PREFIX)
+        return JSONResponse(
+            read.model_dump(mode="json"), status_code=202, headers={"location": read.links["self"]}
+        )
+    return render_response(rendered, cached)
+
+
 def render_response(rendered: Rendered, cached: bool) -> Response:
     """The render with its media type; HTML carries the strict CSP; nothing is content-sniffed."""
     headers = {"X-Content-Type-Options": "nosniff", "X-Render-Cache": "hit" if cached else "miss"}
@@ -137,19 +189,24 @@ def render_response(rendered: Rendered, cached: bool) -> Response:
     return Response(content=rendered.body, media_type=rendered.media_type, headers=headers)
 
 
-@router.get("/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES)
+@router.get(
+    "/form-versions/{version_id}/render", response_class=Response, responses=RENDER_RESPONSES | QUEUED
+)
 async def render_version(
     request: Request,
     version_id: str,
     tenant: RendersReader,
+    resources: ResourcesDep,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
-    """The version as HTML, a JSON render tree or PDF."""
-    rendered, cached = await until_client_leaves(
-        request, lambda: renderer.render_version(tenant=tenant.id, version_id=version_id, format=format)
+    """The version as HTML, a JSON render tree or PDF (of a big form: 202, a job renders it)."""
+    return await rendered_or_queued(
+        request,
+        tenant,
+        resources,
+        lambda: renderer.render_version(tenant=tenant.id, version_id=version_id, format=format),
     )
-    return render_response(rendered, cached)
 
 
 @router.post(
@@ -160,38 +217,45 @@ async def render_version_prefilled(
     version_id: str,
     body: RenderPrefill,
     tenant: RendersReader,
+    resources: ResourcesDep,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
     """The version rendered with the posted `data` filled into its inputs."""
-    rendered, cached = await until_client_leaves(
+    return await rendered_or_queued(
         request,
+        tenant,
+        resources,
         lambda: renderer.render_version(
             tenant=tenant.id, version_id=version_id, format=format, data=body.data
         ),
+        body.data,
     )
-    return render_response(rendered, cached)
 
 
 @router.get(
-    "/releases/{release_id}/forms/{form_key}/render", response_class=Response, responses=RENDER_RESPONSES
+    "/releases/{release_id}/forms/{form_key}/render",
+    response_class=Response,
+    responses=RENDER_RESPONSES | QUEUED,
 )
 async def render_pinned(
     request: Request,
     release_id: str,
     form_key: str,
     tenant: RendersReader,
+    resources: ResourcesDep,
     renderer: RendererDep,
     format: FormatQuery = RenderFormat.HTML,
 ) -> Response:
     """The form as the release pinned it."""
-    rendered, cached = await until_client_leaves(
+    return await rendered_or_queued(
         request,
+        tenant,
+        resources,
         lambda: renderer.render_pinned(
             tenant=tenant.id, release_id=release_id, form_key=form_key, format=format
         ),
     )
-    return render_response(rendered, cached)
 
 
 @router.get("/form-versions/{version_id}/render/diff", response_class=Response, responses=RENDER_RESPONSES)

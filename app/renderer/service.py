@@ -29,6 +29,15 @@ T = TypeVar("T")
 QUEUE_FULL_RETRY_S = 2.0
 
 
+class PdfJobRequired(Exception):
+    """A PDF too big to render within a request (more than `pdf_job_fields` fields): a job renders it."""
+
+    def __init__(self, version_id: str, field_count: int) -> None:
+        super().__init__(f"form version {version_id!r} has {field_count} fields: a job renders its PDF")
+        self.version_id = version_id
+        self.field_count = field_count
+
+
 class RenderTooSlow(PageForgeError):
     status_code = 503
     title = "Render took too long"
@@ -53,7 +62,9 @@ class LayoutRenderer:
         slots: RenderSlots,
         pdf_workers: PdfWorkers,
         limits: RenderSettings,
+        pdf_job_fields: int | None = None,
     ) -> None:
+        """`pdf_job_fields`: a PDF of a version with more fields raises PdfJobRequired (None: rendered)."""
         self._sources = sources
         self._matcher = matcher
         self._cache = cache
@@ -61,6 +72,7 @@ class LayoutRenderer:
         self._slots = slots
         self._pdf_workers = pdf_workers
         self._limits = limits
+        self._pdf_job_fields = pdf_job_fields
 
     async def render_version(
         self, *, tenant: str, version_id: str, format: RenderFormat, data: dict[str, Any] | None = None
@@ -170,6 +182,10 @@ class LayoutRenderer:
             )
 
         async def pdf() -> Rendered:
+            if self._pdf_job_fields is not None:
+                source = await load()
+                if source.field_count > self._pdf_job_fields:
+                    raise PdfJobRequired(source.id, source.field_count)
             page, _ = await self._cache.get_or_render(html_key, html)
             return await self._pdf(tenant, page)
 

@@ -96,7 +96,11 @@ def test_a_form_over_the_ingest_field_limit_is_refused_whole_and_nothing_is_writ
 def hurried(
     neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, TenantKey]]:
-    yield from app_with(neo4j_server, tmp_path_factory.mktemp("hurried"), RenderSettings(pdf_timeout_s=1.0))
+    yield from app_with(
+        neo4j_server,
+        tmp_path_factory.mktemp("hurried"),
+        RenderSettings(pdf_timeout_s=1.0, pdf_job_fields=BOMB_FIELDS),
+    )
 
 
 def test_a_form_over_the_field_limit_is_not_rendered_in_any_format(
@@ -156,6 +160,7 @@ def server(neo4j_server: LocalNeo4jServer, tmp_path_factory: pytest.TempPathFact
         render__max_waiting="1",
         render__max_pdf_pages="100000",
         render__max_fields=str(BOMB_FIELDS),
+        render__pdf_job_fields=str(BOMB_FIELDS),  # the bombs are rendered within their requests
         render__pdf_timeout_s="600",
         api__shutdown_timeout_s="2",
     )

@@ -22,7 +22,7 @@ async def new_tenant(graph: Graph) -> Tenant:
 
 async def claim_of(jobs: JobRepository, tenant: Tenant, per_tenant: int, lease_s: float = 30) -> str | None:
     """The id of the job taken, when it is the tenant's (other tests' jobs may wait in the same graph)."""
-    while (claimed := await jobs.claim(per_tenant, lease_s)) is not None:
+    while (claimed := await jobs.claim(["ingest"], per_tenant, lease_s)) is not None:
         job, _ = claimed
         if job.tenant == tenant.id:
             return job.id
@@ -36,12 +36,12 @@ async def test_jobs_are_taken_oldest_first_within_the_tenants_share(graph: Graph
     first = await jobs.create(tenant.id, "ingest", {}, b"one")
     second = await jobs.create(tenant.id, "ingest", {}, b"two")
 
-    claimed = await jobs.claim(per_tenant=1, lease_s=30)
+    claimed = await jobs.claim(["ingest"], per_tenant=1, lease_s=30)
     assert claimed is not None
     job, data = claimed
     while job.tenant != tenant.id:  # leftovers of other tests first: they are older
         await jobs.finish(job, "failed", done=0, total=0)
-        claimed = await jobs.claim(per_tenant=1, lease_s=30)
+        claimed = await jobs.claim(["ingest"], per_tenant=1, lease_s=30)
         assert claimed is not None
         job, data = claimed
     assert (job.id, data, job.state, job.attempts) == (first.id, b"one", "running", 1)
