@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,3 +257,52 @@ def test_a_stopped_service_is_named_and_the_others_keep_working(
             assert time.monotonic() < deadline, "gateway still reports a service down"
             time.sleep(0.5)
         assert client.get(f"/form-versions/{version['id']}/render").status_code == 200
+
+
+def wait_job(client: httpx.Client, path: str) -> dict[str, Any]:
+    deadline = time.monotonic() + INDEXED_WITHIN_S
+    while True:
+        job: dict[str, Any] = client.get(path.removeprefix("/api/v1")).json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        assert time.monotonic() < deadline, f"job not finished within {INDEXED_WITHIN_S}s: {job}"
+        time.sleep(0.3)
+
+
+def test_jobs_run_where_their_service_lives_and_are_followed_through_the_gateway(
+    deployment: Deployment, tenants: tuple[TenantKey, TenantKey], corpora: Path
+) -> None:
+    owner, other = tenants
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("accordion", "activities"):
+            archive.write(corpora / "nav-formio" / "test-forms" / f"{name}.json", f"forms/{name}.json")
+    big = {
+        "key": "big",
+        "title": "Big",
+        "layout": [{"node": "field", "key": f"f{i}", "label": f"Field {i}"} for i in range(1_001)],
+    }
+    with deployment.client(owner) as client:
+        # An ingest: accepted by formversions, run beside its index.
+        accepted = client.post(
+            "/jobs/ingest", content=buffer.getvalue(), headers={"content-type": "application/zip"}
+        )
+        assert accepted.status_code == 202, accepted.text
+        ingest = wait_job(client, accepted.headers["location"])
+        assert ingest["state"] == "succeeded", ingest
+        assert ingest["result"]["forms"] == ["accordion", "activities"]
+        assert client.get("/forms/accordion").status_code == 200
+
+        # A PDF over PDF_JOB_FIELDS: queued by the renderer, run by the renderer's runner, read through
+        # formversions, which serves /jobs.
+        version = created(client.post("/forms/big/versions", json={"definition": big}))
+        queued = client.get(f"/form-versions/{version['id']}/render", params={"format": "pdf"})
+        assert queued.status_code == 202, queued.text
+        render = wait_job(client, queued.headers["location"])
+        assert render["state"] == "succeeded", render
+        pdf = client.get(render["links"]["result"].removeprefix("/api/v1"))
+        assert pdf.status_code == 200
+        assert pdf.content.startswith(b"%PDF-")
+        assert deployment.services["renderer"].logged(f"job {render['id']} succeeded")
+    with deployment.client(other) as client:
+        assert client.get(accepted.headers["location"].removeprefix("/api/v1")).status_code == 404
