@@ -120,14 +120,24 @@ class JobRepository:
         return await self._graph.write(work)
 
     async def claim(self, kinds: list[str], per_tenant: int, lease_s: float) -> tuple[Job, bytes] | None:
-        """The next job of these kinds to run and its input, leased to the caller; None when none may run."""
-        result = await self._graph.run(
-            queries.CLAIM_JOB, kinds=kinds, per_tenant=per_tenant, lease_ms=int(lease_s * 1000)
-        )
-        if not result.records:
-            return None
-        record = result.records[0]
-        return _job(record["job"]), bytes(record["data"])
+        """The next job of these kinds to run and its input, leased to the caller; None when none may run.
+        Two runners never take the same job: the second finds it locked, then taken."""
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[Job, bytes] | None:
+            candidate = await (await tx.run(queries.NEXT_JOB, kinds=kinds, per_tenant=per_tenant)).single()
+            if candidate is None:
+                return None
+            locked = await (await tx.run(queries.LOCK_JOB, id=candidate["id"])).single()
+            if locked is None or not locked["claimable"]:
+                return None
+            record = await (
+                await tx.run(queries.CLAIM_JOB, id=candidate["id"], lease_ms=int(lease_s * 1000))
+            ).single()
+            if record is None:
+                return None
+            return _job(record["job"]), bytes(record["data"])
+
+        return await self._graph.write(work)
 
     async def progress(self, job_id: str, done: int, total: int, lease_s: float) -> bool:
         """Record progress and renew the lease; True when the job was asked to stop (or is no longer ours)."""

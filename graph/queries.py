@@ -923,10 +923,9 @@ RETURN """
     + JOB_FIELDS
 )
 
-# The oldest job waiting (or whose runner's lease ran out: it died), of a tenant below its share of running
-# jobs, taken until the lease ends; its input with it. One runner per deployment takes jobs, one at a time.
-CLAIM_JOB = (
-    """
+# The oldest job waiting (or whose runner's lease ran out: it died) of a tenant below its share of running
+# jobs: a candidate, read without a lock.
+NEXT_JOB = """
 MATCH (j:Job)
 WHERE j.kind IN $kinds AND (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp()))
 WITH j ORDER BY j.created_at LIMIT 50
@@ -936,7 +935,20 @@ CALL (j) {
   RETURN count(other) AS running
 }
 WITH j WHERE running < $per_tenant
-WITH j LIMIT 1
+RETURN j.id AS id LIMIT 1
+"""
+
+# The candidate's write lock (the SET), then its state as committed: another runner may have taken it.
+LOCK_JOB = """
+MATCH (j:Job {id: $id})
+SET j.locked_at = timestamp()
+RETURN j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp()) AS claimable
+"""
+
+# The locked candidate taken until the lease ends, with its input.
+CLAIM_JOB = (
+    """
+MATCH (j:Job {id: $id})
 SET j.state = 'running', j.lease_until = timestamp() + $lease_ms, j.attempts = j.attempts + 1,
     j.started_at = coalesce(j.started_at, datetime())
 WITH j

@@ -90,3 +90,18 @@ async def test_a_running_job_is_asked_to_stop_and_a_dead_runners_job_is_taken_ag
     assert finished.state == "cancelled"
     assert await jobs.get("another-tenant", job.id) is None
     assert [e.type for e in await EventLog(graph).after(tenant.id, 0)] == ["job.failed"]
+
+
+async def test_two_runners_taking_at_once_never_take_the_same_job(graph: Graph) -> None:
+    tenant = await new_tenant(graph)
+    jobs = JobRepository(graph, "/api/v1")
+    while await jobs.claim(["render"], per_tenant=100, lease_s=30) is not None:
+        pass  # other tests' leftovers of this kind
+    taken: list[str] = []
+    for _ in range(5):
+        job = await jobs.create(tenant.id, "render", {}, b"")
+        claims = await asyncio.gather(*(jobs.claim(["render"], per_tenant=100, lease_s=30) for _ in range(4)))
+        won = [claimed[0].id for claimed in claims if claimed is not None]
+        assert won == [job.id]
+        taken.extend(won)
+    assert len(set(taken)) == 5
