@@ -62,6 +62,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	node --check app/explorer/static/explorer.js
+	node --check tests/e2e/explorer_driver.js
+	node --check tests/e2e/explorer_large.js
 
 # The whole suite on two workers (each with its own Neo4j; a test module stays on one worker), with branch
 # coverage of the packages (report printed, and as HTML in var/coverage/index.html).

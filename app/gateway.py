@@ -27,6 +27,8 @@ from app.errors import (
     document_problems,
     install_error_handlers,
 )
+from app.explorer.router import router as explorer_router
+from app.formversions.jobs import INGEST_JOB_PATH
 from app.observability import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
@@ -236,10 +238,15 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     )
     app.state.metrics = RequestMetrics(outbox=False)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        larger={API_PREFIX + INGEST_JOB_PATH: settings.jobs.max_archive_bytes},
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     allow_cross_origin(app, settings.api)
     app.include_router(router)
+    app.include_router(explorer_router)
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)
     documented.include_router(api_router(SERVICES.values()))

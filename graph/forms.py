@@ -277,9 +277,18 @@ class FormVersionRepository:
         result = await self._graph.run(queries.FORM_BY_KEY, tenant=tenant, form_key=form_key)
         return _stored_form(result.records[0]) if result.records else None
 
-    async def list_forms(self, tenant: str, *, after: str, limit: int) -> list[StoredForm]:
-        """Forms by key, starting after the given key."""
-        result = await self._graph.run(queries.LIST_FORMS, tenant=tenant, after=after, limit=limit)
+    async def list_forms(
+        self, tenant: str, *, after: str, limit: int, containing: str | None = None
+    ) -> list[StoredForm]:
+        """Forms by key, starting after the given key; only those whose key or title contains `containing`
+        (ignoring case), when given."""
+        result = await self._graph.run(
+            queries.LIST_FORMS,
+            tenant=tenant,
+            after=after,
+            limit=limit,
+            q=containing.lower() if containing else None,
+        )
         return [_stored_form(r) for r in result.records]
 
     async def list_versions(

@@ -45,6 +45,9 @@ class LineageNode:
     distance: int
     relation: str  # self, ancestor or descendant
     parents: list[EdgeSummary]
+    # All its children and the releases that include it, whether or not the walk reached them.
+    child_count: int = 0
+    release_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +170,22 @@ class LineageRepository:
                 distance=distance,
                 relation="self" if distance == 0 else relation,
                 parents=sorted(EdgeSummary(p_id, summary or "") for p_id, summary in parents),
+                child_count=children,
+                release_count=releases,
             )
-            for node_id, form_key, number, digest, millis, label, distance, relation, parents in rows
+            for (
+                node_id,
+                form_key,
+                number,
+                digest,
+                millis,
+                label,
+                distance,
+                relation,
+                parents,
+                children,
+                releases,
+            ) in rows
         ]
 
     async def ancestries(

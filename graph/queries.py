@@ -169,6 +169,7 @@ RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summar
 LIST_FORMS = """
 MATCH (f:Form {tenant: $tenant})
 WHERE f.key > $after
+  AND ($q IS NULL OR toLower(f.key) CONTAINS $q OR toLower(coalesce(f.title, '')) CONTAINS $q)
 RETURN f.key AS key, f.title AS title, f.version_count AS version_count, f.latest_id AS latest_id,
        f.created_at AS created_at
 ORDER BY f.key LIMIT $limit
@@ -551,7 +552,8 @@ LINEAGE_MAX_DEPTH = 1000
 _LINEAGE_NODES = """
 WITH a, min(distance) AS distance, relation ORDER BY distance, a.number
 RETURN collect([a.id, a.form_key, a.number, a.content_hash, a.created_at.epochMillis, a.label, distance,
-  relation, [(a)-[e:DERIVED_FROM]->(p:FormVersion) | [p.id, e.summary]]]) AS nodes
+  relation, [(a)-[e:DERIVED_FROM]->(p:FormVersion) | [p.id, e.summary]],
+  COUNT { (a)<-[:DERIVED_FROM]-(:FormVersion) }, COUNT { (:SysVersion)-[:INCLUDES]->(a) }]) AS nodes
 """
 
 # A version and its ancestors up to __DEPTH__ steps away; with min(length(path)) the planner walks

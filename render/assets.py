@@ -14,7 +14,7 @@ def _static(name: str) -> str:
     return resources.files("render").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _csp_hash(source: str) -> str:
+def csp_hash(source: str) -> str:
     digest = hashlib.sha256(source.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
 
@@ -25,8 +25,8 @@ CONDITION_SCRIPT = _static("conditions.js")
 # Nothing loads but the page's own inline style and script (by hash) and data: images; no submit target.
 _POLICY = (
     "default-src 'none'",
-    f"style-src {_csp_hash(STYLESHEET)}",
-    f"script-src {_csp_hash(CONDITION_SCRIPT)}",
+    f"style-src {csp_hash(STYLESHEET)}",
+    f"script-src {csp_hash(CONDITION_SCRIPT)}",
     "img-src data:",
     "font-src 'none'",
     "connect-src 'none'",

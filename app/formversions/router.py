@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from app.auth import FormsReader, FormsWriter, ResourcesDep
 from app.errors import PageForgeError, as_problem, problem_responses
@@ -106,10 +106,19 @@ async def create_form_versions_batch(
 
 @router.get("/forms", response_model=Page[FormRead], responses=problem_responses(401, 422, 429, 503))
 async def list_forms(
-    tenant: FormsReader, processor: ProcessorDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    tenant: FormsReader,
+    processor: ProcessorDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Only forms whose key or title contains this (any case)."),
+    ] = None,
 ) -> Page[FormRead]:
     """The tenant's forms, by key."""
-    forms = await processor.list_forms(tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit)
+    forms = await processor.list_forms(
+        tenant=tenant.id, after=decode_cursor(cursor, ""), limit=limit, containing=q
+    )
     return keyset_page(forms, limit, lambda form: form.key)
 
 

@@ -245,8 +245,11 @@ class FormVersionProcessor:
             raise NotFound(f"form {form_key!r} not found")
         return form_read(form)
 
-    async def list_forms(self, *, tenant: str, after: str, limit: int) -> list[FormRead]:
-        return [form_read(f) for f in await self.versions.list_forms(tenant, after=after, limit=limit)]
+    async def list_forms(
+        self, *, tenant: str, after: str, limit: int, containing: str | None = None
+    ) -> list[FormRead]:
+        forms = await self.versions.list_forms(tenant, after=after, limit=limit, containing=containing)
+        return [form_read(f) for f in forms]
 
     async def list_versions(
         self, *, tenant: str, form_key: str, after: int, limit: int

@@ -19,6 +19,9 @@ class LineageNodeRead(BaseModel):
     label: str | None
     distance: int = Field(description="DERIVED_FROM steps from the version asked about.")
     relation: Literal["self", "ancestor", "descendant"]
+    parent_count: int = Field(description="All its parents, in this lineage or not.")
+    child_count: int = Field(description="All its children, in this lineage or not (past `depth`: folded).")
+    release_count: int = Field(description="Releases that include it (see /used-by).")
 
 
 class LineageEdgeRead(BaseModel):

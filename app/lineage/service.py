@@ -139,6 +139,9 @@ class LineageService:
                     label=n.label,
                     distance=n.distance,
                     relation=n.relation,
+                    parent_count=len(n.parents),
+                    child_count=n.child_count,
+                    release_count=n.release_count,
                 )
                 for n in nodes
             ],

@@ -306,3 +306,7 @@ def test_jobs_run_where_their_service_lives_and_are_followed_through_the_gateway
         assert deployment.services["renderer"].logged(f"job {render['id']} succeeded")
     with deployment.client(other) as client:
         assert client.get(accepted.headers["location"].removeprefix("/api/v1")).status_code == 404
+    # The explorer is served by the gateway too (it calls the API on the same origin).
+    page = httpx.get(f"{deployment.gateway.url}/explorer/")
+    assert page.status_code == 200
+    assert "explorer.js" in page.text
