@@ -65,6 +65,7 @@ lint: $(INSTALLED)
 	node --check app/explorer/static/explorer.js
 	node --check tests/e2e/explorer_driver.js
 	node --check tests/e2e/explorer_large.js
+	node --check tests/e2e/explorer_oidc.js
 
 # The whole suite on two workers (each with its own Neo4j; a test module stays on one worker), with branch
 # coverage of the packages (report printed, and as HTML in var/coverage/index.html).

@@ -27,7 +27,7 @@ from app.errors import (
     document_problems,
     install_error_handlers,
 )
-from app.explorer.router import router as explorer_router
+from app.explorer.router import explorer_router
 from app.formversions.jobs import INGEST_JOB_PATH
 from app.observability import (
     REQUEST_ID_HEADER,
@@ -246,7 +246,7 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     allow_cross_origin(app, settings.api)
     app.include_router(router)
-    app.include_router(explorer_router)
+    app.include_router(explorer_router(settings.explorer))
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)
     documented.include_router(api_router(SERVICES.values()))

@@ -15,7 +15,7 @@ from app.auth import AuthenticateFirst, AuthFailures, TenantRateLimits, TokenTen
 from app.cors import allow_cross_origin
 from app.errors import document_problems, install_error_handlers
 from app.events.stream import STREAM_PATH
-from app.explorer.router import router as explorer_router
+from app.explorer.router import explorer_router
 from app.formversions.jobs import INGEST_JOB_PATH
 from app.gateway import create_gateway
 from app.jobs.archive import ARCHIVE_TYPES
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.service == "all":  # one service of several: the gateway in front answers browsers
         allow_cross_origin(app, settings.api)
     app.include_router(health_router)
-    app.include_router(explorer_router)
+    app.include_router(explorer_router(settings.explorer))
     app.include_router(api_router(services))
     return app
 

@@ -247,6 +247,14 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def https_issuer(issuer: str) -> str:
+    """The issuer without a trailing slash; ValueError unless https:// (or http:// on loopback)."""
+    url = urlsplit(issuer)
+    if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK_HOSTS):
+        raise ValueError(f"issuer {issuer!r} must be https:// (http:// only on loopback)")
+    return issuer.rstrip("/")
+
+
 class OidcIssuerSettings(BaseModel):
     """One OIDC issuer whose access tokens (JWTs) PageForge accepts, and the tenants it may name."""
 
@@ -265,10 +273,7 @@ class OidcIssuerSettings(BaseModel):
     @field_validator("issuer")
     @classmethod
     def _https(cls, issuer: str) -> str:
-        url = urlsplit(issuer)
-        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK_HOSTS):
-            raise ValueError(f"issuer {issuer!r} must be https:// (http:// only on loopback)")
-        return issuer.rstrip("/")
+        return https_issuer(issuer)
 
     @field_validator("algorithms")
     @classmethod
@@ -290,6 +295,23 @@ class OidcSettings(BaseModel):
     fetch_timeout_s: float = Field(default=5.0, gt=0)
 
 
+class ExplorerSettings(BaseModel):
+    # Sign-in through an identity provider's login page (OIDC authorization code flow with PKCE), beside
+    # pasting a key: the issuer (one of PAGEFORGE_OIDC__ISSUERS, so its tokens are accepted), a public
+    # client of it whose redirect URIs include this server's /explorer/, and the scopes to ask for.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_scope: str = "openid forms:read renders:read"
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ExplorerSettings:
+        if (self.oidc_issuer is None) != (self.oidc_client_id is None):
+            raise ValueError("explorer sign-in needs both oidc_issuer and oidc_client_id")
+        if self.oidc_issuer is not None:
+            self.oidc_issuer = https_issuer(self.oidc_issuer)
+        return self
+
+
 class Settings(BaseSettings):
     """PageForge configuration; `Settings()` reads the environment, tests pass values directly."""
 
@@ -306,5 +328,6 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    explorer: ExplorerSettings = Field(default_factory=ExplorerSettings)
     service: ServiceName = "all"
     log_level: str = "INFO"

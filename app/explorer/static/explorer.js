@@ -3,6 +3,7 @@
 // never appears in a URL. Every text from the API is set as text, never parsed as HTML.
 
 const KEY = "pageforge.explorer.key";
+const PKCE = "pageforge.explorer.pkce";
 const API = "/api/v1";
 const NODE_GAP_X = 150;
 const NODE_GAP_Y = 70;
@@ -93,6 +94,51 @@ async function signIn(candidate) {
   return response.json();
 }
 
+// Sign-in through the identity provider (authorization code with PKCE), when config.json names one: the
+// page goes to its login, comes back with a code, and trades it (with the verifier only this tab holds) for
+// an access token, which is then used as a key is.
+const base64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const redirectUri = () => location.origin + location.pathname;
+
+async function discovery(issuer) {
+  const response = await fetch(`${issuer}/.well-known/openid-configuration`);
+  if (!response.ok) throw new Error(`the identity provider answered ${response.status}`);
+  return response.json();
+}
+
+async function beginSignIn(oidc) {
+  const provider = await discovery(oidc.issuer);
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem(PKCE, JSON.stringify({ verifier, state, tokenEndpoint: provider.token_endpoint, hash: location.hash }));
+  location.assign(`${provider.authorization_endpoint}?${new URLSearchParams({
+    response_type: "code", client_id: oidc.client_id, redirect_uri: redirectUri(), scope: oidc.scope,
+    state, code_challenge: challenge, code_challenge_method: "S256",
+  })}`);
+}
+
+async function finishSignIn(oidc) {
+  const answer = new URLSearchParams(location.search);
+  if (!answer.has("code") && !answer.has("error")) return null;
+  const pending = JSON.parse(sessionStorage.getItem(PKCE) || "null");
+  sessionStorage.removeItem(PKCE);
+  history.replaceState(null, "", location.pathname + (pending?.hash || ""));  // the code leaves the URL
+  if (answer.has("error")) throw new Error(answer.get("error_description") || answer.get("error"));
+  if (!oidc || !pending || pending.state !== answer.get("state")) throw new Error("the sign-in answer is not the one this tab asked for");
+  const response = await fetch(pending.tokenEndpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code", code: answer.get("code"), redirect_uri: redirectUri(),
+      client_id: oidc.client_id, code_verifier: pending.verifier,
+    }),
+  });
+  const tokens = await response.json().catch(() => ({}));
+  if (!response.ok || !tokens.access_token) throw new Error(tokens.error_description || tokens.error || `token endpoint ${response.status}`);
+  return tokens.access_token;
+}
+
 async function start() {
   document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -107,6 +153,18 @@ async function start() {
   });
   document.getElementById("sign-out").addEventListener("click", () => signOut());
   window.addEventListener("hashchange", route);
+  const oidc = (await (await fetch("config.json")).json()).oidc;
+  if (oidc) {
+    document.getElementById("oidc").hidden = false;
+    document.getElementById("oidc-sign-in").addEventListener("click", () =>
+      beginSignIn(oidc).catch((error) => { document.getElementById("sign-in-error").textContent = `Not signed in: ${error.message}`; }));
+  }
+  try {
+    const token = await finishSignIn(oidc);
+    if (token) sessionStorage.setItem(KEY, token);
+  } catch (error) {
+    return signOut(`Not signed in: ${error.message}`);
+  }
   if (!key()) return signOut();
   try {
     signedIn(await signIn(key()));
