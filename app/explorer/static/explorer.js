@@ -55,6 +55,7 @@ function h(tag, attributes = {}, ...children) {
 
 const view = () => document.getElementById("view");
 const day = (iso) => iso.slice(0, 10);
+const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 const link = (href, text) => h("a", { href }, text);
 const formLink = (formKey, versionId, text) =>
   link(`#/form/${encodeURIComponent(formKey)}?v=${encodeURIComponent(versionId)}`, text);
@@ -566,7 +567,7 @@ async function showVersion(details, node, formKey, svg) {
     h("h2", {}, "Used by"),
     usedBy.items.length ? h("ul", {}, usedBy.items.map((r) => h("li", {}, `${r.system_key} ${r.version}`, r.pinned_version_id === version.id ? "" : ` (pins v${r.pinned_number})`))) : h("p", {}, "No release includes it."),
     h("h2", {}, "Impact"),
-    h("p", {}, `${impact.items.length > 1 ? impact.items.length - 1 : 0} later versions derive from it; ${new Set(impact.items.flatMap((i) => i.releases.map((r) => r.id))).size} releases include one of them or it.`),
+    h("p", {}, `${count(Math.max(0, impact.items.length - 1), "later version")} derive${impact.items.length === 2 ? "s" : ""} from it; ${count(new Set(impact.items.flatMap((i) => i.releases.map((r) => r.id))).size, "release")} include it or one of them.`),
     suggestions ? h("section", {}, h("h2", {}, "Suggested parents"), h("ul", {}, suggestions.items.map((s) => h("li", {}, formLink(s.form_key, s.version_id, `${s.form_key} v${s.number}`), ` ${s.score.toFixed(3)}`)))) : null,
     similarSection(version.id),
   );
