@@ -184,6 +184,7 @@ def check_lineage_views(loaded: Loaded, seen: dict[str, Any]) -> None:
     assert "benefits 2026.1" in steps["usedBy"]
     assert steps["tableRows"] == len(loaded.versions)
     assert any(f"/form/{FORM}?v=" in href for href in steps["hits"])
+    assert steps["comparison"].startswith(f"{FORM} v{merge['number']} → {FORM} v1")  # marked, then opened
     assert "Merge base" in steps["comparison"]
 
 

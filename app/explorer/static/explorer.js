@@ -558,7 +558,7 @@ async function showVersion(details, node, formKey, svg) {
   fill(details, 
     h("h2", { id: "version-title" }, `${version.form_key} v${version.number}`),
     h("p", {}, `${version.title} — created ${day(version.created_at)}`, version.label ? ` — ${version.label}` : "", " ",
-      h("button", { type: "button", onclick: () => navigate("#/compare", { a: version.id }) }, "Compare with…")),
+      compareButtons(version)),
     await renderFrame(`/form-versions/${version.id}/render`, `Render of ${version.form_key} v${version.number}`),
     await pdfLink(version.id),
     h("h2", {}, `Fields (${fields.length})`),
@@ -571,6 +571,23 @@ async function showVersion(details, node, formKey, svg) {
     suggestions ? h("section", {}, h("h2", {}, "Suggested parents"), h("ul", {}, suggestions.items.map((s) => h("li", {}, formLink(s.form_key, s.version_id, `${s.form_key} v${s.number}`), ` ${s.score.toFixed(3)}`)))) : null,
     similarSection(version.id),
   );
+}
+
+// Comparing any two versions: mark one, open the other (of any form), compare.
+const COMPARE = "pageforge.explorer.compare";
+
+function compareButtons(version) {
+  const marked = JSON.parse(sessionStorage.getItem(COMPARE) || "null");
+  const label = `${version.form_key} v${version.number}`;
+  const status = h("span", { role: "status", class: "muted" });
+  const mark = h("button", { type: "button", onclick: () => {
+    sessionStorage.setItem(COMPARE, JSON.stringify({ id: version.id, label }));
+    status.textContent = ` ${label} marked: open another version and compare.`;
+  } }, "Mark to compare");
+  const compare = marked && marked.id !== version.id
+    ? h("button", { type: "button", id: "compare-marked", onclick: () => navigate("#/compare", { a: marked.id, b: version.id }) }, `Compare ${marked.label} → this`)
+    : null;
+  return h("span", {}, mark, " ", compare, status);
 }
 
 async function fieldHistory(target, formKey, fieldKey, versionId) {
