@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, LiteralString, TypeVar
 
 from neo4j import READ_ACCESS, AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, EagerResult
@@ -108,3 +109,8 @@ class Graph:
 
 
 __all__ = ["Graph", "GraphUnavailable", "Neo4jError", "neo4j_errors_translated"]
+
+
+def from_epoch_millis(millis: int | None) -> datetime | None:
+    """A time Cypher returned as epoch milliseconds (`.epochMillis`), in UTC; None stays None."""
+    return None if millis is None else datetime.fromtimestamp(millis / 1000, tz=UTC)

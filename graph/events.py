@@ -12,7 +12,7 @@ from typing import Any
 from neo4j import AsyncManagedTransaction
 
 from graph import queries
-from graph.database import Graph
+from graph.database import Graph, from_epoch_millis
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,6 @@ class DueDelivery:
     created_at: datetime
     tenant: str
     payload: dict[str, Any]
-
-
-def _millis(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
 def _endpoint(row: dict[str, Any]) -> WebhookEndpoint:
@@ -178,7 +174,7 @@ class WebhookRepository:
                 seq=d["seq"],
                 status=d["status"],
                 attempts=d["attempts"],
-                next_at=_millis(d["next_at"]) if d["status"] == "pending" else None,
+                next_at=from_epoch_millis(d["next_at"]) if d["status"] == "pending" else None,
                 last_status=d.get("last_status"),
                 last_error=d.get("last_error"),
                 last_latency_ms=d.get("last_latency_ms"),

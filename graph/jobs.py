@@ -12,7 +12,7 @@ from typing import Any, Literal
 from neo4j import AsyncManagedTransaction
 
 from graph import queries
-from graph.database import Graph
+from graph.database import Graph, from_epoch_millis
 from graph.events import EventDraft, record_events
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -45,10 +45,6 @@ class JobOutput:
     media_type: str
 
 
-def _when(millis: int | None) -> datetime | None:
-    return None if millis is None else datetime.fromtimestamp(millis / 1000, tz=UTC)
-
-
 def _job(row: dict[str, Any]) -> Job:
     return Job(
         id=row["id"],
@@ -59,8 +55,8 @@ def _job(row: dict[str, Any]) -> Job:
         done=row["done"],
         total=row["total"],
         created_at=datetime.fromtimestamp(row["created_ms"] / 1000, tz=UTC),
-        started_at=_when(row.get("started_ms")),
-        finished_at=_when(row.get("finished_ms")),
+        started_at=from_epoch_millis(row.get("started_ms")),
+        finished_at=from_epoch_millis(row.get("finished_ms")),
         result=json.loads(row["result"]) if row.get("result") else None,
         errors=json.loads(row["errors"]) if row.get("errors") else [],
         cancel_requested=bool(row.get("cancel_requested")),

@@ -12,7 +12,7 @@ from typing import Literal, cast
 from neo4j.exceptions import ConstraintError
 
 from graph import queries
-from graph.database import Graph
+from graph.database import Graph, from_epoch_millis
 from graph.errors import ApiKeyNotFound, TenantExists, TenantNotFound
 
 KEY_PREFIX = "pf_"
@@ -53,10 +53,6 @@ class ApiKeyInfo:
     scopes: tuple[str, ...] | None = None
     label: str | None = None
     expires_at: datetime | None = None
-
-
-def _from_millis(millis: int | None) -> datetime | None:
-    return None if millis is None else datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 def hash_api_key(key: str) -> str:
@@ -127,7 +123,7 @@ class TenantRepository:
                 created_at=datetime.fromtimestamp(key["created_ms"] / 1000, tz=UTC),
                 scopes=tuple(key["scopes"]) if key["scopes"] is not None else None,
                 label=key["label"],
-                expires_at=_from_millis(key["expires_ms"]),
+                expires_at=from_epoch_millis(key["expires_ms"]),
             )
             for key in result.records[0]["keys"]
             if key["prefix"] is not None
@@ -171,7 +167,7 @@ class TenantRepository:
             tenant=Tenant(id=record["id"], name=record["name"]),
             scope=record["scope"],
             scopes=tuple(record["scopes"]) if record["scopes"] is not None else None,
-            expires_at=_from_millis(record["expires_ms"]),
+            expires_at=from_epoch_millis(record["expires_ms"]),
         )
 
     async def issue_stream_token(self, tenant: Tenant, scopes: tuple[str, ...], expires_at: datetime) -> str:
@@ -199,5 +195,5 @@ class TenantRepository:
             tenant=Tenant(id=record["id"], name=record["name"]),
             scope="read",
             scopes=tuple(record["scopes"]),
-            expires_at=_from_millis(record["expires_ms"]),
+            expires_at=from_epoch_millis(record["expires_ms"]),
         )

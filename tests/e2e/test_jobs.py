@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from app.settings import Settings
 from graph.server import LocalNeo4jServer
 from tests.conftest import settings_for
 from tests.e2e.conftest import TenantKey, create_tenant
+from tests.e2e.jobs import wait_finished, zipped
 from tests.e2e.servers import ApiServer, server_env
 from tests.e2e.sse import Listener
 
@@ -159,24 +159,6 @@ def test_a_corpus_ingested_through_a_job_survives_a_kill_and_matches_pageforge_i
             assert lineage(http, by_cli.headers) == through_job
     finally:
         second.close()
-
-
-def wait_finished(client: TestClient, tenant: TenantKey, path: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        job: dict[str, Any] = client.get(path, headers=tenant.headers).json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        assert time.monotonic() < deadline, f"job not finished within {WAIT_S:.0f} s: {job}"
-        time.sleep(0.2)
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def tarred(members: list[tarfile.TarInfo], contents: dict[str, bytes]) -> bytes:

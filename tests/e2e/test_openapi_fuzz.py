@@ -8,8 +8,6 @@ reproducible: derandomized generation and no example database, so CI sends what 
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,16 +36,9 @@ from app.main import create_app
 from app.scopes import Scope
 from app.settings import Settings
 from tests.e2e.conftest import TenantKey, create_tenant, revision_files
+from tests.e2e.jobs import zipped
 
 pytestmark = pytest.mark.slow
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 # Generated cases per operation and kind (made-up values, the tenant's own ids, invalid values); the
@@ -69,7 +60,7 @@ for media_type in ARCHIVE_TYPES:
         media_type,
         st.one_of(
             st.binary(max_size=256),
-            st.sampled_from([zip_of({}), zip_of({"a.json": b"{"}), zip_of({"c/manifest.jsonl": b"[1]\n"})]),
+            st.sampled_from([zipped({}), zipped({"a.json": b"{"}), zipped({"c/manifest.jsonl": b"[1]\n"})]),
         ),
     )
 

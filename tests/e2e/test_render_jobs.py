@@ -3,7 +3,6 @@ result; a render that cannot be made fails the job, saying why."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,19 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.e2e.conftest import TenantKey, create_tenant, post_version
-
-WAIT_S = 120.0
-
-
-def wait_finished(client: TestClient, tenant: TenantKey, path: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        job: dict[str, Any] = client.get(path, headers=tenant.headers).json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        assert time.monotonic() < deadline, f"job not finished within {WAIT_S:.0f} s: {job}"
-        time.sleep(0.2)
+from tests.e2e.conftest import create_tenant, post_version
+from tests.e2e.jobs import wait_finished
 
 
 @pytest.fixture(scope="module")
