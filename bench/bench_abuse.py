@@ -102,6 +102,8 @@ def main() -> None:
                     "PAGEFORGE_API__MAX_BODY_BYTES": "50000000",
                     "PAGEFORGE_RENDER__PDF_TIMEOUT_S": "600",
                     "PAGEFORGE_RENDER__MAX_PDF_PAGES": "100000",
+                    # The bombs render within their requests (by default a PDF this big is a job).
+                    "PAGEFORGE_RENDER__PDF_JOB_FIELDS": "100000",
                 },
                 root / "api.log",
             )
