@@ -216,6 +216,8 @@ class JobSettings(BaseModel):
     lease_s: float = Field(default=30.0, gt=0)
     # How often the runner looks for jobs, and records a running job's progress.
     poll_s: float = Field(default=1.0, gt=0)
+    # Finished jobs (and the files they made) are deleted this long after they end.
+    retention_s: float = Field(default=7 * 86_400.0, gt=0)
     # A corpus archive uploaded for ingest: its size, and what it may unpack to.
     max_archive_bytes: int = Field(default=50_000_000, ge=1)
     max_unpacked_bytes: int = Field(default=500_000_000, ge=1)

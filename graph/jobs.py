@@ -178,3 +178,9 @@ class JobRepository:
         record = result.records[0]
         made = None if record["data"] is None else JobOutput(bytes(record["data"]), record["media_type"])
         return record["state"], made
+
+    async def prune(self, retention_s: float, limit: int = 1000) -> int:
+        """Delete finished jobs older than `retention_s`, with the files they made; how many went."""
+        result = await self._graph.run(queries.PRUNE_JOBS, retention_ms=int(retention_s * 1000), limit=limit)
+        pruned: int = result.records[0]["pruned"]
+        return pruned

@@ -928,8 +928,12 @@ RETURN """
 # The oldest job waiting (or whose runner's lease ran out: it died) of a tenant below its share of running
 # jobs: a candidate, read without a lock.
 NEXT_JOB = """
-MATCH (j:Job)
-WHERE j.kind IN $kinds AND (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < timestamp()))
+CALL () {
+  MATCH (j:Job {state: 'queued'}) RETURN j
+  UNION
+  MATCH (j:Job {state: 'running'}) WHERE j.lease_until < timestamp() RETURN j
+}
+WITH j WHERE j.kind IN $kinds
 WITH j ORDER BY j.created_at LIMIT 50
 CALL (j) {
   OPTIONAL MATCH (other:Job {tenant: j.tenant, state: 'running'})
@@ -984,6 +988,17 @@ JOB_OUTPUT = """
 MATCH (j:Job {id: $id, tenant: $tenant})
 OPTIONAL MATCH (output:JobOutput {job: j.id})
 RETURN j.state AS state, output.data AS data, output.media_type AS media_type
+"""
+
+# Finished jobs older than the retention, with what they made (at most $limit at a time).
+PRUNE_JOBS = """
+MATCH (j:Job)
+WHERE j.state IN ['succeeded', 'failed', 'cancelled']
+  AND j.finished_at < datetime() - duration({milliseconds: $retention_ms})
+WITH j LIMIT $limit
+OPTIONAL MATCH (output:JobOutput {job: j.id})
+DETACH DELETE output, j
+RETURN count(DISTINCT j) AS pruned
 """
 
 # A waiting job is cancelled at once; a running one is asked to stop (its runner cancels it).

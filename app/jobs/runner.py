@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Errors per item kept on a job; beyond, only their count.
 MAX_ITEM_ERRORS = 1000
+# How often finished jobs past their retention are looked for.
+PRUNE_EVERY_S = 60.0
 
 
 @dataclass
@@ -50,6 +53,7 @@ class JobRunner:
         self.handlers = handlers
         self.settings = resources.settings.jobs
         self._running: set[asyncio.Task[None]] = set()
+        self._pruned_at = -PRUNE_EVERY_S
 
     async def run(self) -> None:
         """Take jobs forever; on failure (Neo4j down) log it and try again with backoff."""
@@ -58,6 +62,7 @@ class JobRunner:
             while True:
                 try:
                     await self.resources.require_graph()
+                    await self._prune()
                     await self._take()
                 except Exception as exc:
                     logger.warning("job runner: %s; retrying in %.0fs", exc, backoff)
@@ -73,6 +78,15 @@ class JobRunner:
             for task in list(self._running):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _prune(self) -> None:
+        """Finished jobs past their retention go, about once a minute."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        if pruned := await self.jobs.prune(self.settings.retention_s):
+            logger.info("deleted %d jobs finished more than %.0f s ago", pruned, self.settings.retention_s)
 
     async def _take(self) -> None:
         kinds = []

@@ -10,7 +10,7 @@ import pytest
 
 from graph.database import Graph
 from graph.events import EventLog
-from graph.jobs import JobRepository
+from graph.jobs import JobOutput, JobRepository
 from graph.tenants import Tenant, TenantRepository
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +105,20 @@ async def test_two_runners_taking_at_once_never_take_the_same_job(graph: Graph) 
         assert won == [job.id]
         taken.extend(won)
     assert len(set(taken)) == 5
+
+
+async def test_finished_jobs_go_after_their_retention_with_the_files_they_made(graph: Graph) -> None:
+    tenant = await new_tenant(graph)
+    jobs = JobRepository(graph, "/api/v1")
+    waiting = await jobs.create(tenant.id, "render", {}, b"")
+    done = await jobs.create(tenant.id, "render", {}, b"")
+    await jobs.finish(done, "succeeded", done=1, total=1, output=JobOutput(b"%PDF-1.7", "application/pdf"))
+    assert await jobs.output(tenant.id, done.id) == ("succeeded", JobOutput(b"%PDF-1.7", "application/pdf"))
+    assert await jobs.prune(retention_s=3600) == 0  # finished a moment ago: kept
+    await asyncio.sleep(0.05)
+    assert await jobs.prune(retention_s=0.01) >= 1
+    assert await jobs.get(tenant.id, done.id) is None
+    assert await jobs.output(tenant.id, done.id) is None
+    orphans = await graph.fetch("MATCH (o:JobOutput {job: $id}) RETURN count(o) AS n", id=done.id)
+    assert orphans.records[0]["n"] == 0
+    assert await jobs.get(tenant.id, waiting.id) is not None  # not finished: never pruned
