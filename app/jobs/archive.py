@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -13,6 +14,8 @@ from pathlib import Path, PurePosixPath
 from app.errors import Invalid
 from app.settings import JobSettings
 
+# What reading a truncated or corrupted archive raises (past its first header).
+DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error)
 # What an archive upload may be sent as.
 ARCHIVE_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar", "application/zip"})
 
@@ -72,8 +75,22 @@ def _safe_name(name: str) -> PurePosixPath:
 
 def unpack(data: bytes, into: Path, limits: JobSettings) -> Path:
     """Unpack the archive into the folder; the corpus root (the folder itself, or the single folder the
-    archive holds); 422 naming the problem for anything but a safe archive within the limits."""
+    archive holds); 422 naming the problem for anything but a safe, whole archive within the limits."""
     members = _zip_members(data) if data[:4] == b"PK\x03\x04" else _tar_members(data)
+    try:
+        files = _write(members, into, limits)
+    except DAMAGED as exc:
+        raise Invalid(f"the archive is damaged: {exc}") from exc
+    if files == 0:
+        raise Invalid("the archive holds no files")
+    entries = [entry for entry in into.iterdir() if not entry.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return into
+
+
+def _write(members: Iterator[Member], into: Path, limits: JobSettings) -> int:
+    """Write the members below the folder; how many files."""
     files = 0
     unpacked = 0
     for member in members:
@@ -88,11 +105,9 @@ def unpack(data: bytes, into: Path, limits: JobSettings) -> Path:
         if len(content) != member.size:
             raise Invalid(f"archive member {member.name!r} is not the size its header states")
         target = into.joinpath(*relative.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    if files == 0:
-        raise Invalid("the archive holds no files")
-    entries = [entry for entry in into.iterdir() if not entry.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return into
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise Invalid(f"archive member {member.name!r} is both a file and a folder") from exc
+    return files

@@ -201,6 +201,23 @@ def test_a_zip_of_definitions_is_ingested_with_errors_per_file(
     )
 
 
+def truncated_tar_gz() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        content = b"{}" * 50_000
+        info = tarfile.TarInfo("a.json")
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    whole = buffer.getvalue()
+    return whole[: len(whole) // 2]
+
+
+def corrupted_zip() -> bytes:
+    damaged = bytearray(zipped({"a.json": b"{}" * 100}))
+    damaged[damaged.index(b"{}")] = ord("[")  # stored uncompressed: its CRC no longer matches
+    return bytes(damaged)
+
+
 def escaping(name: str) -> tarfile.TarInfo:
     return tarfile.TarInfo(name)
 
@@ -226,6 +243,14 @@ def linked(name: str) -> tarfile.TarInfo:
         ),
         (tarred([linked("form.json")], {}), "application/x-tar", 422, "links are refused"),
         (tarred([], {}), "application/x-tar", 422, "holds no files"),
+        (truncated_tar_gz(), "application/gzip", 422, "the archive is damaged"),
+        (corrupted_zip(), "application/zip", 422, "the archive is damaged: Bad CRC-32"),
+        (
+            tarred([tarfile.TarInfo("a"), tarfile.TarInfo("a/b.json")], {"a": b"{}", "a/b.json": b"{}"}),
+            "application/x-tar",
+            422,
+            "is both a file and a folder",
+        ),
         (
             zipped({"corpus/manifest.jsonl": b"{oops\n", "corpus/a.json": b"{}"}),
             "application/zip",
