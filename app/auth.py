@@ -334,11 +334,12 @@ async def _authenticate_stream_token(
         raise Unauthorized(f"a {STREAM_TOKEN_PARAM} opens only {', '.join(sorted(stream_paths))}")
     resources: Resources = request.app.state.resources
     graph = await resources.require_graph()
+    token_hash = hash_api_key(token)
     holder = None
-    if token.startswith(STREAM_TOKEN_PREFIX) and hash_api_key(token) not in failures.unknown:
-        holder = await TenantRepository(graph).for_stream_token(token)
+    if token.startswith(STREAM_TOKEN_PREFIX) and token_hash not in failures.unknown:
+        holder = await TenantRepository(graph).for_stream_hash(token_hash)
     if holder is None:
-        failures.unknown.add(hash_api_key(token))
+        failures.unknown.add(token_hash)
         failures.limits.failed(client)
         raise Unauthorized("unknown stream token")
     if holder.expires_at is not None and datetime.now(UTC) >= holder.expires_at:

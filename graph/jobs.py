@@ -103,13 +103,11 @@ class JobRepository:
         """Cancel a waiting job (announced as job.failed), or ask its runner to stop a running one."""
 
         async def work(tx: AsyncManagedTransaction) -> Job | None:
-            before = await (await tx.run(queries.GET_JOB, tenant=tenant, id=job_id)).single()
-            if before is None:
-                return None
             row = await (await tx.run(queries.CANCEL_JOB, tenant=tenant, id=job_id)).single()
-            assert row is not None
+            if row is None:
+                return None
             job = _job(row["job"])
-            if before["job"]["state"] == "queued":
+            if row["before"] == "queued":
                 await record_events(tx, tenant, [finished_event(job, "cancelled", self._prefix)])
             return job
 

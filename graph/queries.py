@@ -1001,16 +1001,19 @@ DETACH DELETE output, j
 RETURN count(DISTINCT j) AS pruned
 """
 
-# A waiting job is cancelled at once; a running one is asked to stop (its runner cancels it).
+# A waiting job is cancelled at once; a running one is asked to stop (its runner cancels it). The SET takes
+# the job's lock first, so `before` is its committed state (a runner may have just taken it).
 CANCEL_JOB = (
     """
 MATCH (j:Job {id: $id, tenant: $tenant})
-FOREACH (_ IN CASE WHEN j.state = 'queued' THEN [1] ELSE [] END |
+SET j.locked_at = timestamp()
+WITH j, j.state AS before
+FOREACH (_ IN CASE WHEN before = 'queued' THEN [1] ELSE [] END |
   SET j.state = 'cancelled', j.finished_at = datetime())
-FOREACH (_ IN CASE WHEN j.state = 'running' THEN [1] ELSE [] END | SET j.cancel_requested = true)
-WITH j
-OPTIONAL MATCH (input:JobInput {job: j.id}) WHERE j.state = 'cancelled'
+FOREACH (_ IN CASE WHEN before = 'running' THEN [1] ELSE [] END | SET j.cancel_requested = true)
+WITH j, before
+OPTIONAL MATCH (input:JobInput {job: j.id}) WHERE before = 'queued'
 DELETE input
-RETURN """
+RETURN DISTINCT before, """
     + JOB_FIELDS
 )

@@ -185,9 +185,10 @@ class TenantRepository:
             raise TenantNotFound(f"no tenant {tenant.name!r}")
         return token
 
-    async def for_stream_token(self, token: str) -> KeyHolder | None:
-        """The tenant, scopes and expiry of a stream token, or None for one never issued."""
-        result = await self._graph.fetch(queries.TENANT_FOR_STREAM_TOKEN, hash=hash_api_key(token))
+    async def for_stream_hash(self, token_hash: str) -> KeyHolder | None:
+        """The tenant, scopes and expiry of the stream token with this SHA-256 (see hash_api_key), or None
+        for one never issued."""
+        result = await self._graph.fetch(queries.TENANT_FOR_STREAM_TOKEN, hash=token_hash)
         if not result.records:
             return None
         record = result.records[0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.events.schemas import envelope
 from app.events.signing import signature
 from app.events.targets import TargetRefused, resolve_target
 from app.settings import WebhookSettings
@@ -34,13 +35,7 @@ class Attempt:
 
 def message(delivery: DueDelivery) -> bytes:
     """The body of a delivery: the event's id, type, tenant, time and payload (ids and API paths)."""
-    event = {
-        "id": delivery.event_id,
-        "type": delivery.type,
-        "tenant": delivery.tenant,
-        "timestamp": delivery.created_at.isoformat().replace("+00:00", "Z"),
-        "data": delivery.payload,
-    }
+    event = envelope(delivery.event_id, delivery.type, delivery.tenant, delivery.created_at, delivery.payload)
     return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
 
 

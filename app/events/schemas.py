@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def envelope(
+    event_id: str, event_type: str, tenant: str, created_at: datetime, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """An event as webhooks and the stream send it: id, type, tenant (by name), time (UTC, Z) and payload."""
+    return {
+        "id": event_id,
+        "type": event_type,
+        "tenant": tenant,
+        "timestamp": created_at.isoformat().replace("+00:00", "Z"),
+        "data": payload,
+    }
+
 
 EventType = Literal["version.created", "release.created", "layout.indexed", "job.completed", "job.failed"]
 

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from app.api import API_PREFIX
 from app.auth import STREAM_TOKEN_PARAM, FormsReader, ResourcesDep
 from app.errors import problem_responses
-from app.events.schemas import StreamToken
+from app.events.schemas import StreamToken, envelope
 from app.observability import OffLoopJsonRoute
 from app.settings import EventSettings
 from graph.events import EventLog, StoredEvent
@@ -31,13 +32,7 @@ STREAM_PATH = "/events"
 
 def sse(event: StoredEvent, tenant: Tenant) -> str:
     """One event as an SSE message: its number as the id (what Last-Event-ID resumes from)."""
-    data = {
-        "id": event.id,
-        "type": event.type,
-        "tenant": tenant.name,
-        "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
-        "data": event.payload,
-    }
+    data = envelope(event.id, event.type, tenant.name, event.created_at, event.payload)
     return f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(data, sort_keys=True)}\n\n"
 
 
@@ -108,13 +103,11 @@ async def events(
     status_code=201,
     responses=problem_responses(401, 403, 429, 503),
 )
-async def create_stream_token(request: Request, tenant: FormsReader, resources: ResourcesDep) -> StreamToken:
+async def create_stream_token(tenant: FormsReader, resources: ResourcesDep) -> StreamToken:
     """A token that opens this tenant's event stream (and nothing else) as `?stream_token=`, for a browser's
     EventSource; valid for PAGEFORGE_EVENTS__STREAM_TOKEN_TTL_S. A stream opened with it stays open past
     that; reopening after it needs a new token (resume with `after=`)."""
     expires_at = datetime.now(UTC) + timedelta(seconds=resources.settings.events.stream_token_ttl_s)
     token = await TenantRepository(resources.graph).issue_stream_token(tenant, ("forms:read",), expires_at)
-    path = request.url.path.removesuffix("/stream-tokens")
-    return StreamToken(
-        token=token, expires_at=expires_at, stream_url=f"{path}?{urlencode({STREAM_TOKEN_PARAM: token})}"
-    )
+    stream_url = f"{API_PREFIX}{STREAM_PATH}?{urlencode({STREAM_TOKEN_PARAM: token})}"
+    return StreamToken(token=token, expires_at=expires_at, stream_url=stream_url)

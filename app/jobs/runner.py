@@ -114,13 +114,18 @@ class JobRunner:
                 await asyncio.wait([work], timeout=self.settings.poll_s)
                 if work.done():
                     break
-                with contextlib.suppress(Exception):  # Neo4j away for a moment: the lease has slack
-                    if await self.jobs.progress(job.id, progress.done, progress.total, self.settings.lease_s):
-                        work.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await work
-                        await self.jobs.finish(job, "cancelled", done=progress.done, total=progress.total)
-                        return
+                try:
+                    stop = await self.jobs.progress(
+                        job.id, progress.done, progress.total, self.settings.lease_s
+                    )
+                except Exception:  # Neo4j away for a moment: the lease has slack
+                    stop = False
+                if stop:
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+                    await self.jobs.finish(job, "cancelled", done=progress.done, total=progress.total)
+                    return
             outcome = work.result()
         except asyncio.CancelledError:
             work.cancel()
