@@ -27,6 +27,9 @@ COPY ingest ./ingest
 COPY render ./render
 COPY processes ./processes
 RUN uv pip install --system --no-deps --no-build-isolation .
+# The model's ONNX export for OpenVINO (PAGEFORGE_EMBEDDER__BACKEND), made here once with torch instead of
+# at each service's first start; the services only read it.
+RUN python -c "from vectors.embedder import Embedder; Embedder()"
 
 # The services run unprivileged. Everything installed stays root's; the user owns only var/ in the
 # working directory, where PageForge writes by default (the Qdrant Edge index, the managed Neo4j's data).

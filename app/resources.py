@@ -103,7 +103,10 @@ def open_graph(settings: Settings) -> Graph:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The configured model, refused when its vectors would not fit the index."""
-    embedder = Embedder(settings.embedder.model, torch_threads=settings.embedder.torch_threads)
+    config = settings.embedder
+    embedder = Embedder(
+        config.model, backend=config.backend, threads=config.threads, cache_dir=config.cache_dir
+    )
     if embedder.dimension != settings.vectors.dimension:
         raise EmbedderUnavailable(
             f"model {settings.embedder.model!r} makes {embedder.dimension}-d vectors, "

@@ -21,11 +21,13 @@ from vectors.server import LocalQdrantServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Two test workers encode at once on two cores: two processes with one torch thread each encode 10-15% more
-# in total than two with two threads each (bench/bench_torch_threads.py). Every model of the run, and of the
-# servers it starts, uses one.
-TEST_TORCH_THREADS = 1
-os.environ["PAGEFORGE_EMBEDDER__TORCH_THREADS"] = str(TEST_TORCH_THREADS)
+# Two test workers encode at once on two cores: one thread each, so that they do not oversubscribe them.
+# Every model of the run, and of the servers it starts, uses one thread and one export of the model for
+# OpenVINO, wherever a server's working directory is.
+TEST_ENCODE_THREADS = 1
+MODEL_CACHE = (Path(__file__).resolve().parent.parent / "var" / "cache" / "models").as_posix()
+os.environ["PAGEFORGE_EMBEDDER__THREADS"] = str(TEST_ENCODE_THREADS)
+os.environ["PAGEFORGE_EMBEDDER__CACHE_DIR"] = MODEL_CACHE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

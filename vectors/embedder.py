@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import anyio
 import anyio.to_thread
@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_CACHE_DIR = Path("var/cache/models")
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ class EmbedderUnavailable(RuntimeError):
     status_code = 503
 
 
-def default_torch_threads() -> int:
-    """Torch threads per process: at most two, so thread-pool callers do not oversubscribe the CPU."""
+def default_threads() -> int:
+    """Encoding threads per process: at most two, so thread-pool callers do not oversubscribe the CPU."""
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -81,56 +82,105 @@ class VectorMemo:
                 self._vectors.popitem(last=False)
 
 
-# Loaded models by directory: every Embedder of a process shares one copy of the weights.
-_MODELS: dict[Path, Any] = {}
+BACKENDS = ("openvino", "torch")
+
+
+class SentenceModel(Protocol):
+    """A loaded model: its vector length, and unit vectors of texts in order."""
+
+    dimension: int
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]: ...
+
+
+# Loaded models by directory and backend: every Embedder of a process shares one copy of the weights.
+_MODELS: dict[tuple[Path, str], SentenceModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load_model(model_name: str, path: Path) -> Any:
-    """The sentence-transformers model in `path`, loaded on first use in this process."""
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
+class TorchSentenceModel:
+    """The model as sentence-transformers runs it, on torch."""
+
+    def __init__(self, path: Path, *, threads: int) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        torch.set_num_threads(threads)
+        # The loading progress bar would land in the JSON log as a line of its own.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _load_model(model_name: str, path: Path, backend: str, threads: int, cache_dir: Path) -> SentenceModel:
+    """The model in `path` on `backend`, loaded on first use in this process."""
+    from vectors.openvino_model import OpenVinoSentenceModel, UnsupportedModel
 
     with _MODELS_LOCK:
-        model = _MODELS.get(path)
-        if model is None:
-            # The loading progress bar would land in the JSON log as a line of its own.
-            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            try:
-                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-            except Exception as exc:
-                logger.error("embedding model %r failed to load from %s: %s", model_name, path, exc)
-                raise EmbedderUnavailable(
-                    f"embedding model {model_name!r} failed to load ({type(exc).__name__}; the log has more)"
-                ) from exc
-            _MODELS[path] = model
+        loaded = _MODELS.get((path, backend))
+        if loaded is not None:
+            return loaded
+        model: SentenceModel
+        try:
+            if backend == "openvino":
+                model = OpenVinoSentenceModel(model_name, path, cache_dir, threads=threads)
+            else:
+                model = TorchSentenceModel(path, threads=threads)
+        except UnsupportedModel as exc:
+            raise EmbedderUnavailable(
+                f"embedding model {model_name!r} cannot run on OpenVINO: {exc}; "
+                "set PAGEFORGE_EMBEDDER__BACKEND=torch"
+            ) from exc
+        except Exception as exc:
+            logger.error("embedding model %r failed to load from %s: %s", model_name, path, exc)
+            raise EmbedderUnavailable(
+                f"embedding model {model_name!r} failed to load ({type(exc).__name__}; the log has more)"
+            ) from exc
+        _MODELS[(path, backend)] = model
         return model
 
 
 class Embedder:
-    """Encodes texts into normalised float32 vectors with a local sentence-transformers model."""
+    """Encodes texts into normalised float32 vectors with a local sentence-transformers model.
+
+    `backend` "openvino" (the default) runs the model exported to ONNX, kept in `cache_dir`; "torch" runs
+    it as sentence-transformers does. Their vectors agree to a cosine of 0.9999 (bench/bench_encoding.py).
+    """
 
     def __init__(
         self,
         model_name: str = DEFAULT_MODEL,
         *,
-        torch_threads: int | None = None,
+        backend: str = "openvino",
+        threads: int | None = None,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
         max_concurrent_encodes: int = 2,
     ) -> None:
         # Set before the import so neither transformers nor the hub client ever reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        import torch
-
+        if backend not in BACKENDS:
+            raise EmbedderUnavailable(f"embedding backend {backend!r} is not one of {', '.join(BACKENDS)}")
         self.model_name = model_name
-        self.torch_threads = torch_threads or default_torch_threads()
-        torch.set_num_threads(self.torch_threads)
+        self.backend = backend
+        self.threads = threads or default_threads()
         path = resolve_model_path(model_name)
         if not path.is_dir():
             logger.error("embedding model %r: no model directory at %s", model_name, path)
             raise EmbedderUnavailable(f"embedding model {model_name!r}: its model directory is missing")
-        self._model = _load_model(model_name, path.resolve())
-        dimension = self._model.get_embedding_dimension()
+        self._model = _load_model(model_name, path.resolve(), backend, self.threads, cache_dir)
+        dimension = self._model.dimension
         if not isinstance(dimension, int) or dimension <= 0:
             raise EmbedderUnavailable(f"embedding model {model_name!r} reports no embedding dimension")
         self._dimension = dimension
@@ -175,14 +225,7 @@ class Embedder:
     def _encode(self, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]:
         """The model's vectors of texts; a text given more than once is encoded once."""
         distinct = list(dict.fromkeys(texts))
-        vectors = self._model.encode(
-            distinct,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = self._model.encode(distinct, batch_size)
         if len(distinct) == len(texts):
             return vectors
         row = {text: position for position, text in enumerate(distinct)}

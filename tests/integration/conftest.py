@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,14 +10,15 @@ import pytest
 
 from graph.database import Graph
 from graph.server import LocalNeo4jServer
-from tests.conftest import TEST_TORCH_THREADS
+from tests.conftest import MODEL_CACHE, TEST_ENCODE_THREADS
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder(torch_threads=TEST_TORCH_THREADS)
+    backend = os.environ.get("PAGEFORGE_EMBEDDER__BACKEND", "openvino")
+    return Embedder(backend=backend, threads=TEST_ENCODE_THREADS, cache_dir=Path(MODEL_CACHE))
 
 
 @pytest.fixture

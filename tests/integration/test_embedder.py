@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +14,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from vectors.embedder import DEFAULT_MODEL, Embedder, EmbedderUnavailable
+from ingest import layout_text
+from tests.conftest import MODEL_CACHE, TEST_ENCODE_THREADS
+from tests.corpora import corpus_files, imported
+from vectors.embedder import DEFAULT_MODEL, Embedder, EmbedderUnavailable, resolve_model_path
 
 DIMENSION = 384
 
@@ -125,3 +131,65 @@ def test_remembering_ends_with_its_block_and_does_not_nest(embedder: Embedder) -
     embedder.encode(["Page Income: number Salary"])
 
     assert (memo.encoded, memo.reused) == (1, 0)
+
+
+def corpus_layout_texts(count: int) -> list[str]:
+    """Distinct layout texts of the three corpora, longest forms included (truncated at 256 tokens)."""
+    files = corpus_files(
+        "nav-formio/test-forms/*.json", "va-jsonschema/current/*.json", "bcgov-fla-surveyjs/**/*.json"
+    )
+    texts: dict[str, None] = {}
+    for path in files[:: max(1, len(files) // count)]:
+        texts[layout_text(imported(path))] = None
+    return list(texts)[:count]
+
+
+def test_the_openvino_backend_gives_the_torch_vectors_and_the_same_neighbours(embedder: Embedder) -> None:
+    texts = corpus_layout_texts(120)
+    torch_embedder = Embedder(backend="torch", threads=TEST_ENCODE_THREADS)
+
+    openvino, torch = embedder.encode(texts, batch_size=16), torch_embedder.encode(texts)
+
+    assert embedder.backend == "openvino"
+    assert len(texts) >= 100
+    assert float(np.min(np.sum(openvino * torch, axis=1))) > 0.9999
+    ours, theirs = openvino @ openvino.T, torch @ torch.T
+    np.fill_diagonal(ours, -2)
+    np.fill_diagonal(theirs, -2)
+    overlap = [
+        len(set(np.argsort(-ours[row])[:10]) & set(np.argsort(-theirs[row])[:10])) / 10
+        for row in range(len(texts))
+    ]
+    assert float(np.mean(overlap)) >= 0.98
+
+
+def test_a_later_process_reads_the_exported_model_without_torch_or_openvino_telemetry(
+    embedder: Embedder,
+) -> None:
+    script = (
+        "import sys\n"
+        "from vectors.embedder import Embedder\n"
+        f"vectors = Embedder(threads=1, cache_dir={MODEL_CACHE!r}).encode(['Page Address: text City'])\n"
+        "print(vectors.shape, 'torch' in sys.modules, 'openvino_telemetry' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["(1,", "384)", "False", "False"]
+
+
+def test_a_model_openvino_cannot_reproduce_is_refused_naming_the_torch_backend(tmp_path: Path) -> None:
+    packaged = resolve_model_path(DEFAULT_MODEL)
+    for item in packaged.iterdir():
+        (tmp_path / item.name).symlink_to(item)
+    (tmp_path / "1_Pooling").unlink()
+    (tmp_path / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": DIMENSION, "pooling_mode_cls_token": True}
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+
+    with pytest.raises(EmbedderUnavailable, match=r"cannot run on OpenVINO.*cls_token.*BACKEND=torch"):
+        Embedder(str(tmp_path), cache_dir=tmp_path / "cache")
+
+    assert Embedder(str(tmp_path), backend="torch", threads=1).dimension == DIMENSION
