@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import anyio
 import anyio.to_thread
@@ -17,6 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Where a model runs: OpenVINO (vectors/openvino_model.py) or torch, as sentence-transformers runs it.
+Backend = Literal["openvino", "torch"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+DEFAULT_BACKEND: Backend = "openvino"
 DEFAULT_CACHE_DIR = Path("var/cache/models")
 
 logger = logging.getLogger(__name__)
@@ -82,9 +86,6 @@ class VectorMemo:
                 self._vectors.popitem(last=False)
 
 
-BACKENDS = ("openvino", "torch")
-
-
 class SentenceModel(Protocol):
     """A loaded model: its vector length, and unit vectors of texts in order."""
 
@@ -123,7 +124,9 @@ class TorchSentenceModel:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _load_model(model_name: str, path: Path, backend: str, threads: int, cache_dir: Path) -> SentenceModel:
+def _load_model(
+    model_name: str, path: Path, backend: Backend, threads: int, cache_dir: Path
+) -> SentenceModel:
     """The model in `path` on `backend`, loaded on first use in this process."""
     from vectors.openvino_model import OpenVinoSentenceModel, UnsupportedModel
 
@@ -162,7 +165,7 @@ class Embedder:
         self,
         model_name: str = DEFAULT_MODEL,
         *,
-        backend: str = "openvino",
+        backend: Backend = DEFAULT_BACKEND,
         threads: int | None = None,
         cache_dir: Path = DEFAULT_CACHE_DIR,
         max_concurrent_encodes: int = 2,

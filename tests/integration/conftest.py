@@ -12,12 +12,12 @@ from graph.database import Graph
 from graph.server import LocalNeo4jServer
 from tests.conftest import MODEL_CACHE, TEST_ENCODE_THREADS
 from vectors.edge import EdgeLayoutIndex
-from vectors.embedder import Embedder
+from vectors.embedder import DEFAULT_BACKEND, Embedder
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    backend = os.environ.get("PAGEFORGE_EMBEDDER__BACKEND", "openvino")
+    backend = os.environ.get("PAGEFORGE_EMBEDDER__BACKEND", DEFAULT_BACKEND)
     return Embedder(backend=backend, threads=TEST_ENCODE_THREADS, cache_dir=Path(MODEL_CACHE))
 
 
