@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -141,13 +141,23 @@ def recommend_vectors(
     )
 
 
+# Decimals of a score as clients see it.
+SCORE_DECIMALS = 4
+
+
 def hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
-    """Search results from an engine's scored points (each with id, score and payload), best first; equal
-    scores (layouts with the same text) by id, so a question has one answer however the shards merged."""
+    """Search results from an engine's scored points (each with id, score and payload), best_first: scores
+    equal to SCORE_DECIMALS (layouts with the same text, whose score two replicas of a shard can compute a
+    float's last bits apart) by id, so a question has one answer whichever replicas answered it."""
     hits = [
         LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
     ]
-    return sorted(hits, key=lambda hit: (-hit.score, hit.id))
+    return best_first(hits)
+
+
+def best_first(hits: Iterable[LayoutHit]) -> list[LayoutHit]:
+    """Hits by score, highest first; scores equal to SCORE_DECIMALS by id."""
+    return sorted(hits, key=lambda hit: (-round(hit.score, SCORE_DECIMALS), hit.id))
 
 
 def points_in_order(

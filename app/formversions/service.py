@@ -21,7 +21,7 @@ from app.versions import VersionWriter, check_form_key, normalise_document
 from graph.errors import LatestMoved
 from graph.forms import FormVersionRepository, NewVersion, PendingLayout, StoredForm, StoredVersion
 from ingest import FormDefinition, content_hash
-from vectors.index import LayoutFilter, LayoutIndex
+from vectors.index import SCORE_DECIMALS, LayoutFilter, LayoutIndex
 
 logger = logging.getLogger("pageforge.formversions")
 
@@ -221,7 +221,7 @@ class FormVersionProcessor:
                 version_id=hit.payload["version_id"],
                 form_key=hit.payload["form_key"],
                 number=hit.payload["number"],
-                score=round(hit.score, 4),
+                score=round(hit.score, SCORE_DECIMALS),
             )
             for hit in hits
         ]

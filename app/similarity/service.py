@@ -15,7 +15,16 @@ from app.versions import normalise_document
 from graph.similarity import HitContext, SimilarityRepository
 from ingest import layout_text
 from vectors.embedder import Embedder, EmbedderUnavailable
-from vectors.index import LayoutFilter, LayoutHit, LayoutIndex, Payload, Vector, canonical_point_id
+from vectors.index import (
+    SCORE_DECIMALS,
+    LayoutFilter,
+    LayoutHit,
+    LayoutIndex,
+    Payload,
+    Vector,
+    best_first,
+    canonical_point_id,
+)
 
 VERSION_ID = "version_id"
 FORM_KEY = "form_key"
@@ -67,7 +76,7 @@ def grouped_search(
             best.setdefault(str(hit.payload[FORM_KEY]), hit)
         if len(hits) < limit:
             break
-    return sorted(best.values(), key=lambda hit: -hit.score)[:k]
+    return best_first(best.values())[:k]
 
 
 def _search(
@@ -336,7 +345,7 @@ def _published_hit(hit: LayoutHit) -> SimilarHit:
         version_id=payload[VERSION_ID],
         form_key=payload[FORM_KEY],
         number=payload["number"],
-        score=round(hit.score, 4),
+        score=round(hit.score, SCORE_DECIMALS),
         is_latest=payload[IS_LATEST],
         pin_count=payload[PIN_COUNT],
     )
@@ -347,7 +356,7 @@ def _hit(hit: LayoutHit, context: HitContext, *, score: float | None = None) -> 
         version_id=context.id,
         form_key=context.form_key,
         number=context.number,
-        score=round(hit.score if score is None else score, 4),
+        score=round(hit.score if score is None else score, SCORE_DECIMALS),
         is_latest=context.is_latest,
         pin_count=context.pin_count,
     )

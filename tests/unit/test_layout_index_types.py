@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vectors.index import LayoutFilter, LayoutPoint, vector_as_list
+from vectors.index import LayoutFilter, LayoutHit, LayoutPoint, best_first, vector_as_list
 
 POINT_ID = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
 
@@ -60,3 +60,15 @@ def test_vectors_are_checked_for_size_and_finite_values() -> None:
         vector_as_list([1.0, math.nan], 2)
     with pytest.raises(ValueError, match="required"):
         vector_as_list(None, 2)
+
+
+def test_hits_whose_scores_agree_to_the_shown_decimals_come_back_in_id_order_whatever_the_engine_said() -> (
+    None
+):
+    # The same layout scored by two replicas: a float's last bits apart (seen in a cluster test).
+    first = LayoutHit(id="b4488249-46ce-499c-b200-607f7ab7facc", score=0.22980001, payload={})
+    second = LayoutHit(id="cd07f6b3-f2ef-4367-9038-301148bc150c", score=0.22980004, payload={})
+    better = LayoutHit(id="ff000000-0000-0000-0000-000000000000", score=0.2299, payload={})
+
+    for answer in ([second, first, better], [first, better, second], [better, second, first]):
+        assert [hit.id for hit in best_first(answer)] == [better.id, first.id, second.id]
