@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LAUNCHER := graph/server/target/.built
 LAUNCHER_SOURCES := graph/server/pom.xml $(shell find graph/server/src -type f 2>/dev/null)
+# The embedded vector engine's binding, built once from ../shared/qdrant by deploy/qdrant-edge (no registry
+# has it) and kept outside the clone, keyed by the build's own files: a fresh clone reuses it.
+EDGE_SOURCES := deploy/qdrant-edge/build-wheel.sh deploy/qdrant-edge/gil-release.diff
+EDGE_WHEELS := $(HOME)/.cache/pageforge/qdrant-edge/wheels-$(shell cat $(EDGE_SOURCES) | sha256sum | cut -c1-16)
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -16,10 +20,13 @@ unexport PYTHONDONTWRITEBYTECODE
 
 install: $(INSTALLED) $(LAUNCHER)
 
-$(INSTALLED): requirements.lock requirements-bootstrap.lock pyproject.toml
+$(INSTALLED): requirements.lock requirements-bootstrap.lock pyproject.toml $(EDGE_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	test -f $(EDGE_WHEELS)/SHA256SUMS || deploy/qdrant-edge/build-wheel.sh $(BIN)/maturin $(EDGE_WHEELS)
+	cd $(EDGE_WHEELS) && sha256sum --check --quiet SHA256SUMS
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps $(EDGE_WHEELS)/qdrant_edge_py-*.whl
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -135,7 +135,11 @@ def open_index(settings: Settings) -> LayoutIndex:
             replication=replication,
         )
     else:
-        index = EdgeLayoutIndex(vectors.path / vectors.collection, dimension=vectors.dimension)
+        index = EdgeLayoutIndex(
+            vectors.path / vectors.collection,
+            dimension=vectors.dimension,
+            optimize_after=vectors.optimize_after,
+        )
     index.ensure()
     return index
 

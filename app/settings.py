@@ -68,6 +68,9 @@ class VectorSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     write_consistency_factor: int = Field(default=1, ge=1)
     path: Path = Path("var/vectors")
+    # Qdrant Edge only: after this many points are written (upserted, deleted, payload changed), its
+    # optimizers build HNSW for them in a background thread; until then they are searched exactly.
+    optimize_after: int = Field(default=2000, ge=1)
     # Must equal the embedding model's output size (384 for all-MiniLM-L6-v2).
     dimension: int = 384
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
-
-import qdrant_edge as qe
 
 from vectors.index import (
     INDEXED_FIELDS,
@@ -32,9 +32,27 @@ from vectors.index import (
     vectors_by_tenant,
 )
 
+qe: Any
+try:
+    import qdrant_edge as qe
+except ModuleNotFoundError:  # the server deployment's image has no embedded engine: _open() says so
+    qe = None
+
 LOCK_FILE = "pageforge.lock"
 CONFIG_FILE = "edge_config.json"
 SCROLL_PAGE = 512
+# The binding deploy/qdrant-edge builds: its engine calls release the GIL, so the optimizer can run in a
+# thread beside a serving event loop. The PyPI wheels hold it for a whole optimisation (seconds).
+BINDING_DISTRIBUTION = "qdrant-edge-py"
+REQUIRED_BINDING = "0.7.2+pageforge.1"
+logger = logging.getLogger(__name__)
+
+
+def binding_version() -> str | None:
+    try:
+        return version(BINDING_DISTRIBUTION)
+    except PackageNotFoundError:
+        return None
 
 
 def _match(key: str, values: Sequence[str]) -> Any:
@@ -60,7 +78,9 @@ class EdgeLayoutIndex:
     """Layouts in a Qdrant Edge shard under `path`: cosine distance, keyword payload indexes.
 
     One process owns the directory: `ensure()` takes an exclusive lock file, and a second owner gets
-    IndexInUse instead of a corrupted shard. HNSW graphs are built by `optimize()`.
+    IndexInUse instead of a corrupted shard. HNSW graphs are built by the segment optimizers: by
+    `optimize()`, and in a background thread once `optimize_after` points have been written since they
+    last ran (None: only by `optimize()`).
     Errors name the index by its directory's name, never its absolute path: their messages reach clients.
     """
 
@@ -70,17 +90,22 @@ class EdgeLayoutIndex:
         dimension: int,
         *,
         indexing_threshold_kb: int | None = None,
-        max_search_threads: int | None = None,
         hnsw_ef: int | None = None,
+        optimize_after: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.dimension = dimension
         self._indexing_threshold_kb = indexing_threshold_kb
-        self._max_search_threads = max_search_threads
         self._hnsw_ef = hnsw_ef
+        self._optimize_after = optimize_after
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
         self._open_close = threading.Lock()
+        self._optimizing = threading.Lock()
+        self._written = 0
+        self._written_lock = threading.Lock()
+        self._background: threading.Thread | None = None
+        self._closing = False
 
     @property
     def name(self) -> str:
@@ -97,7 +122,6 @@ class EdgeLayoutIndex:
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
             optimizers=optimizers,
-            max_search_threads=self._max_search_threads,
         )
 
     def _acquire_lock(self) -> None:
@@ -146,6 +170,7 @@ class EdgeLayoutIndex:
         with self._open_close:
             if self._shard is None:
                 self._open()
+                self._closing = False
         with self._engine("creating payload indexes") as shard:
             existing = shard.info().payload_schema
             for name in INDEXED_FIELDS:
@@ -154,6 +179,13 @@ class EdgeLayoutIndex:
                     shard.update(qe.UpdateOperation.create_field_index(name, params))
 
     def _open(self) -> None:
+        found = binding_version()
+        if found != REQUIRED_BINDING:
+            raise VectorIndexUnavailable(
+                f"vector index {self.name!r} needs {BINDING_DISTRIBUTION} {REQUIRED_BINDING} (built by `make "
+                f"install` from deploy/qdrant-edge, whose engine calls release the GIL); "
+                + (f"found {found}" if found else "it is not installed")
+            )
         self._acquire_lock()
         try:
             if (self.path / CONFIG_FILE).exists():
@@ -174,6 +206,7 @@ class EdgeLayoutIndex:
                 tenant_points = [qe.Point(point_id, vector, payload) for point_id, vector, payload in group]
                 only_own = _tenant_filter(tenant)
                 shard.update(qe.UpdateOperation.upsert_points(tenant_points, condition=only_own))
+        self._wrote(len(points))
 
     def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
         """The tenant's points with these ids, in the order asked; ids not found are left out."""
@@ -195,6 +228,7 @@ class EdgeLayoutIndex:
             return
         with self._engine("delete") as shard:
             shard.update(qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant, ids=ids)))
+        self._wrote(len(ids))
 
     def set_payloads(self, tenant: str, payloads: Mapping[str, Payload], *, newer: str | None = None) -> None:
         """Merge fields into the tenant's points by id; durable (WAL) and visible once this returns."""
@@ -209,6 +243,7 @@ class EdgeLayoutIndex:
                     held = qe.FieldCondition(newer, range=qe.RangeFloat(gte=float(fields[newer])))
                     only_own = qe.Filter(must=only_own.must, must_not=[held])
                 shard.update(qe.UpdateOperation.set_payload_by_filter(only_own, fields))
+        self._wrote(len(updates))
 
     def search(
         self,
@@ -273,11 +308,47 @@ class EdgeLayoutIndex:
     def optimize(self) -> None:
         """Run the segment optimizers to completion: HNSW built where large enough, deletions vacuumed.
 
-        The binding holds the GIL for the whole run (seconds at 20k points), freezing every Python
-        thread of the process, event loop included: call it off the request path.
+        Seconds at 20k points, during which searches and writes go on (the engine releases the GIL); a
+        background run in progress is waited for, then the optimizers run again for what it missed.
         """
-        with self._engine("optimize") as shard:
+        with self._optimizing, self._engine("optimize") as shard:
+            with self._written_lock:
+                self._written = 0
             shard.optimize()
+
+    @property
+    def optimizing(self) -> bool:
+        """Whether the optimizers are running or about to (in the background or called)."""
+        background = self._background
+        return self._optimizing.locked() or (background is not None and background.is_alive())
+
+    def _wrote(self, points: int) -> None:
+        """Count written points; start the optimizers in the background once enough are unoptimised."""
+        if self._optimize_after is None:
+            return
+        with self._written_lock:
+            self._written += points
+            due = self._written >= self._optimize_after and not self._closing
+            if not due or (self._background is not None and self._background.is_alive()):
+                return
+            self._background = threading.Thread(
+                target=self._optimize_in_background, name=f"optimize {self.name}", daemon=True
+            )
+            self._background.start()
+
+    def _optimize_in_background(self) -> None:
+        try:
+            self.optimize()
+        except VectorIndexUnavailable as exc:
+            # The points stay searchable by exact scan; the next writes try again.
+            logger.error("background optimisation failed: %s", exc)
+
+    def _wait_for_background(self) -> None:
+        with self._written_lock:
+            self._closing = True
+            background = self._background
+        if background is not None:
+            background.join()
 
     def health(self) -> str | None:
         """Return if the shard is open and readable; raise VectorIndexUnavailable with the reason if not."""
@@ -288,6 +359,8 @@ class EdgeLayoutIndex:
     def close(self) -> None:
         """Flush and close the shard and release the directory lock; later calls raise."""
         with self._open_close:
+            # The engine cannot close under a running optimisation: it finishes first.
+            self._wait_for_background()
             shard, self._shard = self._shard, None
             try:
                 if shard is not None:

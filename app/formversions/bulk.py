@@ -288,7 +288,7 @@ class BulkIngestor:
         optimize: bool = True,
     ) -> BulkIngestReport:
         """Ingest the units for the tenant; failures of single files are reported, not raised. `optimize`
-        builds the index after (it holds the GIL for seconds: not while serving)."""
+        builds the index after, before returning (a serving index optimises itself in the background)."""
         started = time.perf_counter()
         report = BulkIngestReport()
         total = sum(len(unit.files) for unit in units)

@@ -122,7 +122,7 @@ class IngestJobs:
                 units=units,
                 source_format=job.params.get("source_format"),
                 on_progress=advanced,
-                optimize=False,  # it holds the GIL for seconds: not while serving
+                optimize=False,  # the serving index optimises itself in the background as writes arrive
             )
             errors = [
                 {"item": str(failure.path.relative_to(root)), "reason": failure.reason}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -483,6 +484,87 @@ def test_edge_refuses_to_open_a_shard_of_another_dimension(tmp_path: Path) -> No
         EdgeLayoutIndex(tmp_path / "vectors", 768).ensure()
     assert str(tmp_path) not in str(refused.value)
     # The failed open released the directory again.
+    EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
+
+
+def scattered_points(tenant: str, count: int, seed: int) -> list[LayoutPoint]:
+    """Points at random directions: enough of them that HNSW and an exact scan can disagree."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(count, DIMENSION)).astype(np.float32)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return [
+        LayoutPoint(point_id(tenant, f"v{i}"), tenant, vector, {"version_id": f"v{i}", "form_key": "f"})
+        for i, vector in enumerate(directions)
+    ]
+
+
+def wait_until_indexed(index: EdgeLayoutIndex, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while indexed_vectors(index) < count:
+        assert time.monotonic() < deadline, f"{indexed_vectors(index)} of {count} indexed"
+        time.sleep(0.05)
+
+
+def test_edge_optimizes_in_the_background_once_enough_points_are_written(tmp_path: Path) -> None:
+    index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1, optimize_after=300)
+    index.ensure()
+    try:
+        written = scattered_points(TENANT_A, 500, seed=1)
+        index.upsert(written[:298])
+        index.delete(TENANT_A, [written[0].id])
+        time.sleep(0.5)
+        assert indexed_vectors(index) == 0  # 298 upserted and 1 deleted: one write short of due
+
+        index.upsert(written[298:])
+        wait_until_indexed(index, 499)
+
+        for point in written[1:40]:
+            exact = index.search(TENANT_A, point.vector, k=10, exact=True)
+            assert [hit.id for hit in index.search(TENANT_A, point.vector, k=10)] == [hit.id for hit in exact]
+    finally:
+        index.close()
+
+
+def test_edge_without_background_optimisation_leaves_points_to_exact_scan(tmp_path: Path) -> None:
+    index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1)
+    index.ensure()
+    try:
+        index.upsert(scattered_points(TENANT_A, 500, seed=2))
+        time.sleep(0.5)
+        assert indexed_vectors(index) == 0
+        index.optimize()
+        assert indexed_vectors(index) == 500
+    finally:
+        index.close()
+
+
+def test_edge_close_waits_for_a_background_optimisation_and_keeps_every_point(tmp_path: Path) -> None:
+    index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1, optimize_after=1)
+    index.ensure()
+    index.upsert(scattered_points(TENANT_A, 5000, seed=3))
+    assert index.optimizing or indexed_vectors(index) == 5000
+    # The engine cannot close under a running optimisation ("Already borrowed"): close() waits for it.
+    index.close()
+
+    reopened = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    reopened.ensure()
+    try:
+        assert reopened.count(TENANT_A) == 5000
+    finally:
+        reopened.close()
+
+
+def test_edge_refuses_a_binding_that_holds_the_gil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vectors.edge.binding_version", lambda: "0.9.0")
+    with pytest.raises(
+        VectorIndexUnavailable, match=r"needs qdrant-edge-py 0\.7\.2\+pageforge\.1.*found 0\.9\.0"
+    ):
+        EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
+    monkeypatch.setattr("vectors.edge.binding_version", lambda: None)
+    with pytest.raises(VectorIndexUnavailable, match="not installed"):
+        EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
+    # Nothing was created or locked: the real binding opens the directory.
+    monkeypatch.undo()
     EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
 
 
