@@ -343,10 +343,9 @@ class EdgeLayoutIndex:
             # The points stay searchable by exact scan; the next writes try again.
             logger.error("background optimisation failed: %s", exc)
 
-    def _wait_for_background(self) -> None:
-        with self._written_lock:
-            self._closing = True
-            background = self._background
+    def wait_for_optimizer(self) -> None:
+        """Return once no background optimisation is running (one may start with the next write)."""
+        background = self._background
         if background is not None:
             background.join()
 
@@ -359,8 +358,10 @@ class EdgeLayoutIndex:
     def close(self) -> None:
         """Flush and close the shard and release the directory lock; later calls raise."""
         with self._open_close:
-            # The engine cannot close under a running optimisation: it finishes first.
-            self._wait_for_background()
+            # The engine cannot close under a running optimisation: it finishes first, and no other starts.
+            with self._written_lock:
+                self._closing = True
+            self.wait_for_optimizer()
             shard, self._shard = self._shard, None
             try:
                 if shard is not None:
