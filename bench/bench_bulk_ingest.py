@@ -2,13 +2,11 @@
 
 Starts its own Neo4j (a free port, a temp dir) and a Qdrant Edge index in the same temp dir, ingests
 the three corpora in ../shared/corpora into a fresh tenant, then encodes the layout texts of the
-versions it created with the same model and batch size. Prints the bulk throughput, the raw
-embedding throughput, their ratio (target >= 0.8x), the wall time of the whole corpus, and the
-time of a second run (which must write nothing).
-
-The ingest encodes a layout text once when several versions have byte-identical layout texts (it
-reuses the vector); the raw baseline encodes every created version's text, duplicates included.
-Both counts are printed, with the raw rate over distinct texts alone for comparison.
+versions it created with the same model and batch size. The ingest encodes a layout text once when
+several versions have byte-identical layout texts (it reuses the vector), so the baseline is raw
+encoding of the distinct texts: the target (issue 19) is an ingest at >= 0.9x its speed, printed with
+"met" or "NOT met". Also printed: raw encoding of every version's text (duplicates included), the wall
+time of the whole corpus, and the time of a second run (which must write nothing).
 Run: .venv/bin/python bench/bench_bulk_ingest.py [--batch-size 64] [--workers 0]
 """
 
@@ -62,6 +60,9 @@ async def create_tenant(settings: Settings) -> Tenant:
         await graph.close()
 
 
+DISTINCT_TARGET = 0.9
+
+
 def fastest_encode(embedder: Embedder, texts: list[str], batch_size: int) -> float:
     """Seconds of the faster of two raw passes: load on a shared machine only makes ratios look better."""
     passes = []
@@ -87,21 +88,20 @@ async def bench(settings: Settings, workers: int) -> None:
         distinct = list(dict.fromkeys(texts))
         distinct_seconds = fastest_encode(embedder, distinct, ingestor.batch_size)
 
-    bulk_rate = first.created / first.seconds
-    embed_rate = len(texts) / embed_seconds
+    # The target compares like with like: the ingest's wall time against raw encoding of exactly the
+    # distinct texts it had to encode (it reuses the vector of a byte-identical text).
+    ratio = distinct_seconds / first.seconds
     print(
-        f"raw embedding {len(texts)} layout texts (all, duplicates included), batch {ingestor.batch_size}: "
-        f"{embed_seconds:.1f} s, {embed_rate:.1f} layouts/s"
+        f"raw embedding of the {len(distinct)} distinct layout texts, batch {ingestor.batch_size}: "
+        f"{distinct_seconds:.1f} s; the ingest encoded {first.encoded} texts for {first.created} versions"
     )
     print(
-        f"for comparison, raw embedding of the {len(distinct)} distinct texts only: {distinct_seconds:.1f} s "
-        f"= {len(texts) / distinct_seconds:.1f} layouts/s counted over all {len(texts)} versions; "
-        f"the ingest encoded {first.encoded} texts (byte-identical layout texts once)"
+        f"bulk ingest {first.seconds:.1f} s wall = {ratio:.2f}x the speed of raw embedding of the distinct "
+        f"texts (target >= {DISTINCT_TARGET}x): {'met' if ratio >= DISTINCT_TARGET else 'NOT met'}"
     )
-    distinct_rate = len(texts) / distinct_seconds
     print(
-        f"bulk ingest {bulk_rate:.1f} layouts/s = {bulk_rate / embed_rate:.2f}x raw embedding "
-        f"(target >= 0.8x); {bulk_rate / distinct_rate:.2f}x raw embedding of the distinct texts only"
+        f"for comparison, raw embedding of all {len(texts)} versions' texts, duplicates included: "
+        f"{embed_seconds:.1f} s ({embed_seconds / first.seconds:.2f}x the ingest's wall time)"
     )
     print(
         f"whole corpus ({', '.join(FOLDERS)}): {first.files} files, {first.created} versions, "

@@ -11,9 +11,12 @@ the encoder: what is measured is the index and the maintenance it does while ser
 
 Two arrangements, in this run, on equal data: the served index without background optimisation (every
 written point searched by exact scan until an offline `ingest`/`reindex`: PageForge before this bench)
-and with it (PAGEFORGE_VECTORS__OPTIMIZE_AFTER, the default). Each is compared against the same index
-freshly optimised afterwards. Target (issue 19): served p50 within 1.5x of the freshly optimised index,
-recall@10 >= 0.95, no event-loop stall over 100 ms.
+and with it (PAGEFORGE_VECTORS__OPTIMIZE_AFTER, the default). Both are compared against a freshly
+optimised index: every layout loaded into an empty index and optimised. Target (issue 19): served p50
+within 1.5x of the freshly optimised index, recall@10 >= 0.95, no event-loop stall over 100 ms; each
+printed with "met" or "NOT met". Recall counts a hit tied with the k-th exact score as found; about a
+quarter of these layouts are exact duplicates of another (the same page drawn twice), and HNSW finds
+only some of a group of identical vectors (see the freshly optimised line: that is not freshness).
 """
 
 from __future__ import annotations
@@ -117,42 +120,73 @@ async def p50_ms(index: EdgeLayoutIndex, ids: list[str], repeats: int = 3) -> fl
     )
 
 
+def describe(segments: tuple[int, int, int]) -> str:
+    count, stored, indexed = segments
+    return f"{count} segments, {stored - indexed} of {stored} points not in HNSW"
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def arrangement(
-    name: str,
-    path: Path,
-    optimize_after: int | None,
-    data: tuple[NDArray[np.float32], list[str]],
-    base: int,
-    probes: list[str],
-    probe_vectors: NDArray[np.float32],
-) -> bool:
-    vectors, form_keys = data
-    index = EdgeLayoutIndex(path, dimension=vectors.shape[1], optimize_after=optimize_after)
+@dataclass(frozen=True)
+class Workload:
+    vectors: NDArray[np.float32]
+    form_keys: list[str]
+    base: int
+    probes: list[str]  # ids of stored layouts, asked for their similar layouts
+    queries: NDArray[np.float32]  # vectors of layouts not stored, for recall against exact search
+
+
+@dataclass(frozen=True)
+class Reference:
+    p50_ms: float
+    recall: float
+
+
+async def from_scratch(path: Path, work: Workload) -> Reference:
+    """Every layout loaded into an empty index and optimised: the freshly optimised index to compare to."""
+    index = EdgeLayoutIndex(path, dimension=work.vectors.shape[1])
     index.ensure()
     try:
-        load(index, vectors[:base], form_keys[:base])
+        started = time.perf_counter()
+        load(index, work.vectors, work.form_keys)
         index.optimize()
-        everything = list(points(vectors, form_keys))
-        base_ids = [point.id for point in everything[:base] if point.tenant == TENANT]
-        arriving = everything[base:]
-        optimised_before = await p50_ms(index, probes)
-
-        served = await serve_writes(index, arriving, base_ids)
-        served_p50 = await p50_ms(index, probes)
-        served_recall = recall(index, probe_vectors, [None] * len(probe_vectors))
-        optimize_started = time.perf_counter()
-        index.optimize()
-        optimize_s = time.perf_counter() - optimize_started
-        optimised_p50 = await p50_ms(index, probes)
+        reference = Reference(
+            await p50_ms(index, work.probes), recall(index, work.queries, [None] * len(work.queries))
+        )
+        print(
+            f"\nfreshly optimised: all {len(work.vectors)} loaded and optimised in "
+            f"{time.perf_counter() - started:.0f}s: p50 {reference.p50_ms:.3f} ms, recall@{K} "
+            f"{reference.recall:.3f}, {describe(index.segments())}"
+        )
+        return reference
     finally:
         index.close()
 
-    ratio = served_p50 / optimised_p50
+
+async def arrangement(
+    name: str, path: Path, optimize_after: int | None, work: Workload, reference: Reference
+) -> bool:
+    index = EdgeLayoutIndex(path, dimension=work.vectors.shape[1], optimize_after=optimize_after)
+    index.ensure()
+    try:
+        load(index, work.vectors[: work.base], work.form_keys[: work.base])
+        index.optimize()
+        everything = list(points(work.vectors, work.form_keys))
+        base_ids = [point.id for point in everything[: work.base] if point.tenant == TENANT]
+        arriving = everything[work.base :]
+        optimised_before = await p50_ms(index, work.probes)
+
+        served = await serve_writes(index, arriving, base_ids)
+        served_p50 = await p50_ms(index, work.probes)
+        served_recall = recall(index, work.queries, [None] * len(work.queries))
+        served_segments = index.segments()
+    finally:
+        index.close()
+
+    ratio = served_p50 / reference.p50_ms
     print(f"\n{name}")
     rate = len(arriving) / served.written_s
     print(f"  {len(arriving)} layouts written in {served.written_s:.1f}s ({rate:.0f}/s)")
@@ -162,19 +196,22 @@ async def arrangement(
         f"({len(served.latencies_ms)} queries)"
     )
     print(f"  worst event-loop stall: {served.worst_stall_ms:.1f} ms")
-    print(f"  p50 before the writes (optimised {base}): {optimised_before:.3f} ms")
-    print(f"  p50 served after the writes: {served_p50:.3f} ms, recall@{K} {served_recall:.3f}")
-    print(f"  p50 freshly optimised after the writes: {optimised_p50:.3f} ms (optimize() {optimize_s:.1f}s)")
-    met = (
-        ratio <= P50_RATIO_TARGET
-        and served_recall >= RECALL_TARGET
-        and served.worst_stall_ms <= STALL_TARGET_MS
-    )
+    print(f"  p50 before the writes (optimised {work.base}): {optimised_before:.3f} ms")
     print(
-        f"  served/optimised p50 {ratio:.2f}x (target <= {P50_RATIO_TARGET}x), recall {served_recall:.3f} "
-        f"(>= {RECALL_TARGET}), worst stall {served.worst_stall_ms:.1f} ms (<= {STALL_TARGET_MS:.0f}): "
-        f"{'met' if met else 'NOT met'}"
+        f"  served after the writes: p50 {served_p50:.3f} ms, recall@{K} {served_recall:.3f}, "
+        f"{describe(served_segments)}"
     )
+    verdicts = {
+        f"served / freshly optimised p50 {ratio:.2f}x (<= {P50_RATIO_TARGET}x)": ratio <= P50_RATIO_TARGET,
+        f"served recall@{K} {served_recall:.3f} (>= {RECALL_TARGET})": served_recall >= RECALL_TARGET,
+        f"worst stall {served.worst_stall_ms:.1f} ms (<= {STALL_TARGET_MS:.0f})": (
+            served.worst_stall_ms <= STALL_TARGET_MS
+        ),
+    }
+    for verdict, held in verdicts.items():
+        print(f"  {verdict}: {'met' if held else 'NOT met'}")
+    met = all(verdicts.values())
+    print(f"  target: {'met' if met else 'NOT met'}")
     return met
 
 
@@ -185,34 +222,29 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     embedder = Embedder()
     vectors = encode_cached(embedder, texts)
-    probe_vectors = encode_cached(embedder, query_texts)
-    print(f"{args.base} + {args.writes} layouts; encoding or cache load {time.perf_counter() - started:.0f}s")
-    probes = [
+    print(
+        f"{args.base} + {args.writes} layouts ({len(set(texts))} distinct texts); "
+        f"encoding or cache load {time.perf_counter() - started:.0f}s"
+    )
+    stored = [
         point.id for point in points(vectors[: args.base], form_keys[: args.base]) if point.tenant == TENANT
     ]
-    probes = random.Random(11).sample(probes, args.queries)
-    optimize_after = VectorSettings().optimize_after
+    probes = random.Random(11).sample(stored, args.queries)
+    work = Workload(vectors, form_keys, args.base, probes, encode_cached(embedder, query_texts))
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-fresh-index-"))
     try:
-        data = (vectors, form_keys)
+        reference = await from_scratch(workdir / "scratch", work)
+        if not args.only_background:
+            await arrangement(
+                "without background optimisation (before)", workdir / "off", None, work, reference
+            )
         await arrangement(
-            "without background optimisation (before)",
-            workdir / "off",
-            None,
-            data,
-            args.base,
-            probes,
-            probe_vectors,
-        )
-        await arrangement(
-            f"with background optimisation every {optimize_after} writes (PAGEFORGE_VECTORS__OPTIMIZE_AFTER)",
+            f"with background optimisation every {args.optimize_after} writes (VECTORS__OPTIMIZE_AFTER)",
             workdir / "on",
-            optimize_after,
-            data,
-            args.base,
-            probes,
-            probe_vectors,
+            args.optimize_after,
+            work,
+            reference,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -225,6 +257,10 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=20_000, help="layouts written while serving")
     parser.add_argument("--queries", type=int, default=200, help="similar-by-id probes and recall queries")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--optimize-after", type=int, default=VectorSettings().optimize_after, help="writes between runs"
+    )
+    parser.add_argument("--only-background", action="store_true", help="skip the arrangement without it")
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     asyncio.run(main_async(parser.parse_args()))
 

@@ -316,6 +316,12 @@ class EdgeLayoutIndex:
                 self._written = 0
             shard.optimize()
 
+    def segments(self) -> tuple[int, int, int]:
+        """(segments, points, points in HNSW graphs): the rest are searched by exact scan."""
+        with self._engine("info") as shard:
+            info = shard.info()
+        return int(info.segments_count), int(info.points_count), int(info.indexed_vectors_count)
+
     @property
     def optimizing(self) -> bool:
         """Whether the optimizers are running or about to (in the background or called)."""
