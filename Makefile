@@ -7,7 +7,7 @@ LAUNCHER := graph/server/target/.built
 LAUNCHER_SOURCES := graph/server/pom.xml $(shell find graph/server/src -type f 2>/dev/null)
 # The embedded vector engine's binding, built once from ../shared/qdrant by deploy/qdrant-edge (no registry
 # has it) and kept outside the clone, keyed by the build's own files: a fresh clone reuses it.
-EDGE_SOURCES := deploy/qdrant-edge/build-wheel.sh deploy/qdrant-edge/gil-release.diff
+EDGE_SOURCES := $(sort $(wildcard deploy/qdrant-edge/*))
 EDGE_WHEELS := $(HOME)/.cache/pageforge/qdrant-edge/wheels-$(shell cat $(EDGE_SOURCES) | sha256sum | cut -c1-16)
 
 export HF_HUB_OFFLINE := 1

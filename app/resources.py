@@ -115,8 +115,9 @@ def load_embedder(settings: Settings) -> Embedder:
     return embedder
 
 
-def open_index(settings: Settings) -> LayoutIndex:
-    """Qdrant server when a URL is configured, otherwise Qdrant Edge in-process."""
+def open_index(settings: Settings, *, serving: bool = True) -> LayoutIndex:
+    """Qdrant server when a URL is configured, otherwise Qdrant Edge in-process, which optimises itself in
+    the background only when `serving`: a command that owns it optimises once, when its writes are done."""
     vectors = settings.vectors
     index: LayoutIndex
     if vectors.qdrant_url:
@@ -138,7 +139,7 @@ def open_index(settings: Settings) -> LayoutIndex:
         index = EdgeLayoutIndex(
             vectors.path / vectors.collection,
             dimension=vectors.dimension,
-            optimize_after=vectors.optimize_after,
+            optimize_after=vectors.optimize_after if serving else None,
         )
     index.ensure()
     return index
@@ -156,7 +157,9 @@ async def prepare_graph(graph: Graph, settings: Settings) -> None:
         await migrator.require_current()
 
 
-async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPENDENCY) -> Resources:
+async def open_resources(
+    settings: Settings, uses: frozenset[str] = EVERY_DEPENDENCY, *, serving: bool = True
+) -> Resources:
     """Open Neo4j and what `uses` names; a dependency that is down is recorded, so /health can name it.
 
     The index opens before the model: it is quick to open and may be owned by another process, which
@@ -173,7 +176,7 @@ async def open_resources(settings: Settings, uses: frozenset[str] = EVERY_DEPEND
         logger.error("%s; until then every request is answered 503", exc)
     if VECTORS in uses:
         try:
-            resources.index = await _opened(resources, VECTORS, lambda: open_index(settings))
+            resources.index = await _opened(resources, VECTORS, lambda: open_index(settings, serving=serving))
         except IndexInUse:
             await resources.graph.close()
             raise
@@ -211,7 +214,7 @@ async def owned_index(settings: Settings, *, owner: str) -> AsyncIterator[OwnedI
     """Graph, index and model, for a command that must own the layout index while it runs (`owner` says
     which, for the error). Fails before the model loads when another process holds the index."""
     try:
-        resources = await open_resources(settings, frozenset({VECTORS}))
+        resources = await open_resources(settings, frozenset({VECTORS}), serving=False)
     except IndexInUse as exc:
         raise IndexInUse(
             f"{exc} (stop `pageforge serve` first: {owner} must own the index while it runs)"

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import dataclasses
 import os
+import pstats
 import shutil
 import statistics
 import subprocess
@@ -79,6 +81,21 @@ async def p50_ms_async(run: Callable[[int], Awaitable[object]], count: int, repe
             await run(i)
             timings.append(time.perf_counter() - started)
     return statistics.median(timings) * 1000
+
+
+async def profile_in_loop(app: Any, headers: dict[str, str], ids: list[str], rounds: int = 10) -> None:
+    """cProfile of similar-by-id over ASGI on the app's loop (worker threads not included: the index)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as asgi:
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(rounds):
+            for version_id in ids:
+                response = await asgi.get(f"/api/v1/form-versions/{version_id}/similar", params={"k": K})
+                assert response.status_code == 200, response.text
+        profile.disable()
+    print(f"\nprofile of {rounds * len(ids)} similar-by-id requests, ASGI in loop, by own time:")
+    pstats.Stats(profile).sort_stats("tottime").print_stats(30)
 
 
 def served_figures(
@@ -259,6 +276,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
     parser.add_argument("--corpora", type=Path, default=CORPORA)
+    parser.add_argument("--profile", action="store_true", help="print where similar-by-id spends its time")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -398,6 +416,8 @@ def main() -> None:
                     }
 
             results |= client.portal.call(in_loop_figures)  # type: ignore[union-attr]
+            if args.profile:
+                client.portal.call(profile_in_loop, client.app, headers, ids[:queries])  # type: ignore[union-attr]
             recall = recall_at_k(index, tenant, version_vectors, ids, queries)
             one = throughput(api_similar, 1, args.seconds)
             eight = throughput(api_similar, 8, args.seconds)

@@ -97,8 +97,11 @@ def corpus_forms(corpora: Path) -> list[FormLabels]:
     return forms
 
 
-def layout_text(form: FormLabels, forms: list[FormLabels], rng: random.Random) -> str:
-    """One perturbed page of `form`: a window of its fields, some dropped, swapped or borrowed."""
+def layout_page(
+    form: FormLabels, forms: list[FormLabels], rng: random.Random
+) -> tuple[str, list[tuple[str, str]]]:
+    """One perturbed page of `form`, (title, [(widget, label)]): a window of its fields, some dropped,
+    swapped, borrowed from another form or given another widget."""
     size = rng.randint(3, 7)
     start = rng.randrange(max(1, len(form.fields) - size + 1))
     window = list(form.fields[start : start + size])
@@ -109,10 +112,14 @@ def layout_text(form: FormLabels, forms: list[FormLabels], rng: random.Random) -
     if len(window) > 2 and rng.random() < 0.3:
         i = rng.randrange(len(window) - 1)
         window[i], window[i + 1] = window[i + 1], window[i]
-    items = ", ".join(
-        f"{rng.choice(WIDGETS) if rng.random() < 0.1 else widget} {label}" for widget, label in window
-    )
-    return f"Page {rng.choice(form.titles)}: {items}"
+    fields = [(rng.choice(WIDGETS) if rng.random() < 0.1 else widget, label) for widget, label in window]
+    return rng.choice(form.titles), fields
+
+
+def layout_text(form: FormLabels, forms: list[FormLabels], rng: random.Random) -> str:
+    """One perturbed page of `form` as layout text: its title, then "widget label" items."""
+    title, fields = layout_page(form, forms, rng)
+    return f"Page {title}: " + ", ".join(f"{widget} {label}" for widget, label in fields)
 
 
 def build_layouts(corpora: Path, n: int, queries: int, seed: int) -> tuple[list[str], list[str], list[str]]:

@@ -7,7 +7,8 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
@@ -32,11 +33,10 @@ from vectors.index import (
     vectors_by_tenant,
 )
 
-qe: Any
-try:
-    import qdrant_edge as qe
-except ModuleNotFoundError:  # the server deployment's image has no embedded engine: _open() says so
-    qe = None
+qe: Any = None
+# The server deployment's image has no embedded engine: _open() says so.
+with suppress(ModuleNotFoundError):
+    qe = import_module("qdrant_edge")
 
 LOCK_FILE = "pageforge.lock"
 CONFIG_FILE = "edge_config.json"
@@ -44,7 +44,7 @@ SCROLL_PAGE = 512
 # The binding deploy/qdrant-edge builds: its engine calls release the GIL, so the optimizer can run in a
 # thread beside a serving event loop. The PyPI wheels hold it for a whole optimisation (seconds).
 BINDING_DISTRIBUTION = "qdrant-edge-py"
-REQUIRED_BINDING = "0.7.2+pageforge.1"
+REQUIRED_BINDING = "0.7.2+pageforge.2"
 logger = logging.getLogger(__name__)
 
 
@@ -168,15 +168,19 @@ class EdgeLayoutIndex:
     def ensure(self) -> None:
         """Open (or create) the shard under the path and its payload indexes; safe to call again."""
         with self._open_close:
-            if self._shard is None:
+            opened = self._shard is None
+            if opened:
                 self._open()
                 self._closing = False
         with self._engine("creating payload indexes") as shard:
-            existing = shard.info().payload_schema
+            info = shard.info()
             for name in INDEXED_FIELDS:
-                if name not in existing:
+                if name not in info.payload_schema:
                     params = qe.KeywordIndexParams(is_tenant=name == TENANT_FIELD)
                     shard.update(qe.UpdateOperation.create_field_index(name, params))
+        if opened:
+            # Points an earlier process left out of HNSW (a reconcile's repairs, a crash) count as written.
+            self._wrote(int(info.points_count) - int(info.indexed_vectors_count))
 
     def _open(self) -> None:
         found = binding_version()
@@ -315,6 +319,9 @@ class EdgeLayoutIndex:
             with self._written_lock:
                 self._written = 0
             shard.optimize()
+            # Every segment to disk and the WAL entries they hold dropped: the WAL, which the next load
+            # replays, stays as short as the writes since the last optimisation.
+            shard.flush()
 
     def segments(self) -> tuple[int, int, int]:
         """(segments, points, points in HNSW graphs): the rest are searched by exact scan."""

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Builds the Qdrant Edge Python binding (qdrant-edge-py) that the embedded vector index runs on, from the
-# Qdrant 1.18.2 source in ../shared/qdrant, with one change: the shard's blocking calls release the GIL.
+# Qdrant 1.18.2 source in ../shared/qdrant, with two changes: the shard's blocking calls release the GIL
+# (gil-release.diff), and a shard replays its WAL when loaded (wal-replay.diff).
 #
-#   deploy/qdrant-edge/build-wheel.sh MATURIN OUT_DIR   -> OUT_DIR/qdrant_edge_py-0.7.2+pageforge.1-*.whl
+#   deploy/qdrant-edge/build-wheel.sh MATURIN OUT_DIR   -> OUT_DIR/qdrant_edge_py-0.7.2+pageforge.2-*.whl
 #
 # Why: the PyPI wheels hold the GIL inside every engine call, so `optimize()` (building HNSW, seconds at
 # 20k points) froze the whole process, event loop included, and the server could never index what it was
 # sent. gil-release.diff wraps flush, optimize, update, query, search, scroll, count and retrieve in
-# `py.detach` (pyo3's allow_threads); nothing else in the engine or its API changes. The version carries
-# the local label `+pageforge.1`, which vectors/edge.py requires, so an unpatched wheel is refused by name.
+# `py.detach` (pyo3's allow_threads). Edge 1.18.2 writes every update to its WAL but never reads it back,
+# while segments reach the disk only on flush: a process killed between the two lost acknowledged updates
+# (the PyPI wheel, from a later Qdrant, replays). wal-replay.diff re-applies the WAL on load, makes flush
+# wait for updates in progress instead of panicking beside them, and drops the WAL entries a flush
+# persisted. The engine's API is unchanged. The version carries
+# the local label `+pageforge.2`, which vectors/edge.py requires, so an unpatched wheel is refused by name.
 # The workspace edit is the one ../shared/qdrant/build.sh makes (raft from the snapshot beside the source,
 # tonic from crates.io): cargo resolves the whole workspace, though the edge crates use neither.
 # The cargo build directory is kept under CACHE (default ~/.cache/pageforge/qdrant-edge): a first build is
@@ -64,9 +69,10 @@ pool.write_text(code.replace(old, "        .connect_timeout(connection_timeout);
 binding = src / "lib/edge/python/Cargo.toml"
 manifest = binding.read_text()
 assert '\nversion = "0.7.2"\n' in manifest
-binding.write_text(manifest.replace('\nversion = "0.7.2"\n', '\nversion = "0.7.2+pageforge.1"\n', 1))
+binding.write_text(manifest.replace('\nversion = "0.7.2"\n', '\nversion = "0.7.2+pageforge.2"\n', 1))
 EOF
 patch --quiet -d "$src" -p1 < "$here/gil-release.diff"
+patch --quiet -d "$src" -p1 < "$here/wal-replay.diff"
 cd "$src/lib/edge/python"
 rm -rf "$cache/partial"
 CARGO_TARGET_DIR="$cache/target" CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} \

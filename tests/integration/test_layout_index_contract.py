@@ -3,6 +3,7 @@ qdrant-client; real embeddings."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import qdrant_edge as qe
 from numpy.typing import NDArray
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from vectors.edge import EdgeLayoutIndex
+from vectors.edge import REQUIRED_BINDING, EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
 from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
@@ -475,6 +476,56 @@ def test_edge_refuses_a_second_owner_of_its_directory(tmp_path: Path) -> None:
     successor.close()
 
 
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from vectors.edge import EdgeLayoutIndex
+from vectors.index import LayoutPoint
+
+index = EdgeLayoutIndex(Path(sys.argv[1]), 384)
+index.ensure()
+rng = np.random.default_rng(5)
+for number in range(50):
+    vector = rng.normal(size=384).astype(np.float32)
+    index.upsert([LayoutPoint(f"00000000-0000-0000-0000-{number:012d}", "tenant-a", vector, {"n": number})])
+index.set_payloads("tenant-a", {"00000000-0000-0000-0000-000000000007": {"n": 700}})
+index.delete("tenant-a", ["00000000-0000-0000-0000-000000000009"])
+print("acknowledged", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_edge_keeps_every_acknowledged_write_when_its_process_is_killed(tmp_path: Path) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path / "vectors")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert "acknowledged" in killed.stdout
+
+    reopened = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    reopened.ensure()
+    try:
+        assert reopened.count(TENANT_A) == 49
+        (seventh,) = reopened.get(TENANT_A, ["00000000-0000-0000-0000-000000000007"])
+        assert seventh.payload["n"] == 700
+        assert reopened.get(TENANT_A, ["00000000-0000-0000-0000-000000000009"]) == []
+    finally:
+        reopened.close()
+    # Closed cleanly, the shard is on disk and its WAL acknowledged: a second load holds the same.
+    again = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    again.ensure()
+    try:
+        assert again.count(TENANT_A) == 49
+    finally:
+        again.close()
+
+
 def test_edge_refuses_to_open_a_shard_of_another_dimension(tmp_path: Path) -> None:
     created = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
     created.ensure()
@@ -525,6 +576,20 @@ def test_edge_optimizes_in_the_background_once_enough_points_are_written(tmp_pat
         index.close()
 
 
+def test_edge_opened_with_enough_points_out_of_hnsw_optimizes_them_in_the_background(tmp_path: Path) -> None:
+    left = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1)
+    left.ensure()
+    left.upsert(scattered_points(TENANT_A, 400, seed=4))
+    left.close()  # as an offline command or a crash leaves it: written, not optimised
+
+    index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1, optimize_after=300)
+    index.ensure()
+    try:
+        wait_until_indexed(index, 400)
+    finally:
+        index.close()
+
+
 def test_edge_without_background_optimisation_leaves_points_to_exact_scan(tmp_path: Path) -> None:
     index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, indexing_threshold_kb=1)
     index.ensure()
@@ -557,7 +622,7 @@ def test_edge_close_waits_for_a_background_optimisation_and_keeps_every_point(tm
 def test_edge_refuses_a_binding_that_holds_the_gil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vectors.edge.binding_version", lambda: "0.9.0")
     with pytest.raises(
-        VectorIndexUnavailable, match=r"needs qdrant-edge-py 0\.7\.2\+pageforge\.1.*found 0\.9\.0"
+        VectorIndexUnavailable, match=rf"needs qdrant-edge-py {re.escape(REQUIRED_BINDING)}.*found 0\.9\.0"
     ):
         EdgeLayoutIndex(tmp_path / "vectors", DIMENSION).ensure()
     monkeypatch.setattr("vectors.edge.binding_version", lambda: None)
