@@ -25,10 +25,10 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
-    hits_of,
     payload_updates,
     points_in_order,
     recommend_vectors,
+    top_hits,
     vector_as_list,
     vectors_by_tenant,
 )
@@ -259,15 +259,9 @@ class EdgeLayoutIndex:
         exact: bool = False,
     ) -> list[LayoutHit]:
         """The k nearest points of the tenant that pass the filter, closest first."""
-        request = qe.QueryRequest(
-            limit=k,
-            query=qe.Query.Nearest(vector_as_list(vector, self.dimension)),
-            filter=_tenant_filter(tenant, filter),
-            with_payload=True,
-            params=qe.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact),
-        )
-        with self._engine("search") as shard:
-            return hits_of(shard.query(request))
+        nearest = qe.Query.Nearest(vector_as_list(vector, self.dimension))
+        params = qe.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact)
+        return self._query("search", nearest, tenant, k, filter, params)
 
     def recommend(
         self,
@@ -281,14 +275,21 @@ class EdgeLayoutIndex:
         """The k points of the tenant closest to the positives and furthest from the negatives."""
         positives, negatives = recommend_vectors(positive_vectors, negative_vectors, self.dimension)
         query = qe.RecommendQuery(positives=list(positives), negatives=list(negatives))
-        request = qe.QueryRequest(
-            limit=k,
-            query=qe.Query.RecommendBestScore(query),
-            filter=_tenant_filter(tenant, filter),
-            with_payload=True,
-        )
-        with self._engine("recommend") as shard:
-            return hits_of(shard.query(request))
+        return self._query("recommend", qe.Query.RecommendBestScore(query), tenant, k, filter, None)
+
+    def _query(
+        self, what: str, query: Any, tenant: str, k: int, filter: LayoutFilter | None, params: Any
+    ) -> list[LayoutHit]:
+        engine_filter = _tenant_filter(tenant, filter)
+        with self._engine(what) as shard:
+            return top_hits(
+                lambda limit: shard.query(
+                    qe.QueryRequest(
+                        limit=limit, query=query, filter=engine_filter, with_payload=True, params=params
+                    )
+                ),
+                k,
+            )
 
     def scroll_ids(self, tenant: str | None = None) -> Iterator[tuple[str, Payload]]:
         """Every (id, payload) stored, of one tenant or of all, for reconciling against the graph."""

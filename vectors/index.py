@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -143,12 +143,13 @@ def recommend_vectors(
 
 # Decimals of a score as clients see it.
 SCORE_DECIMALS = 4
+# Extra hits asked of the engine beyond k, and the most it is asked for, to see a tie at the k-th place whole.
+TIE_MARGIN = 8
+TIE_FETCH_MAX = 1024
 
 
-def hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
-    """Search results from an engine's scored points (each with id, score and payload), best_first: scores
-    equal to SCORE_DECIMALS (layouts with the same text, whose score two replicas of a shard can compute a
-    float's last bits apart) by id, so a question has one answer whichever replicas answered it."""
+def _hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
+    """Search results from an engine's scored points (each with id, score and payload), best_first."""
     hits = [
         LayoutHit(id=str(point.id), score=float(point.score), payload=point.payload or {}) for point in scored
     ]
@@ -157,7 +158,29 @@ def hits_of(scored: Sequence[Any]) -> list[LayoutHit]:
 
 def best_first(hits: Iterable[LayoutHit]) -> list[LayoutHit]:
     """Hits by score, highest first; scores equal to SCORE_DECIMALS by id."""
-    return sorted(hits, key=lambda hit: (-round(hit.score, SCORE_DECIMALS), hit.id))
+    return sorted(hits, key=lambda hit: (-_shown(hit), hit.id))
+
+
+def top_hits(query: Callable[[int], Sequence[Any]], k: int) -> list[LayoutHit]:
+    """The k best hits of `query(limit)` (an engine's scored points, best first), one answer whichever
+    replicas answered: layouts with the same text, whose scores two replicas of a shard compute a float's
+    last bits apart, tie to SCORE_DECIMALS and are ranked by id, so the engine is asked for more until the
+    tie at the k-th place is whole (up to TIE_FETCH_MAX hits)."""
+    limit = k + TIE_MARGIN
+    while True:
+        hits = _hits_of(query(limit))
+        if (
+            len(hits) < limit
+            or len(hits) <= k
+            or limit >= TIE_FETCH_MAX
+            or _shown(hits[-1]) < _shown(hits[k - 1])
+        ):
+            return hits[:k]
+        limit = min(limit * 2, TIE_FETCH_MAX)
+
+
+def _shown(hit: LayoutHit) -> float:
+    return round(hit.score, SCORE_DECIMALS)
 
 
 def points_in_order(

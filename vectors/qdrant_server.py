@@ -24,10 +24,10 @@ from vectors.index import (
     Vector,
     VectorIndexUnavailable,
     canonical_point_id,
-    hits_of,
     payload_updates,
     points_in_order,
     recommend_vectors,
+    top_hits,
     vector_as_list,
     vectors_by_tenant,
 )
@@ -256,16 +256,21 @@ class QdrantServerLayoutIndex:
         self, query: qm.Query | list[float], tenant: str, k: int, filter: LayoutFilter | None, exact: bool
     ) -> list[LayoutHit]:
         params = qm.SearchParams(hnsw_ef=self._hnsw_ef, exact=exact)
+        query_filter = _tenant_filter(tenant, filter)
         with self._engine("search") as client:
-            response = client.query_points(
-                self.collection,
-                query=query,
-                query_filter=_tenant_filter(tenant, filter),
-                limit=k,
-                with_payload=True,
-                search_params=params,
+            return top_hits(
+                lambda limit: (
+                    client.query_points(
+                        self.collection,
+                        query=query,
+                        query_filter=query_filter,
+                        limit=limit,
+                        with_payload=True,
+                        search_params=params,
+                    ).points
+                ),
+                k,
             )
-        return hits_of(response.points)
 
     def search(
         self,

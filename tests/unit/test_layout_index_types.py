@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from vectors.index import LayoutFilter, LayoutHit, LayoutPoint, best_first, vector_as_list
+from vectors.index import (
+    TIE_MARGIN,
+    LayoutFilter,
+    LayoutHit,
+    LayoutPoint,
+    best_first,
+    top_hits,
+    vector_as_list,
+)
 
 POINT_ID = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
 
@@ -72,3 +81,46 @@ def test_hits_whose_scores_agree_to_the_shown_decimals_come_back_in_id_order_wha
 
     for answer in ([second, first, better], [first, better, second], [better, second, first]):
         assert [hit.id for hit in best_first(answer)] == [better.id, first.id, second.id]
+
+
+def test_the_k_best_hits_are_the_same_whichever_replica_broke_a_tie_at_the_kth_place() -> None:
+    # Five layouts with one text: two replicas score them a float's last bits apart, in opposite orders,
+    # and only some of them fit in k. Each replica ranks by its raw scores and the engine cuts at its limit.
+    ids = [f"{n:08x}-0000-0000-0000-000000000000" for n in range(1, 6)]
+    better = LayoutHit(id="ff000000-0000-0000-0000-000000000000", score=0.3, payload={})
+
+    def replica(offsets: list[float]) -> Callable[[int], list[LayoutHit]]:
+        scored = [
+            better,
+            *(LayoutHit(id=i, score=0.2298 + off, payload={}) for i, off in zip(ids, offsets, strict=True)),
+        ]
+
+        def query(limit: int) -> list[LayoutHit]:
+            return sorted(scored, key=lambda hit: -hit.score)[:limit]
+
+        return query
+
+    rising = [n * 1e-9 for n in range(5)]
+    one = top_hits(replica(rising), 3)
+    other = top_hits(replica(rising[::-1]), 3)
+
+    assert [hit.id for hit in one] == [hit.id for hit in other] == [better.id, ids[0], ids[1]]
+
+
+def test_a_tie_wider_than_the_margin_is_asked_for_again_until_it_is_whole() -> None:
+    same = [
+        LayoutHit(id=f"{n:08x}-0000-0000-0000-000000000000", score=0.5 + n * 1e-9, payload={})
+        for n in range(40)
+    ]
+    lower = [LayoutHit(id=f"{n:08x}-1111-0000-0000-000000000000", score=0.1, payload={}) for n in range(100)]
+    asked: list[int] = []
+
+    def query(limit: int) -> list[LayoutHit]:
+        asked.append(limit)
+        return sorted([*same, *lower], key=lambda hit: -hit.score)[:limit]
+
+    answer = top_hits(query, 2)
+
+    assert [hit.id for hit in answer] == [same[0].id, same[1].id]
+    assert TIE_MARGIN == 8
+    assert asked == [10, 20, 40, 80]
