@@ -134,12 +134,14 @@ def open_index(settings: Settings, *, serving: bool = True) -> LayoutIndex:
             collection=vectors.collection,
             dimension=vectors.dimension,
             replication=replication,
+            hnsw_m=vectors.hnsw_m,
         )
     else:
         index = EdgeLayoutIndex(
             vectors.path / vectors.collection,
             dimension=vectors.dimension,
             optimize_after=vectors.optimize_after if serving else None,
+            hnsw_m=vectors.hnsw_m,
         )
     index.ensure()
     return index

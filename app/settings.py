@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.server import ADMIN_USER, generated_password
 from vectors.embedder import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, Backend
+from vectors.index import HNSW_M
 
 
 class Neo4jSettings(BaseModel):
@@ -71,6 +72,9 @@ class VectorSettings(BaseModel):
     # Qdrant Edge only: after this many points are written (upserted, deleted, payload changed), its
     # optimizers build HNSW for them in a background thread; until then they are searched exactly.
     optimize_after: int = Field(default=2000, ge=1)
+    # Links per node of the HNSW graph: more find identical layouts' neighbours better, at some memory and
+    # build time. Applies to graphs built after a change (the server's collection: when it is created).
+    hnsw_m: int = Field(default=HNSW_M, ge=4, le=128)
     # Must equal the embedding model's output size (384 for all-MiniLM-L6-v2).
     dimension: int = 384
 

@@ -15,8 +15,8 @@ and with it (PAGEFORGE_VECTORS__OPTIMIZE_AFTER, the default). Both are compared 
 optimised index: every layout loaded into an empty index and optimised. Target (issue 19): served p50
 within 1.5x of the freshly optimised index, recall@10 >= 0.95, no event-loop stall over 100 ms; each
 printed with "met" or "NOT met". Recall counts a hit tied with the k-th exact score as found; about a
-quarter of these layouts are exact duplicates of another (the same page drawn twice), and HNSW finds
-only some of a group of identical vectors (see the freshly optimised line: that is not freshness).
+quarter of these layouts are exact duplicates of another (the same page drawn twice), which HNSW links
+poorly (bench_hnsw_links: why PageForge builds its graphs with HNSW_M links per node).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from vectors.index import (
+    FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
     INDEXED_FIELDS,
     PROGRAMMING_ERRORS,
     TENANT_FIELD,
@@ -92,12 +95,14 @@ class EdgeLayoutIndex:
         indexing_threshold_kb: int | None = None,
         hnsw_ef: int | None = None,
         optimize_after: int | None = None,
+        hnsw_m: int = HNSW_M,
     ) -> None:
         self.path = Path(path)
         self.dimension = dimension
         self._indexing_threshold_kb = indexing_threshold_kb
         self._hnsw_ef = hnsw_ef
         self._optimize_after = optimize_after
+        self._hnsw_m = hnsw_m
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
         self._open_close = threading.Lock()
@@ -121,6 +126,9 @@ class EdgeLayoutIndex:
             optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(
+                m=self._hnsw_m, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+            ),
             optimizers=optimizers,
         )
 

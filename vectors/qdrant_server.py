@@ -14,6 +14,9 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectors.index import (
+    FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
     INDEXED_FIELDS,
     PROGRAMMING_ERRORS,
     TENANT_FIELD,
@@ -96,6 +99,7 @@ class QdrantServerLayoutIndex:
         hnsw_ef: int | None = None,
         indexing_threshold_kb: int | None = None,
         replication: Replication | None = None,
+        hnsw_m: int = HNSW_M,
     ) -> None:
         self.client = client
         self.replication = replication or Replication()
@@ -105,6 +109,7 @@ class QdrantServerLayoutIndex:
         self._optimize_timeout = optimize_timeout
         self._hnsw_ef = hnsw_ef
         self._indexing_threshold_kb = indexing_threshold_kb
+        self._hnsw_m = hnsw_m
         self._closed = False
 
     @classmethod
@@ -117,6 +122,7 @@ class QdrantServerLayoutIndex:
         api_key: str | None = None,
         indexing_threshold_kb: int | None = None,
         replication: Replication | None = None,
+        hnsw_m: int = HNSW_M,
     ) -> QdrantServerLayoutIndex:
         """An index on `collection` of the Qdrant server (or cluster node) at `url`."""
         client = connect(url, api_key=api_key)
@@ -127,6 +133,7 @@ class QdrantServerLayoutIndex:
             owns_client=True,
             indexing_threshold_kb=indexing_threshold_kb,
             replication=replication,
+            hnsw_m=hnsw_m,
         )
 
     @contextmanager
@@ -161,6 +168,11 @@ class QdrantServerLayoutIndex:
                     shard_number=replication.shards,
                     replication_factor=replication.factor,
                     write_consistency_factor=replication.write_consistency,
+                    hnsw_config=qm.HnswConfigDiff(
+                        m=self._hnsw_m,
+                        ef_construct=HNSW_EF_CONSTRUCT,
+                        full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+                    ),
                     optimizers_config=(
                         None
                         if self._indexing_threshold_kb is None

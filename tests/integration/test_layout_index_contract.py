@@ -3,6 +3,7 @@ qdrant-client; real embeddings."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -17,9 +18,9 @@ import qdrant_edge as qe
 from numpy.typing import NDArray
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from vectors.edge import REQUIRED_BINDING, EdgeLayoutIndex
+from vectors.edge import CONFIG_FILE, REQUIRED_BINDING, EdgeLayoutIndex
 from vectors.embedder import Embedder
-from vectors.index import LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
+from vectors.index import HNSW_M, LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
 from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
 from vectors.server import LocalQdrantServer
 
@@ -374,6 +375,30 @@ def test_search_after_optimize_matches_exact_search(index: LayoutIndex, vectors:
         if layout != "payment":
             assert approximate[0].payload["version_id"] == f"v-{layout}"
     assert index.count(TENANT_A) == len(LAYOUTS) - 1
+
+
+def hnsw_links(index: LayoutIndex) -> int:
+    """Links per node of the HNSW graphs the engine builds, as it stored its configuration."""
+    if isinstance(index, EdgeLayoutIndex):
+        return int(json.loads((index.path / CONFIG_FILE).read_text())["hnsw_config"]["m"])
+    assert isinstance(index, QdrantServerLayoutIndex)
+    return int(index.client.get_collection(index.collection).config.hnsw_config.m)
+
+
+def test_graphs_are_built_with_pageforges_links_per_node(index: LayoutIndex) -> None:
+    assert hnsw_links(index) == HNSW_M != 16  # Qdrant's default loses identical layouts' neighbours
+
+
+def test_edge_reopened_with_other_links_per_node_builds_its_next_graphs_with_them(tmp_path: Path) -> None:
+    first = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    first.ensure()
+    first.close()
+    second = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, hnsw_m=24)
+    second.ensure()
+    try:
+        assert hnsw_links(second) == 24
+    finally:
+        second.close()
 
 
 def test_recommend_follows_positives_away_from_negatives(index: LayoutIndex, vectors: Vectors) -> None:
