@@ -17,7 +17,7 @@ import uvicorn
 from app import __version__
 from app.audit import operator, security_event
 from app.observability import configure_logging
-from app.resources import open_graph, prepare_graph
+from app.resources import freeze_startup_heap, open_graph, prepare_graph
 from app.scopes import KEY_SCOPES, Scope
 from app.settings import ServiceName, Settings
 from graph.errors import GraphError
@@ -117,12 +117,21 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=settings.api.shutdown_timeout_s,
         )
-        server = uvicorn.Server(config)
+        server = ServingServer(config)
         try:
             server.run(sockets=[listening])
         except SystemExit as failed:  # uvicorn's exit when start-up fails (status 3)
             typer.echo("error: PageForge did not start (the log above says why)", err=True)
             raise typer.Exit(failed.code if isinstance(failed.code, int) else 3) from None
+
+
+class ServingServer(uvicorn.Server):
+    """uvicorn's server, which once the app has started (its lifespan done) freezes the startup heap."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            freeze_startup_heap()
 
 
 def _listen(host: str, port: int) -> socket.socket:

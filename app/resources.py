@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -237,6 +238,14 @@ async def owned_index(settings: Settings, *, owner: str) -> AsyncIterator[OwnedI
         yield OwnedIndex(graph=resources.graph, index=resources.index, relay=relay)
     finally:
         await close_resources(resources)
+
+
+def freeze_startup_heap() -> None:
+    """Keep what a serving process loaded at start (modules, the model, the app) out of the garbage
+    collector's full passes: it lives as long as the process, and scanning it (155k objects) held the event
+    loop 36 ms per pass on a quiet machine; bench_fresh_index saw a 96 ms pass stall requests."""
+    gc.collect()
+    gc.freeze()
 
 
 @asynccontextmanager

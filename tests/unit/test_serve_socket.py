@@ -1,11 +1,15 @@
-"""The socket `pageforge serve` listens on: connections accepted on it send responses without delay."""
+"""How `pageforge serve` serves: its socket sends responses without delay, its startup heap is frozen."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
-from app.cli import _listen
+import uvicorn
+from fastapi import FastAPI
+
+from app.cli import ServingServer, _listen
 
 
 def test_connections_accepted_by_serve_have_tcp_nodelay() -> None:
@@ -31,3 +35,25 @@ def test_connections_accepted_by_serve_have_tcp_nodelay() -> None:
         return options[0]
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_the_server_freezes_what_it_loaded_once_the_app_has_started() -> None:
+    started: list[int] = []
+
+    async def serve_until_started() -> None:
+        server = ServingServer(uvicorn.Config(FastAPI(), log_config=None, access_log=False, lifespan="on"))
+        with _listen("127.0.0.1", 0) as listening:
+            serving = asyncio.create_task(server.serve(sockets=[listening]))
+            async with asyncio.timeout(30):
+                while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+                    await asyncio.sleep(0.01)
+            started.append(gc.get_freeze_count())
+            server.should_exit = True
+            await serving
+
+    assert gc.get_freeze_count() == 0
+    try:
+        asyncio.run(serve_until_started())
+    finally:
+        gc.unfreeze()
+    assert started[0] > 0
