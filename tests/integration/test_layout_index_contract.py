@@ -18,7 +18,7 @@ import qdrant_edge as qe
 from numpy.typing import NDArray
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from vectors.edge import CONFIG_FILE, REQUIRED_BINDING, EdgeLayoutIndex
+from vectors.edge import CONFIG_FILE, INDEXING_THRESHOLD_KB, REQUIRED_BINDING, EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import HNSW_M, LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
 from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
@@ -399,6 +399,15 @@ def test_edge_reopened_with_other_links_per_node_builds_its_next_graphs_with_the
         assert hnsw_links(second) == 24
     finally:
         second.close()
+
+
+def test_edge_builds_hnsw_for_segments_from_its_indexing_threshold(tmp_path: Path) -> None:
+    index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
+    index.ensure()
+    index.close()
+
+    optimizers = json.loads((tmp_path / "vectors" / CONFIG_FILE).read_text())["optimizers"]
+    assert optimizers["indexing_threshold"] == INDEXING_THRESHOLD_KB < 10_000  # Qdrant's default
 
 
 def test_recommend_follows_positives_away_from_negatives(index: LayoutIndex, vectors: Vectors) -> None:
