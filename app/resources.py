@@ -242,8 +242,8 @@ async def owned_index(settings: Settings, *, owner: str) -> AsyncIterator[OwnedI
 
 def freeze_startup_heap() -> None:
     """Keep what a serving process loaded at start (modules, the model, the app) out of the garbage
-    collector's full passes: it lives as long as the process, and scanning it (155k objects) held the event
-    loop 36 ms per pass on a quiet machine; bench_fresh_index saw a 96 ms pass stall requests."""
+    collector's full passes: it lives as long as the process, and each pass that scanned it held the event
+    loop (bench_fresh_index prints the longest pass while serving; `--no-freeze` serves without this)."""
     gc.collect()
     gc.freeze()
 

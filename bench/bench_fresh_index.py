@@ -29,6 +29,8 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from app.resources import freeze_startup_heap
 from app.settings import VectorSettings
 from bench.bench_vector_index import TENANT, K, build_layouts, encode_cached, load, points, recall
 from tests.corpora import CORPORA
-from vectors.edge import EdgeLayoutIndex
+from vectors.edge import INDEXING_THRESHOLD_KB, EdgeLayoutIndex
 from vectors.embedder import Embedder
 from vectors.index import LayoutPoint
 
@@ -55,6 +57,7 @@ class Served:
     worst_stall_ms: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     written_s: float = 0.0
+    full_collections_ms: list[float] = field(default_factory=list)
 
 
 async def ticker(done: asyncio.Event, served: Served) -> None:
@@ -64,6 +67,26 @@ async def ticker(done: asyncio.Event, served: Served) -> None:
         await asyncio.sleep(TICK_S)
         late_ms = (time.perf_counter() - started - TICK_S) * 1000
         served.worst_stall_ms = max(served.worst_stall_ms, late_ms)
+
+
+@contextmanager
+def full_collections_timed(served: Served) -> Iterator[None]:
+    """Record how long each of the garbage collector's full passes holds the process (and its loop)."""
+    started: list[float] = []
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            served.full_collections_ms.append((time.perf_counter() - started.pop()) * 1000)
+
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
 
 
 async def similar_by_id(index: EdgeLayoutIndex, point_id: str) -> float:
@@ -104,13 +127,14 @@ async def serve_writes(index: EdgeLayoutIndex, arriving: list[LayoutPoint], base
         asyncio.create_task(ticker(done, served)),
         asyncio.create_task(reader(index, base_ids, done, served)),
     ]
-    started = time.perf_counter()
-    await writer(index, arriving, base_ids)
-    served.written_s = time.perf_counter() - started
-    # Queries and the ticker go on until the optimisation the last writes started has finished.
-    await anyio.to_thread.run_sync(index.wait_for_optimizer)
-    done.set()
-    await asyncio.gather(*background)
+    with full_collections_timed(served):
+        started = time.perf_counter()
+        await writer(index, arriving, base_ids)
+        served.written_s = time.perf_counter() - started
+        # Queries and the ticker go on until the optimisation the last writes started has finished.
+        await anyio.to_thread.run_sync(index.wait_for_optimizer)
+        done.set()
+        await asyncio.gather(*background)
     return served
 
 
@@ -139,6 +163,8 @@ class Workload:
     base: int
     probes: list[str]  # ids of stored layouts, asked for their similar layouts
     queries: NDArray[np.float32]  # vectors of layouts not stored, for recall against exact search
+    indexing_threshold_kb: int  # of the served index
+    freeze: bool  # the startup heap frozen before serving, as `pageforge serve` does
 
 
 @dataclass(frozen=True)
@@ -171,7 +197,12 @@ async def from_scratch(path: Path, work: Workload) -> Reference:
 async def arrangement(
     name: str, path: Path, optimize_after: int | None, work: Workload, reference: Reference
 ) -> bool:
-    index = EdgeLayoutIndex(path, dimension=work.vectors.shape[1], optimize_after=optimize_after)
+    index = EdgeLayoutIndex(
+        path,
+        dimension=work.vectors.shape[1],
+        optimize_after=optimize_after,
+        indexing_threshold_kb=work.indexing_threshold_kb,
+    )
     index.ensure()
     try:
         load(index, work.vectors[: work.base], work.form_keys[: work.base])
@@ -181,9 +212,10 @@ async def arrangement(
         arriving = everything[work.base :]
         optimised_before = await p50_ms(index, work.probes)
 
-        # As `pageforge serve` does once started; here it also keeps the layouts the clients will send
-        # (held by the bench, not the server) out of the collector's full passes.
-        freeze_startup_heap()
+        if work.freeze:
+            # As `pageforge serve` does once started; here it also keeps the layouts the clients will send
+            # (held by the bench, not the server) out of the collector's full passes.
+            freeze_startup_heap()
         served = await serve_writes(index, arriving, base_ids)
         served_p50 = await p50_ms(index, work.probes)
         served_recall = recall(index, work.queries, [None] * len(work.queries))
@@ -202,6 +234,11 @@ async def arrangement(
         f"({len(served.latencies_ms)} queries)"
     )
     print(f"  worst event-loop stall: {served.worst_stall_ms:.1f} ms")
+    heap = "startup heap frozen" if work.freeze else "not frozen"
+    print(
+        f"  full garbage collections while serving ({heap}): "
+        f"{len(served.full_collections_ms)}, longest {max(served.full_collections_ms, default=0.0):.1f} ms"
+    )
     print(f"  p50 before the writes (optimised {work.base}): {optimised_before:.3f} ms")
     print(
         f"  served after the writes: p50 {served_p50:.3f} ms, recall@{K} {served_recall:.3f}, "
@@ -236,7 +273,15 @@ async def main_async(args: argparse.Namespace) -> None:
         point.id for point in points(vectors[: args.base], form_keys[: args.base]) if point.tenant == TENANT
     ]
     probes = random.Random(11).sample(stored, args.queries)
-    work = Workload(vectors, form_keys, args.base, probes, encode_cached(embedder, query_texts))
+    work = Workload(
+        vectors,
+        form_keys,
+        args.base,
+        probes,
+        encode_cached(embedder, query_texts),
+        args.indexing_threshold_kb,
+        not args.no_freeze,
+    )
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-fresh-index-"))
     try:
@@ -267,6 +312,13 @@ def main() -> None:
         "--optimize-after", type=int, default=VectorSettings().optimize_after, help="writes between runs"
     )
     parser.add_argument("--only-background", action="store_true", help="skip the arrangement without it")
+    parser.add_argument(
+        "--indexing-threshold-kb",
+        type=int,
+        default=INDEXING_THRESHOLD_KB,
+        help="the served index's optimizer threshold (Qdrant's default: 10000)",
+    )
+    parser.add_argument("--no-freeze", action="store_true", help="serve without freezing the startup heap")
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     asyncio.run(main_async(parser.parse_args()))
 

@@ -103,10 +103,9 @@ class Figures:
     def line(self, name: str, questions: int) -> str:
         ordered = sorted(self.timings_ms)
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        recall = self.recall
         return (
             f"  {name:44} p50 {statistics.median(ordered):8.3f} ms  p99 {p99:8.3f} ms  "
-            f"recall@{K} {recall:.3f}  hits {self.returned / questions:5.2f} of {K}"
+            f"recall@{K} {self.recall:.3f}  hits {self.returned / questions:5.2f} of {K}"
         )
 
 

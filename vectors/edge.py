@@ -125,13 +125,12 @@ class EdgeLayoutIndex:
         return str(exc).replace(f"{self.path.resolve().parent}/", "").replace(f"{self.path.parent}/", "")
 
     def _config(self) -> Any:
-        optimizers = qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
             hnsw_config=qe.HnswIndexConfig(
                 m=self._hnsw_m, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
             ),
-            optimizers=optimizers,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb),
         )
 
     def _acquire_lock(self) -> None:

@@ -144,7 +144,7 @@ def recommend_vectors(
 # The HNSW graph both engines build: links per node (m) and candidates while linking (ef_construct, Qdrant's
 # default). Layouts with the same text (a revision that changed only metadata) are identical vectors, and
 # HNSW's neighbour pruning leaves such a group few links to the rest: on perturbed corpus pages, a quarter
-# of them duplicates, Qdrant's default of 16 links found 89-94% of the true top 10 and 48 found 98%, as
+# of them duplicates, Qdrant's default of 16 links found 91-94% of the true top 10 and 48 found 98%, as
 # fast (bench_hnsw_links).
 HNSW_M = 48
 HNSW_EF_CONSTRUCT = 100
@@ -180,12 +180,7 @@ def top_hits(query: Callable[[int], Sequence[Any]], k: int) -> list[LayoutHit]:
     limit = k + TIE_MARGIN
     while True:
         hits = _hits_of(query(limit))
-        if (
-            len(hits) < limit
-            or len(hits) <= k
-            or limit >= TIE_FETCH_MAX
-            or _shown(hits[-1]) < _shown(hits[k - 1])
-        ):
+        if len(hits) < limit or limit >= TIE_FETCH_MAX or _shown(hits[-1]) < _shown(hits[k - 1]):
             return hits[:k]
         limit = min(limit * 2, TIE_FETCH_MAX)
 

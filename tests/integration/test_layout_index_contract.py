@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -377,10 +378,16 @@ def test_search_after_optimize_matches_exact_search(index: LayoutIndex, vectors:
     assert index.count(TENANT_A) == len(LAYOUTS) - 1
 
 
+def edge_config(index: EdgeLayoutIndex) -> dict[str, Any]:
+    """The configuration the Edge shard stored."""
+    config: dict[str, Any] = json.loads((index.path / CONFIG_FILE).read_text())
+    return config
+
+
 def hnsw_links(index: LayoutIndex) -> int:
     """Links per node of the HNSW graphs the engine builds, as it stored its configuration."""
     if isinstance(index, EdgeLayoutIndex):
-        return int(json.loads((index.path / CONFIG_FILE).read_text())["hnsw_config"]["m"])
+        return int(edge_config(index)["hnsw_config"]["m"])
     assert isinstance(index, QdrantServerLayoutIndex)
     return int(index.client.get_collection(index.collection).config.hnsw_config.m)
 
@@ -406,8 +413,9 @@ def test_edge_builds_hnsw_for_segments_from_its_indexing_threshold(tmp_path: Pat
     index.ensure()
     index.close()
 
-    optimizers = json.loads((tmp_path / "vectors" / CONFIG_FILE).read_text())["optimizers"]
-    assert optimizers["indexing_threshold"] == INDEXING_THRESHOLD_KB < 10_000  # Qdrant's default
+    assert (
+        edge_config(index)["optimizers"]["indexing_threshold"] == INDEXING_THRESHOLD_KB < 10_000
+    )  # Qdrant's default
 
 
 def test_recommend_follows_positives_away_from_negatives(index: LayoutIndex, vectors: Vectors) -> None:
