@@ -36,8 +36,8 @@ $(LAUNCHER): $(INSTALLED) $(LAUNCHER_SOURCES)
 	touch $@
 
 # What the HTML-validity tests and PDF renders run beside Python: Java for the Nu HTML Checker (vnu-jar),
-# Debian's chromium for axe-core (driven by playwright-core, which never downloads a browser), Pango for
-# WeasyPrint. System packages come from apt (CI runs as root) only when missing; npm packages from the
+# Debian's chromium for axe-core (driven by playwright-core, which never downloads a browser), Pango and
+# HarfBuzz's subsetter for WeasyPrint (without the subsetter it warns on every PDF). System packages come from apt (CI runs as root) only when missing; npm packages from the
 # lock into node_modules, with no install scripts (vnu-jar's would try to download a Java).
 NODE_TOOLS := node_modules/.installed
 
@@ -53,6 +53,7 @@ system-packages:
 	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	ldconfig -p | grep -q libpango-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
+	ldconfig -p | grep -q libharfbuzz-subset.so.0 || missing="$$missing libharfbuzz-subset0"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

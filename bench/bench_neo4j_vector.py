@@ -133,13 +133,13 @@ def score(figures: Figures, layouts: Layouts, probe: int, exact: NDArray[np.floa
 
 
 def pageforge_filter(layouts: Layouts, probe: int, scope: str) -> LayoutFilter:
-    own = {"version_id": [f"v{probe}"]}
+    own = [layouts.ids[probe]]
     form = [str(layouts.form_keys[probe])]
     if scope == "lineage":
-        return LayoutFilter(must={"form_key": form}, must_not=own)
+        return LayoutFilter(must={"form_key": form}, exclude_ids=own)
     if scope == "exclude-lineage":
-        return LayoutFilter(must_not={**own, "form_key": form})
-    return LayoutFilter(must_not=own)
+        return LayoutFilter(must_not={"form_key": form}, exclude_ids=own)
+    return LayoutFilter(exclude_ids=own)
 
 
 async def load_neo4j(graph: Graph, layouts: Layouts) -> float:

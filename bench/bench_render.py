@@ -4,9 +4,11 @@ Starts its own Neo4j (a free port, a temp dir) and the API as a separate uvicorn
 port, posts the largest corpus form (most fields) as a version of a fresh tenant, then measures in one run:
 - uncached HTML render through the API (POST .../render with prefill data never seen before, so every
   request misses the cache) against the in-process render of the same definition and data
-  (import_native + resolve_widgets on the same model + render_html); target <= 1.3x;
-- cached renders (GET .../render) with 8 concurrent clients against GET /health with 8 concurrent
-  clients, requests per second; target >= 0.5x.
+  (import_native + resolve_widgets on the same model + render_html), one of each in turn; target <= 1.3x;
+- cached renders (GET .../render) with 8 concurrent clients against an authenticated request that does no
+  I/O (GET /api/v1/tenant: the key is verified from the cache) with 8 concurrent clients, requests per
+  second, in alternating slices; target >= 0.5x.
+Each target is printed with "met" or "NOT met".
 Run: .venv/bin/python bench/bench_render.py [--repeat 15] [--seconds 8] [--clients 8]
 """
 
@@ -64,6 +66,13 @@ async def issue_key(neo4j_uri: str) -> str:
         return await tenants.issue_key(name)
     finally:
         await graph.close()
+
+
+UNCACHED_TARGET = 1.3
+CACHED_TARGET = 0.5
+# The baseline of cached renders: authenticated like them, answered without Neo4j, the index or the model.
+NO_IO_PATH = "/api/v1/tenant"
+SLICES = 4
 
 
 def timed(work: Callable[[], Any], repeat: int) -> list[float]:
@@ -126,9 +135,13 @@ def bench(base: str, key: str, path: Path, definition: FormDefinition, args: arg
 
     for work in (through_api, in_process, html_only):
         timed(work, 3)  # warm-up: templates, the model, connection pools
-    api_s = timed(through_api, args.repeat)
-    local_s = timed(in_process, args.repeat)
-    html_s = timed(html_only, args.repeat)
+    # In turns, so that a machine slowing down mid-run moves all three alike.
+    api_s: list[float] = []
+    local_s: list[float] = []
+    html_s: list[float] = []
+    for _ in range(args.repeat):
+        for work, seconds in ((through_api, api_s), (in_process, local_s), (html_only, html_s)):
+            seconds.extend(timed(work, 1))
     size = len(api.get(render_path).content)
     print(
         f"form {path.relative_to(CORPORA)}: {len(definition.fields())} fields, HTML {size / 1024:.0f} KiB; "
@@ -143,18 +156,25 @@ def bench(base: str, key: str, path: Path, definition: FormDefinition, args: arg
             f"  {name:<38} {1000 * statistics.median(seconds):7.1f} ({1000 * statistics.mean(seconds):.1f})"
         )
     ratio = statistics.median(api_s) / statistics.median(local_s)
-    print(f"  API / in-process = {ratio:.2f}x (target <= 1.3x)")
 
     assert api.get(render_path).headers["x-render-cache"] == "hit"
-    health = asyncio.run(throughput(base, "/health", {}, args.clients, args.seconds))
-    cached = asyncio.run(throughput(base, render_path, headers, args.clients, args.seconds))
-    health_again = asyncio.run(throughput(base, "/health", {}, args.clients, args.seconds))
-    health_rate = (health + health_again) / 2
+    floor = cached = 0.0
+    for _ in range(SLICES):
+        floor += asyncio.run(throughput(base, NO_IO_PATH, headers, args.clients, args.seconds / SLICES))
+        cached += asyncio.run(throughput(base, render_path, headers, args.clients, args.seconds / SLICES))
+    floor, cached = floor / SLICES, cached / SLICES
     print(
-        f"{args.clients} concurrent clients, {args.seconds:g} s each: GET /health {health:.0f} and "
-        f"{health_again:.0f} req/s, cached GET render {cached:.0f} req/s "
-        f"= {cached / health_rate:.2f}x /health (target >= 0.5x)"
+        f"{args.clients} concurrent clients, {args.seconds:g} s each in {SLICES} alternating slices: "
+        f"GET {NO_IO_PATH} {floor:.0f} req/s, cached GET render {cached:.0f} req/s"
     )
+    verdicts = {
+        f"uncached render, API / in-process {ratio:.2f}x (<= {UNCACHED_TARGET}x)": ratio <= UNCACHED_TARGET,
+        f"cached renders / no-I/O requests {cached / floor:.2f}x (>= {CACHED_TARGET}x)": (
+            cached / floor >= CACHED_TARGET
+        ),
+    }
+    for verdict, held in verdicts.items():
+        print(f"  {verdict}: {'met' if held else 'NOT met'}")
 
 
 def main() -> None:

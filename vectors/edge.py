@@ -76,6 +76,12 @@ def _tenant_filter(tenant: str | None, extra: LayoutFilter | None = None, ids: S
     if extra is not None:
         must.extend(_match(key, values) for key, values in extra.must.items())
         must_not.extend(_match(key, values) for key, values in extra.must_not.items())
+        if extra.ids is not None:
+            must.append(qe.HasIdCondition({canonical_point_id(point_id) for point_id in extra.ids}))
+        if extra.exclude_ids:
+            must_not.append(
+                qe.HasIdCondition({canonical_point_id(point_id) for point_id in extra.exclude_ids})
+            )
     if not must and not must_not:
         return None
     return qe.Filter(must=must or None, must_not=must_not or None)

@@ -66,6 +66,11 @@ def _tenant_filter(
     if extra is not None:
         must.extend(_match(key, values) for key, values in extra.must.items())
         must_not.extend(_match(key, values) for key, values in extra.must_not.items())
+        if extra.ids is not None:
+            must.append(qm.HasIdCondition(has_id=[canonical_point_id(point_id) for point_id in extra.ids]))
+        if extra.exclude_ids:
+            excluded = [canonical_point_id(point_id) for point_id in extra.exclude_ids]
+            must_not.append(qm.HasIdCondition(has_id=excluded))
     if not must and not must_not:
         return None
     return qm.Filter(must=must or None, must_not=must_not or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
@@ -40,19 +41,17 @@ def layout_filter(
     form_keys: Sequence[str] | None = None,
     exclude_forms: Sequence[str] = (),
 ) -> LayoutFilter:
-    """The payload filter for these id and form conditions (the index adds the tenant)."""
+    """The filter for these version (point) id and form conditions (the index adds the tenant)."""
     must: dict[str, list[str]] = {}
     must_not: dict[str, list[str]] = {}
     excluded = set(exclude_ids)
-    if only_ids is not None:
-        must[VERSION_ID] = sorted(set(only_ids) - excluded)
-    elif excluded:
-        must_not[VERSION_ID] = sorted(excluded)
     if form_keys is not None:
         must[FORM_KEY] = list(form_keys)
     if exclude_forms:
         must_not[FORM_KEY] = list(exclude_forms)
-    return LayoutFilter(must=must, must_not=must_not)
+    if only_ids is not None:
+        return LayoutFilter(must=must, must_not=must_not, ids=sorted(set(only_ids) - excluded))
+    return LayoutFilter(must=must, must_not=must_not, exclude_ids=sorted(excluded))
 
 
 def grouped_search(
@@ -67,9 +66,8 @@ def grouped_search(
     while len(best) < k:
         limit = (k - len(best)) * GROUP_OVERFETCH
         found = list(best)
-        round_filter = LayoutFilter(
-            must=base.must,
-            must_not={**base.must_not, FORM_KEY: [*base.must_not.get(FORM_KEY, ()), *found]},
+        round_filter = dataclasses.replace(
+            base, must_not={**base.must_not, FORM_KEY: [*base.must_not.get(FORM_KEY, ()), *found]}
         )
         hits = index.search(tenant, vector, k=limit, filter=round_filter)
         for hit in hits:

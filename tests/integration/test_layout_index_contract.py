@@ -219,6 +219,32 @@ def test_a_filter_with_no_allowed_values_matches_nothing(index: LayoutIndex, vec
     assert len(everything) == len(LAYOUTS)
 
 
+def test_id_conditions_keep_only_or_leave_out_those_points(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors))
+    own, child = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-children")
+    question = vectors["personal"]
+
+    without_own = index.search(TENANT_A, question, k=10, filter=LayoutFilter(exclude_ids=[own]))
+    only_two = index.search(TENANT_A, question, k=10, filter=LayoutFilter(ids=[own, child]))
+    both = LayoutFilter(must={"form_key": ["benefit-application"]}, ids=[own, child], exclude_ids=[child])
+    combined = index.search(TENANT_A, question, k=10, filter=both)
+    none = index.search(TENANT_A, question, k=10, filter=LayoutFilter(ids=[]))
+
+    assert {hit.id for hit in without_own} == {point.id for point in all_points(TENANT_A, vectors)} - {own}
+    assert [hit.id for hit in only_two] == [own, child]
+    assert [hit.id for hit in combined] == [own]
+    assert none == []
+
+
+def test_id_conditions_never_reach_another_tenants_point(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors) + all_points(TENANT_B, vectors))
+    theirs = point_id(TENANT_B, "v-personal")
+
+    hits = index.search(TENANT_A, vectors["personal"], k=10, filter=LayoutFilter(ids=[theirs]))
+
+    assert hits == []
+
+
 def test_tenants_never_see_or_touch_each_other(index: LayoutIndex, vectors: Vectors) -> None:
     index.upsert(all_points(TENANT_A, vectors))
     index.upsert(all_points(TENANT_B, vectors))
