@@ -9,7 +9,7 @@ port, posts the largest corpus form (most fields) as a version of a fresh tenant
   I/O (GET /api/v1/tenant: the key is verified from the cache) with 8 concurrent clients, requests per
   second, in alternating slices; target >= 0.5x.
 Each target is printed with "met" or "NOT met".
-Run: .venv/bin/python bench/bench_render.py [--repeat 15] [--seconds 8] [--clients 8]
+Run: .venv/bin/python -m bench.bench_render [--repeat 15] [--seconds 8] [--clients 8]
 """
 
 from __future__ import annotations
