@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from graph.renders import RenderSource
+
 # Bounds: whichever is reached first evicts the least recently used renders.
 MAX_ENTRIES = 512
 MAX_BYTES = 64 * 1024 * 1024
@@ -141,3 +143,44 @@ class ContentHashes:
         self._hashes.move_to_end((tenant, version_id))
         while len(self._hashes) > self.max_entries:
             self._hashes.popitem(last=False)
+
+
+# The definitions kept for renders of new prefill data: up to this many fields in all (the corpus's
+# largest form, 267 fields, is a 200 KB definition).
+MAX_SOURCE_FIELDS = 20_000
+
+
+class RecentSources:
+    """(tenant, version id) -> the version's render source, least recently used evicted beyond a bound on
+    their fields. Versions are immutable, so never stale; a render of new prefill data (a cache miss) of a
+    version read before skips the graph read of its definition (15 ms of a 54 ms render at 267 fields)."""
+
+    def __init__(self, max_fields: int = MAX_SOURCE_FIELDS) -> None:
+        self.max_fields = max_fields
+        self._sources: OrderedDict[tuple[str, str], RenderSource] = OrderedDict()
+        self._fields = 0
+
+    def get(self, tenant: str, version_id: str) -> RenderSource | None:
+        """The version's source if this process read it for this tenant and still keeps it."""
+        source = self._sources.get((tenant, version_id))
+        if source is not None:
+            self._sources.move_to_end((tenant, version_id))
+        return source
+
+    def put(self, tenant: str, version_id: str, source: RenderSource) -> None:
+        """Keep a version's source, forgetting the least recently used beyond the bound."""
+        size = _weight(source)
+        if size > self.max_fields:
+            return
+        previous = self._sources.pop((tenant, version_id), None)
+        if previous is not None:
+            self._fields -= _weight(previous)
+        self._sources[(tenant, version_id)] = source
+        self._fields += size
+        while self._fields > self.max_fields:
+            _, evicted = self._sources.popitem(last=False)
+            self._fields -= _weight(evicted)
+
+
+def _weight(source: RenderSource) -> int:
+    return max(1, source.field_count)

@@ -19,7 +19,7 @@ from app.errors import PageForgeError, problem_responses
 from app.jobs.router import job_read
 from app.jobs.schemas import JobRead
 from app.observability import OffLoopJsonRoute
-from app.renderer.cache import ContentHashes, RenderCache, Rendered
+from app.renderer.cache import ContentHashes, RecentSources, RenderCache, Rendered
 from app.renderer.pdf_workers import PdfWorkers
 from app.renderer.schemas import DiffFormat, RenderFormat, RenderPrefill
 from app.renderer.service import LayoutRenderer, PdfJobRequired
@@ -76,6 +76,7 @@ class RenderState:
 
     cache: RenderCache
     hashes: ContentHashes
+    recent: RecentSources
     matcher: EmbeddingWidgetMatcher
     slots: RenderSlots
     pdf_workers: PdfWorkers
@@ -89,6 +90,7 @@ class RenderState:
             matcher=self.matcher,
             cache=self.cache,
             hashes=self.hashes,
+            recent=self.recent,
             slots=self.slots,
             pdf_workers=self.pdf_workers,
             limits=limits or self.limits,
@@ -108,6 +110,7 @@ def process_render_state(app_state: State, resources: Resources) -> RenderState:
         state = RenderState(
             cache=RenderCache(),
             hashes=ContentHashes(),
+            recent=RecentSources(),
             matcher=EmbeddingWidgetMatcher(resources.require_embedder()),
             slots=RenderSlots(
                 slots=limits.slot_count, per_tenant=limits.per_tenant_count, max_waiting=limits.max_waiting

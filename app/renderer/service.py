@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from app.errors import DependencyUnavailable, Invalid, NotFound, PageForgeError, TooManyRequests
-from app.renderer.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renderer.cache import ContentHashes, RecentSources, RenderCache, Rendered, RenderKey, data_hash
 from app.renderer.pdf_workers import PdfWorkers, RenderTimedOut, WorkerDied
 from app.renderer.schemas import MEDIA_TYPES, DiffFormat, RenderFormat
 from app.renderer.slots import RenderQueueFull, RenderSlots
@@ -46,7 +46,8 @@ class RenderTooSlow(PageForgeError):
 class LayoutRenderer:
     """Turns stored versions into renders; every render goes through the process's render cache.
 
-    A repeat does no rendering work and, once the version's content hash is known, no graph read. The
+    A repeat does no rendering work and, once the version's content hash is known, no graph read; nor
+    does a render of new prefill data into a version whose definition it still keeps. The
     work itself runs off the event loop in one of the tenant's render slots: HTML and JSON in a thread
     (bounded by the form's size, checked first), PDF in a worker process that is killed past its time
     budget or when the request is cancelled.
@@ -59,6 +60,7 @@ class LayoutRenderer:
         matcher: SemanticMatcher | None,
         cache: RenderCache,
         hashes: ContentHashes,
+        recent: RecentSources,
         slots: RenderSlots,
         pdf_workers: PdfWorkers,
         limits: RenderSettings,
@@ -69,6 +71,7 @@ class LayoutRenderer:
         self._matcher = matcher
         self._cache = cache
         self._hashes = hashes
+        self._recent = recent
         self._slots = slots
         self._pdf_workers = pdf_workers
         self._limits = limits
@@ -141,9 +144,12 @@ class LayoutRenderer:
         return source.content_hash, loaded
 
     async def _load(self, tenant: str, version_id: str) -> RenderSource:
-        source = await self._sources.version(tenant, version_id)
+        source = self._recent.get(tenant, version_id)
         if source is None:
-            raise NotFound(f"form version {version_id!r} not found")
+            source = await self._sources.version(tenant, version_id)
+            if source is None:
+                raise NotFound(f"form version {version_id!r} not found")
+            self._recent.put(tenant, version_id, source)
         return self._within_limits(source)
 
     def _within_limits(self, source: RenderSource) -> RenderSource:

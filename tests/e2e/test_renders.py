@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 import app.renderer.service as render_service
 from app.settings import Settings
+from graph.renders import RenderSource, RenderSourceRepository
 from render import CSP
 from tests.e2e.conftest import TenantKey, create_tenant
 
@@ -192,6 +193,32 @@ def test_prefill_is_escaped_and_cached_by_its_data(
 
     not_an_object = client.post(path, headers=tenant.headers, json={"data": ["x"]})
     assert not_an_object.status_code == 422
+
+
+def test_prefilled_renders_of_one_version_read_its_definition_from_the_graph_once(
+    client: TestClient, tenant: TenantKey, html_renders: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real = RenderSourceRepository.version
+
+    async def counting(self: RenderSourceRepository, tenant_id: str, version_id: str) -> RenderSource | None:
+        reads.append(version_id)
+        return await real(self, tenant_id, version_id)
+
+    monkeypatch.setattr(RenderSourceRepository, "version", counting)
+    version = post_version(client, tenant, "kept", definition("kept"))
+    path = f"/api/v1/form-versions/{version['id']}/render"
+
+    pages = [client.post(path, headers=tenant.headers, json={"data": {"fornavn": name}}) for name in "ABC"]
+
+    assert [page.headers["x-render-cache"] for page in pages] == ["miss", "miss", "miss"]
+    assert all(f'value="{name}"' in page.text for page, name in zip(pages, "ABC", strict=True))
+    assert html_renders == ["kept"] * 3
+    assert reads == [version["id"]]
+    stored = client.get(f"/api/v1/form-versions/{version['id']}", headers=tenant.headers).json()["definition"]
+    tenant_id = client.get("/api/v1/tenant", headers=tenant.headers).json()["id"]
+    kept = client.app.state.renders.recent.get(tenant_id, version["id"])  # type: ignore[attr-defined]
+    assert kept.definition == stored, "renders changed the definition they keep"
 
 
 def test_release_render_is_the_pinned_version(client: TestClient, tenant: TenantKey) -> None:

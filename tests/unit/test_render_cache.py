@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from app.renderer.cache import ContentHashes, RenderCache, Rendered, RenderKey, data_hash
+from app.renderer.cache import ContentHashes, RecentSources, RenderCache, Rendered, RenderKey, data_hash
+from graph.renders import RenderSource
 
 
 def key(content: str, tenant: str = "t1", fmt: str = "html") -> RenderKey:
@@ -120,3 +121,22 @@ def test_content_hashes_are_per_tenant_and_bounded() -> None:
     assert hashes.get("t1", "v1") == "sha256:1"
     hashes.put("t1", "v3", "sha256:3")
     assert (hashes.get("t1", "v1"), hashes.get("t1", "v2")) == ("sha256:1", None)
+
+
+def source(version_id: str, fields: int) -> RenderSource:
+    return RenderSource(
+        id=version_id, form_key="f", content_hash=f"sha256:{version_id}", field_count=fields, definition={}
+    )
+
+
+def test_recent_sources_are_per_tenant_and_bounded_by_their_fields() -> None:
+    recent = RecentSources(max_fields=10)
+    recent.put("t1", "v1", source("v1", 4))
+    recent.put("t1", "v2", source("v2", 4))
+    assert recent.get("t2", "v1") is None
+    assert recent.get("t1", "v1") == source("v1", 4)  # now the most recently used
+    recent.put("t1", "v3", source("v3", 4))
+    assert (recent.get("t1", "v1"), recent.get("t1", "v2")) == (source("v1", 4), None)
+    recent.put("t1", "big", source("big", 11))
+    assert recent.get("t1", "big") is None, "one source over the bound is not kept"
+    assert recent.get("t1", "v3") == source("v3", 4)
