@@ -23,6 +23,9 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.formversions.bulk import (
@@ -116,6 +119,30 @@ WALL_TARGET_LAYOUTS = 100_000
 WALL_TARGET_S = 600.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds of this process (PageForge: preparation, encoding, index) and Neo4j over a stretch."""
+
+    neo4j_pid: int
+    pageforge: float = 0.0
+    neo4j: float = 0.0
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        pageforge, neo4j = time.process_time(), cpu_seconds(self.neo4j_pid)
+        try:
+            yield
+        finally:
+            self.pageforge += time.process_time() - pageforge
+            self.neo4j += cpu_seconds(self.neo4j_pid) - neo4j
+
+
 def fastest_encode(embedder: Embedder, texts: list[str], batch_size: int, passes: int) -> float:
     """Seconds of the fastest raw pass: load on a shared machine only makes ratios look better."""
     timings = []
@@ -126,10 +153,14 @@ def fastest_encode(embedder: Embedder, texts: list[str], batch_size: int, passes
     return min(timings)
 
 
-async def bench(settings: Settings, workers: int, units: list[IngestUnit], source: str, passes: int) -> None:
+async def bench(
+    settings: Settings, workers: int, units: list[IngestUnit], source: str, passes: int, neo4j_pid: int
+) -> None:
     tenant = await create_tenant(settings)
+    ingest_cpu, encode_cpu = CpuUse(neo4j_pid), CpuUse(neo4j_pid)
     async with owned_bulk_ingestor(settings, workers=workers) as ingestor:
-        first = await ingestor.ingest(tenant=tenant.id, units=units)
+        with ingest_cpu.measuring():
+            first = await ingestor.ingest(tenant=tenant.id, units=units)
         print(line("first run", first))
         second = await ingestor.ingest(tenant=tenant.id, units=units)
         print(line("second run", second))
@@ -137,7 +168,12 @@ async def bench(settings: Settings, workers: int, units: list[IngestUnit], sourc
         texts = await layout_texts(ingestor, tenant.id)
         embedder = ingestor.relay.embedder
         distinct = list(dict.fromkeys(texts))
-        distinct_seconds = fastest_encode(embedder, distinct, ingestor.batch_size, passes)
+        with encode_cpu.measuring():
+            distinct_seconds = fastest_encode(embedder, distinct, ingestor.batch_size, 1)
+        if passes > 1:
+            distinct_seconds = min(
+                distinct_seconds, fastest_encode(embedder, distinct, ingestor.batch_size, passes - 1)
+            )
         embed_seconds = fastest_encode(embedder, texts, ingestor.batch_size, passes)
 
     # The target compares like with like: the ingest's wall time against raw encoding of exactly the
@@ -150,6 +186,17 @@ async def bench(settings: Settings, workers: int, units: list[IngestUnit], sourc
     print(
         f"bulk ingest {first.seconds:.1f} s wall = {ratio:.2f}x the speed of raw embedding of the distinct "
         f"texts (target >= {DISTINCT_TARGET}x): {'met' if ratio >= DISTINCT_TARGET else 'NOT met'}"
+    )
+    # On a machine whose cores the model already fills, the ingest's other work (preparing definitions,
+    # Neo4j's writes, the index) cannot hide behind encoding: it adds its CPU time over the cores.
+    cores = os.cpu_count() or 1
+    spent = ingest_cpu.pageforge + ingest_cpu.neo4j
+    print(
+        f"CPU during the ingest: PageForge {ingest_cpu.pageforge:.1f} s, Neo4j {ingest_cpu.neo4j:.1f} s "
+        f"({spent / (cores * first.seconds):.0%} of {cores} cores over its wall time); raw encoding of the "
+        f"distinct texts {encode_cpu.pageforge:.1f} CPU s in its first pass; everything but that encoding "
+        f"{spent - encode_cpu.pageforge:.1f} CPU s. Fully parallel on {cores} cores the ingest would take at "
+        f"least {spent / cores:.1f} s: at most {distinct_seconds / (spent / cores):.2f}x raw encoding"
     )
     print(
         f"for comparison, raw embedding of all {len(texts)} versions' texts, duplicates included: "
@@ -200,7 +247,9 @@ def main() -> None:
             else:
                 units = [unit for name in FOLDERS for unit in plan_ingest(CORPORA / name)]
                 source, passes = f"whole corpus ({', '.join(FOLDERS)})", 2
-            asyncio.run(bench(settings, args.workers, units, source, passes))
+            neo4j_pid = server.status().pid
+            assert neo4j_pid is not None, "Neo4j is not running"
+            asyncio.run(bench(settings, args.workers, units, source, passes, neo4j_pid))
         finally:
             server.stop()
 
