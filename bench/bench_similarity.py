@@ -42,7 +42,7 @@ from app.indexing import OutboxRelay
 from app.main import create_app
 from app.resources import Resources
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import build_layouts, encode_cached, p50_ms
+from bench.bench_vector_index import build_layouts, encode_cached, interleaved_p50s, p50_ms
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox, NewVersion, ParentDiff
 from graph.migrations import Migrator
@@ -75,24 +75,6 @@ def throughput(run: Callable[[int], object], clients: int, seconds: float) -> fl
     with ThreadPoolExecutor(clients) as pool:
         total = sum(pool.map(client, [i * 7919 for i in range(clients)]))
     return total / (time.perf_counter() - started)
-
-
-def interleaved_p50s(
-    runs: dict[str, Callable[[int], object]], count: int, repeats: int = 5
-) -> dict[str, float]:
-    """p50 ms of each run, taken in turns (query i of every run, then query i + 1): a machine that slows
-    down or speeds up mid-measurement moves every run alike, so their ratios hold."""
-    for i in range(min(5, count)):
-        for run in runs.values():
-            run(i)
-    timings: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for i in range(count):
-            for name, run in runs.items():
-                started = time.perf_counter()
-                run(i)
-                timings[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
 async def interleaved_p50s_async(
