@@ -40,7 +40,16 @@ from numpy.typing import NDArray
 
 from app.resources import freeze_startup_heap
 from app.settings import VectorSettings
-from bench.bench_vector_index import TENANT, K, build_layouts, encode_cached, load, points, recall
+from bench.bench_vector_index import (
+    TENANT,
+    K,
+    build_layouts,
+    encode_cached,
+    load,
+    points,
+    print_verdicts,
+    recall,
+)
 from tests.corpora import CORPORA
 from vectors.edge import INDEXING_THRESHOLD_KB, EdgeLayoutIndex
 from vectors.embedder import Embedder
@@ -251,11 +260,7 @@ async def arrangement(
             served.worst_stall_ms <= STALL_TARGET_MS
         ),
     }
-    for verdict, held in verdicts.items():
-        print(f"  {verdict}: {'met' if held else 'NOT met'}")
-    met = all(verdicts.values())
-    print(f"  target: {'met' if met else 'NOT met'}")
-    return met
+    return print_verdicts(verdicts)
 
 
 async def main_async(args: argparse.Namespace) -> None:

@@ -32,6 +32,7 @@ from app.renderer.widgets import EmbeddingWidgetMatcher
 from app.resources import open_graph
 from app.settings import Neo4jSettings, Settings
 from bench.api_process import start_api, stop_api
+from bench.bench_vector_index import print_verdicts
 from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import TenantRepository
@@ -173,8 +174,7 @@ def bench(base: str, key: str, path: Path, definition: FormDefinition, args: arg
             cached / floor >= CACHED_TARGET
         ),
     }
-    for verdict, held in verdicts.items():
-        print(f"  {verdict}: {'met' if held else 'NOT met'}")
+    print_verdicts(verdicts)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from app.indexing import OutboxRelay
 from app.main import create_app
 from app.resources import Resources
 from app.settings import ApiSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import build_layouts, encode_cached, interleaved_p50s, p50_ms
+from bench.bench_vector_index import build_layouts, encode_cached, interleaved_p50s, p50_ms, print_verdicts
 from graph.database import Graph
 from graph.forms import FormVersionRepository, LayoutOutbox, NewVersion, ParentDiff
 from graph.migrations import Migrator
@@ -577,9 +577,7 @@ def main() -> None:
             recall >= RECALL_TARGET
         ),
     }
-    for verdict, held in verdicts.items():
-        print(f"  {verdict}: {'met' if held else 'NOT met'}")
-    print(f"target: {'met' if all(verdicts.values()) else 'NOT met'}")
+    print_verdicts(verdicts)
     print(f"total: {time.perf_counter() - started:.0f}s")
 
 

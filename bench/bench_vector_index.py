@@ -198,6 +198,15 @@ def interleaved_p50s(
     return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
+def print_verdicts(verdicts: dict[str, bool]) -> bool:
+    """Print each stated target with "met" or "NOT met", then the whole; whether all were met."""
+    for verdict, held in verdicts.items():
+        print(f"  {verdict}: {'met' if held else 'NOT met'}")
+    met = all(verdicts.values())
+    print(f"  target: {'met' if met else 'NOT met'}")
+    return met
+
+
 def recall(index: LayoutIndex, queries: NDArray[np.float32], filters: list[LayoutFilter | None]) -> float:
     """Share of the true top k that HNSW returns; a hit tied with the k-th exact score counts as found."""
     found = total = 0
@@ -319,8 +328,7 @@ def main() -> None:
             filtered_recall >= RECALL_TARGET
         ),
     }
-    for verdict, held in verdicts.items():
-        print(f"  {verdict}: {'met' if held else 'NOT met'}")
+    print_verdicts(verdicts)
     print(f"total: {time.perf_counter() - started:.0f}s")
 
 
