@@ -126,12 +126,16 @@ MATCH (v:FormVersion {tenant: $tenant, id: id})
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.definition AS definition
 """
 
-# The latest version of a form (highest number), if any.
+# The latest version of a form (highest number), if any: the last entry of the (tenant, form_key, number)
+# index. Neo4j reads it from the index only when the query names all three properties (`number IS NOT
+# NULL`) and orders by them; ordering by number alone scanned every version in the graph (bench_graph_scale).
+# Events are read from their (tenant, seq) index the same way.
 LATEST_VERSION = """
 MATCH (f:Form {tenant: $tenant, key: $form_key})
 MATCH (v:FormVersion {tenant: $tenant, form_key: $form_key})
+WHERE v.number IS NOT NULL
+WITH v ORDER BY v.tenant DESC, v.form_key DESC, v.number DESC LIMIT 1
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.definition AS definition
-ORDER BY v.number DESC LIMIT 1
 """
 
 # A new version with its lineage edges, in the outbox in the same transaction: :IndexPending for its
@@ -211,7 +215,8 @@ ORDER BY v.created_at LIMIT $limit
 # Close outbox entries once their points are in the index.
 CLEAR_PENDING = """
 UNWIND $ids AS id
-MATCH (v:IndexPending {id: id})
+MATCH (v:FormVersion {id: id})
+WHERE v:IndexPending
 REMOVE v:IndexPending
 RETURN v.tenant AS tenant, v.id AS id, v.form_key AS form_key, v.number AS number
 """
@@ -405,12 +410,15 @@ RETURN v {.id, .tenant, .form_key, .number, .content_hash, .created_at, .label, 
           .title, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary}]} AS version
 """
 
-# The latest version (highest number) of each of several forms, with its definition for diffing.
+# The latest version (highest number) of each of several forms, with its definition for diffing (read from
+# the index's end, as LATEST_VERSION).
 LATEST_VERSIONS = """
 UNWIND $form_keys AS form_key
 CALL (form_key) {
   MATCH (v:FormVersion {tenant: $tenant, form_key: form_key})
-  RETURN v ORDER BY v.number DESC LIMIT 1
+  WHERE v.number IS NOT NULL
+  WITH v ORDER BY v.tenant DESC, v.form_key DESC, v.number DESC LIMIT 1
+  RETURN v
 }
 RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.content_hash AS content_hash,
        v.definition AS definition
@@ -504,7 +512,7 @@ RETURN v.id AS id, v.form_key AS form_key,
 
 # The form versions pinned by any release of the system.
 SYSTEM_PINNED_VERSIONS = """
-MATCH (:SysVersion {tenant: $tenant, system_key: $system_key})-[:INCLUDES]->(v:FormVersion)
+MATCH (:System {tenant: $tenant, key: $system_key})<-[:RELEASE_OF]-(:SysVersion)-[:INCLUDES]->(v:FormVersion)
 RETURN collect(DISTINCT v.id) AS ids
 """
 
@@ -630,13 +638,16 @@ _USED_BY_RELEASE = """
   ORDER BY r.system_key, r.number LIMIT $limit
 """
 
-# A page of the releases pinning the version, by (system key, release number) after the cursor.
+# A page of the releases pinning the version, by (system key, release number) after the cursor. Both walk
+# from the version (or its form's versions) to the releases pinning them: a match that starts from the
+# releases reads every release in the graph (bench_graph_scale).
 USED_BY_VERSION = (
     """
 MATCH (v:FormVersion {tenant: $tenant, id: $id})
 RETURN v.id AS id, COLLECT {
-  MATCH (r:SysVersion {tenant: $tenant})-[:INCLUDES]->(pv:FormVersion)
-  WHERE pv = v
+  MATCH (v)<-[:INCLUDES]-(r:SysVersion)
+  WITH v AS pv, r
+  WHERE r.tenant = $tenant
     AND (r.system_key > $after_system OR (r.system_key = $after_system AND r.number > $after_number))
 """
     + _USED_BY_RELEASE
@@ -646,10 +657,11 @@ RETURN v.id AS id, COLLECT {
 # A page of the releases pinning any version of the version's form, after the cursor.
 USED_BY_FORM = (
     """
-MATCH (v:FormVersion {tenant: $tenant, id: $id})
+MATCH (v:FormVersion {tenant: $tenant, id: $id})-[:VERSION_OF]->(f:Form)
 RETURN v.id AS id, COLLECT {
-  MATCH (r:SysVersion {tenant: $tenant})-[:INCLUDES]->(pv:FormVersion {tenant: $tenant, form_key: v.form_key})
-  WHERE r.system_key > $after_system OR (r.system_key = $after_system AND r.number > $after_number)
+  MATCH (f)<-[:VERSION_OF]-(pv:FormVersion)<-[:INCLUDES]-(r:SysVersion)
+  WHERE r.tenant = $tenant
+    AND (r.system_key > $after_system OR (r.system_key = $after_system AND r.number > $after_number))
 """
     + _USED_BY_RELEASE
     + "} AS releases"
@@ -730,6 +742,14 @@ JOB_SCHEMA = (
     "CREATE INDEX job_state IF NOT EXISTS FOR (j:Job) ON (j.state)",
     "CREATE INDEX job_input IF NOT EXISTS FOR (i:JobInput) ON (i.job)",
     "CREATE INDEX job_output IF NOT EXISTS FOR (o:JobOutput) ON (o.job)",
+)
+
+# Migration 5: what keeps reads off whole-label scans as events and deliveries pile up: an endpoint's
+# deliveries, an event's deliveries, events by age (pruning). tests/integration/test_query_plans.py checks.
+GROWTH_SCHEMA = (
+    "CREATE INDEX delivery_endpoint IF NOT EXISTS FOR (d:Delivery) ON (d.endpoint_id)",
+    "CREATE INDEX delivery_event IF NOT EXISTS FOR (d:Delivery) ON (d.event_id)",
+    "CREATE INDEX event_created IF NOT EXISTS FOR (e:Event) ON (e.created_at)",
 )
 
 # A short-lived token that opens the tenant's event stream; the tenant's expired ones go.
@@ -873,22 +893,27 @@ SET w.enabled = false, w.disabled_reason = $reason
 EVENTS_AFTER = """
 MATCH (e:Event {tenant: $tenant})
 WHERE e.seq > $after
+WITH e ORDER BY e.tenant, e.seq LIMIT $limit
 RETURN e.id AS id, e.seq AS seq, e.type AS type, e.created_at.epochMillis AS created_ms, e.payload AS payload
-ORDER BY e.seq LIMIT $limit
 """
 
 # The tenant's last event number, and the oldest one still kept.
 EVENT_BOUNDS = """
 MATCH (t:Tenant {id: $tenant})
-OPTIONAL MATCH (e:Event {tenant: $tenant})
-RETURN coalesce(t.event_seq, 0) AS last, min(e.seq) AS oldest
+CALL (t) {
+  OPTIONAL MATCH (e:Event {tenant: $tenant})
+  WHERE e.seq IS NOT NULL
+  WITH e ORDER BY e.tenant, e.seq LIMIT 1
+  RETURN e.seq AS oldest
+}
+RETURN coalesce(t.event_seq, 0) AS last, oldest
 """
 
 # Events past the retention window, once no delivery of theirs is pending (their deliveries go with them).
 PRUNE_EVENTS = """
 MATCH (e:Event)
 WHERE e.created_at < datetime() - duration({seconds: $retention_s})
-  AND NOT EXISTS { MATCH (d:DeliveryPending {event_id: e.id}) }
+  AND NOT EXISTS { MATCH (d:Delivery {event_id: e.id}) WHERE d:DeliveryPending }
 WITH e LIMIT $limit
 OPTIONAL MATCH (d:Delivery {event_id: e.id})
 DETACH DELETE d, e

@@ -72,6 +72,7 @@ def test_a_fresh_graph_refuses_to_serve_until_migrated(neo4j: LocalNeo4jServer, 
         ["2", "pending"],
         ["3", "pending"],
         ["4", "pending"],
+        ["5", "pending"],
     ]
     assert "run `pageforge migrate`" in status.stderr
 
@@ -128,6 +129,7 @@ def test_a_graph_written_without_the_newest_migration_is_upgraded_in_place(
         ["1", "applied"],
         ["3", "applied"],
         ["4", "applied"],
+        ["5", "applied"],
         ["2", "pending"],
     ]
     with TestClient(create_app(settings)) as client:
