@@ -120,7 +120,6 @@ def next_versions(pages: list[FormPages], number: int) -> list[NewVersion]:
 
 async def seed(graph: Graph, versions: int) -> None:
     """Write the tenant's forms round by round (version r of every form), releases after every tenth."""
-    await Migrator(graph).migrate()
     tenant = await TenantRepository(graph).create(TENANT)
     repository = FormVersionRepository(graph)
     processor = SysVersionProcessor(releases=ReleaseRepository(graph), versions=repository, relay=None)
@@ -191,6 +190,7 @@ class KeptGraph:
         if self.root.exists() and not self.marker.exists():
             raise SystemExit(f"{self.root} holds an unfinished seed: remove it and run again")
         self.server.start(timeout=600)
+        asyncio.run(self._migrate())
         if not self.marker.exists():
             print(f"seeding {self.versions} versions into {self.root}")
             began = time.perf_counter()
@@ -198,6 +198,14 @@ class KeptGraph:
             seconds = time.perf_counter() - began
             self.marker.write_text(json.dumps({"versions": self.versions, "seconds": round(seconds)}))
             print(f"seeded {self.versions} versions in {seconds:.0f}s")
+
+    async def _migrate(self) -> None:
+        """Apply this PageForge's migrations (a kept graph may be older), as `pageforge migrate` would."""
+        graph = open_graph(self.settings)
+        try:
+            await Migrator(graph).migrate()
+        finally:
+            await graph.close()
 
     async def _seed(self) -> None:
         graph = open_graph(self.settings)

@@ -149,7 +149,7 @@ MIGRATIONS = (
     Migration(2, "layout prints on versions stored without them", _backfill_prints, _preview_prints),
     Migration(3, "event and webhook constraints", *_constraints(queries.EVENT_SCHEMA)),
     Migration(4, "stream token and job constraints", *_constraints(queries.JOB_SCHEMA)),
-    Migration(5, "delivery and event indexes", *_constraints(queries.GROWTH_SCHEMA)),
+    Migration(5, "delivery, event and version-age indexes", *_constraints(queries.GROWTH_SCHEMA)),
 )
 
 

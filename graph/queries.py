@@ -523,15 +523,35 @@ OPTIONAL MATCH (r)-[:INCLUDES]->(v:FormVersion)
 RETURN r.id AS release, collect(v.id) AS ids
 """
 
-# A version's layout prints (its definition when it was stored without them), and the tenant's other
-# versions split into created before / not before it.
+# A version's layout prints (its definition when it was stored without them), and up to $bound + 1 of the
+# tenant's other versions created before it and as many created not before it, read in (tenant,
+# created_at) order from that index: a side that comes back with more than $bound is too long to name in a
+# vector filter (SimilarityService.suggested_parents).
 VERSIONS_AROUND = """
 MATCH (v:FormVersion {tenant: $tenant, id: $id})
-OPTIONAL MATCH (c:FormVersion {tenant: $tenant}) WHERE c.id <> v.id
-WITH v, collect(CASE WHEN c.created_at < v.created_at THEN c.id END) AS before,
-        collect(CASE WHEN c.created_at >= v.created_at THEN c.id END) AS not_before
+CALL (v) {
+  OPTIONAL MATCH (c:FormVersion)
+  WHERE c.tenant = $tenant AND c.created_at < v.created_at
+  WITH c ORDER BY c.tenant DESC, c.created_at DESC LIMIT $bound + 1
+  RETURN collect(c.id) AS before
+}
+CALL (v) {
+  OPTIONAL MATCH (c:FormVersion)
+  WHERE c.tenant = $tenant AND c.created_at >= v.created_at AND c.id <> v.id
+  WITH c ORDER BY c.tenant, c.created_at LIMIT $bound + 1
+  RETURN collect(c.id) AS not_before
+}
 RETURN v.layout_nodes AS layout_nodes, v.layout_keys AS layout_keys, v.layout_hash AS layout_hash,
        CASE WHEN v.layout_hash IS NULL THEN v.definition END AS definition, before, not_before
+"""
+
+# Which of these versions of the tenant were created before version $id.
+VERSIONS_CREATED_BEFORE = """
+MATCH (v:FormVersion {tenant: $tenant, id: $id})
+UNWIND $ids AS candidate
+MATCH (c:FormVersion {tenant: $tenant, id: candidate})
+WHERE c.created_at < v.created_at
+RETURN collect(c.id) AS ids
 """
 
 # What a hit shows about its lineage: is it the latest (no descendants), how many releases pin it; with
@@ -744,12 +764,14 @@ JOB_SCHEMA = (
     "CREATE INDEX job_output IF NOT EXISTS FOR (o:JobOutput) ON (o.job)",
 )
 
-# Migration 5: what keeps reads off whole-label scans as events and deliveries pile up: an endpoint's
-# deliveries, an event's deliveries, events by age (pruning). tests/integration/test_query_plans.py checks.
+# Migration 5: what keeps reads off whole-label scans as the graph grows: an endpoint's deliveries, an
+# event's deliveries, events by age (pruning), a tenant's versions by age (parent suggestion).
+# tests/integration/test_query_plans.py checks every statement's plan.
 GROWTH_SCHEMA = (
     "CREATE INDEX delivery_endpoint IF NOT EXISTS FOR (d:Delivery) ON (d.endpoint_id)",
     "CREATE INDEX delivery_event IF NOT EXISTS FOR (d:Delivery) ON (d.event_id)",
     "CREATE INDEX event_created IF NOT EXISTS FOR (e:Event) ON (e.created_at)",
+    "CREATE INDEX form_version_created IF NOT EXISTS FOR (v:FormVersion) ON (v.tenant, v.created_at)",
 )
 
 # A short-lived token that opens the tenant's event stream; the tenant's expired ones go.

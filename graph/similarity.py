@@ -32,11 +32,12 @@ class StoredPrints:
 
 @dataclass(frozen=True, slots=True)
 class VersionsAround:
-    """A version's layout prints, and the tenant's other versions, created before it or not."""
+    """A version's layout prints, and the tenant's other versions created before it or not; a side with
+    more versions than the read was bounded to is None."""
 
     prints: StoredPrints
-    before: list[str]
-    not_before: list[str]
+    before: list[str] | None
+    not_before: list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +95,28 @@ class SimilarityRepository:
         )
         return set(result.records[0]["ids"]) if result.records else None
 
-    async def versions_around(self, tenant: str, version_id: str) -> VersionsAround | None:
-        """The version's layout prints and the other versions created before it or not; None if absent."""
-        result = await self._graph.run(queries.VERSIONS_AROUND, tenant=tenant, id=version_id)
+    async def versions_around(self, tenant: str, version_id: str, *, bound: int) -> VersionsAround | None:
+        """The version's layout prints and the other versions created before it or not, each side only when
+        it holds at most `bound` versions (the read stops after bound + 1); None if the version is absent."""
+        result = await self._graph.fetch(queries.VERSIONS_AROUND, tenant=tenant, id=version_id, bound=bound)
         if not result.records:
             return None
         row = result.records[0]
+        before, not_before = list(row["before"]), list(row["not_before"])
         return VersionsAround(
             prints=_stored_prints(row),
-            before=list(row["before"]),
-            not_before=list(row["not_before"]),
+            before=before if len(before) <= bound else None,
+            not_before=not_before if len(not_before) <= bound else None,
         )
+
+    async def created_before(self, tenant: str, version_id: str, ids: list[str]) -> set[str]:
+        """Those of the tenant's versions among `ids` that were created before the version."""
+        if not ids:
+            return set()
+        result = await self._graph.fetch(
+            queries.VERSIONS_CREATED_BEFORE, tenant=tenant, id=version_id, ids=ids
+        )
+        return set(result.records[0]["ids"]) if result.records else set()
 
     async def hit_context(
         self, tenant: str, ids: list[str], *, with_prints: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any, NoReturn
 
 import anyio.to_thread
@@ -31,6 +32,10 @@ VERSION_ID = "version_id"
 FORM_KEY = "form_key"
 # Points fetched per missing group when grouping by form: most forms have a few close versions.
 GROUP_OVERFETCH = 4
+# Parent suggestion names the versions created before (or not before) the asked one in its vector filter
+# when one side holds at most this many; past that it searches wider and keeps the earlier hits.
+AROUND_BOUND = 2_000
+EARLIER_SEARCH_LIMIT = 4096
 SEARCH_FORM_KEY = "search"
 
 
@@ -95,11 +100,17 @@ class SimilarityService:
     """Similar-layout queries for one tenant at a time; the tenant filter is inside every vector query."""
 
     def __init__(
-        self, *, repository: SimilarityRepository, index: LayoutIndex, embedder: Embedder | None
+        self,
+        *,
+        repository: SimilarityRepository,
+        index: LayoutIndex,
+        embedder: Embedder | None,
+        around_bound: int = AROUND_BOUND,
     ) -> None:
         self.repository = repository
         self.index = index
         self.embedder = embedder
+        self.around_bound = around_bound
 
     async def similar(
         self,
@@ -213,21 +224,29 @@ class SimilarityService:
         distinct layout comes once, as its likeliest version with the other versions of it.
         """
         (version_id,) = _version_ids([version_id])
-        around = await self.repository.versions_around(tenant, version_id)
+        around = await self.repository.versions_around(tenant, version_id, bound=self.around_bound)
         if around is None:
             raise NotFound(f"form version {version_id} not found")
         vector = await self._vector_of(tenant, version_id)
-        if not around.before:
+        if around.before == []:
             return []
-        # Whichever id list is shorter goes into the filter.
-        if len(around.before) <= len(around.not_before) + 1:
-            filters = layout_filter(only_ids=around.before)
-        else:
-            filters = layout_filter(exclude_ids=[version_id, *around.not_before])
+        pool = max(PARENT_POOL, k)
+        before, not_before = around.before, around.not_before
         index = self.index
-        hits = await anyio.to_thread.run_sync(
-            lambda: index.search(tenant, vector, k=max(PARENT_POOL, k), filter=filters)
-        )
+        # Whichever id list is shorter goes into the filter; when both are too long to name, the search
+        # widens until it has found the pool among the earlier versions.
+        if before is not None and (not_before is None or len(before) <= len(not_before) + 1):
+            filters = layout_filter(only_ids=before)
+            hits = await anyio.to_thread.run_sync(
+                lambda: index.search(tenant, vector, k=pool, filter=filters)
+            )
+        elif not_before is not None:
+            filters = layout_filter(exclude_ids=[version_id, *not_before])
+            hits = await anyio.to_thread.run_sync(
+                lambda: index.search(tenant, vector, k=pool, filter=filters)
+            )
+        else:
+            hits = await self._earlier_hits(tenant, version_id, vector, pool)
         context = await self.repository.hit_context(tenant, [hit.id for hit in hits], with_prints=True)
 
         def rank() -> list[LayoutSuggestion]:
@@ -249,6 +268,23 @@ class SimilarityService:
             )
             for s in suggestions[:k]
         ]
+
+    async def _earlier_hits(self, tenant: str, version_id: str, vector: Vector, pool: int) -> list[LayoutHit]:
+        """The `pool` layouts nearest the vector among versions created before the version, nearest first:
+        searched `pool` at a time, then four times as many, until enough are earlier (or the index has no
+        more, or EARLIER_SEARCH_LIMIT hits were read: then the earlier ones among them)."""
+        index = self.index
+        filters = layout_filter(exclude_ids=[version_id])
+        limit = pool
+        while True:
+            hits = await anyio.to_thread.run_sync(
+                partial(index.search, tenant, vector, k=limit, filter=filters)
+            )
+            earlier = await self.repository.created_before(tenant, version_id, [hit.id for hit in hits])
+            kept = [hit for hit in hits if hit.id in earlier]
+            if len(kept) >= pool or len(hits) < limit or limit >= EARLIER_SEARCH_LIMIT:
+                return kept[:pool]
+            limit = min(limit * 4, EARLIER_SEARCH_LIMIT)
 
     def _require_embedder(self) -> Embedder:
         if self.embedder is None:

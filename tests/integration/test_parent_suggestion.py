@@ -211,3 +211,35 @@ async def test_parent_suggestion_and_family_retrieval(
         assert figures.same_top1 > figures.same_baseline_top1
         assert figures.same_top3 >= figures.same_baseline_top3
     assert family_first >= expected.family * family_asked
+
+
+WIDENING_BOUND = 5
+WIDENING_REVISIONS = 60
+
+
+async def test_a_version_with_many_versions_on_both_sides_gets_the_suggestions_a_filter_gives(
+    graph: Graph, index: EdgeLayoutIndex, embedder: Embedder, corpora: Path
+) -> None:
+    # With a bound of 5, a version with more than 5 versions created before it and after it cannot name
+    # either side in the vector filter: the service searches wider and keeps the earlier hits instead.
+    # 60 layouts stay under Qdrant Edge's indexing threshold, so both ways search exactly and must agree.
+    revisions = revisions_in_commit_order(corpora / "nav-formio")[:WIDENING_REVISIONS]
+    tenant = (await TenantRepository(graph).create(f"widening-{uuid.uuid4().hex[:8]}")).id
+    processor = FormVersionProcessor(versions=FormVersionRepository(graph), relay=None, index=None)
+    ids = await ingest_fresh(processor, tenant, revisions)
+    await index_ingested(graph, index, embedder)
+    repository = SimilarityRepository(graph)
+    named = SimilarityService(repository=repository, index=index, embedder=embedder)
+    widening = SimilarityService(
+        repository=repository, index=index, embedder=embedder, around_bound=WIDENING_BOUND
+    )
+    in_order = list(dict.fromkeys(ids[revision.file] for revision in revisions))
+    both_sides_long = 0
+    for position, version_id in enumerate(in_order):
+        around = await repository.versions_around(tenant, version_id, bound=WIDENING_BOUND)
+        assert around is not None
+        both_sides_long += around.before is None and around.not_before is None
+        expected = await named.suggested_parents(tenant=tenant, version_id=version_id, k=3)
+        assert await widening.suggested_parents(tenant=tenant, version_id=version_id, k=3) == expected
+        assert (expected == []) == (position == 0)
+    assert both_sides_long >= len(in_order) - 2 * (WIDENING_BOUND + 1)
