@@ -288,14 +288,20 @@ class InLoopApi:
 
     def get(self, path: str, **params: Any) -> Any:
         """The JSON body of a 200 answer; `seconds` holds how long the app took."""
+        return self._send("GET", path, 200, params={k: v for k, v in params.items() if v is not None})
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """The JSON body of a 201 answer; `seconds` holds how long the app took."""
+        return self._send("POST", path, 201, json=body)
+
+    def _send(self, method: str, path: str, status: int, **request: Any) -> Any:
         async def timed() -> tuple[httpx.Response, float]:
             began = time.perf_counter()
-            response = await self.asgi.get(path, params={k: v for k, v in params.items() if v is not None})
+            response = await self.asgi.request(method, path, **request)
             return response, time.perf_counter() - began
 
         response, self.seconds = self.portal.call(timed)
-        assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:300]}"
+        assert response.status_code == status, f"{path}: {response.status_code} {response.text[:300]}"
         return response.json()
 
     def timed(self, work: Callable[[], Awaitable[object]]) -> float:
@@ -339,6 +345,20 @@ def calls(api: InLoopApi, t: Targets) -> dict[str, Callable[[int], float]]:
     def version(i: int, number: int = middle) -> str:
         return t.versions[i % n][number]
 
+    posted = [0]
+
+    def post(i: int) -> float:
+        """A new revision of a sampled form, derived from its latest (what every single write looks up)."""
+        posted[0] += 1
+        key = t.forms[i % n]
+        title = f"Posted revision {posted[0]}"
+        field = {"node": "field", "key": "posted", "label": title, "kind": "text", "source_type": "text"}
+        layout = [{"node": "page", "title": title, "children": [field]}]
+        api.post(
+            f"/api/v1/forms/{key}/versions", {"definition": {"key": key, "title": title, "layout": layout}}
+        )
+        return api.seconds
+
     similarity = SimilarityRepository(api.client.app.state.resources.graph)  # type: ignore[attr-defined]
     tenant = api.get("/api/v1/tenant")["id"]
 
@@ -363,6 +383,7 @@ def calls(api: InLoopApi, t: Targets) -> dict[str, Callable[[int], float]]:
         "release": lambda i: call(f"/api/v1/releases/{t.releases[i % n]}"),
         "versions of a form, a page": lambda i: call(f"/api/v1/forms/{t.forms[i % n]}/versions", limit=50),
         "forms, first page": lambda i: call("/api/v1/forms", limit=50),
+        "post a version of a form": post,
         "versions around one (suggested-parents' graph read)": lambda i: api.timed(
             lambda: similarity.versions_around(tenant, version(i), bound=AROUND_BOUND)
         ),
