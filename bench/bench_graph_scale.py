@@ -9,14 +9,15 @@ release after every tenth round pinning each form's latest version. Form j has t
 graphs, so a call on form j asks the same question of 10k versions and of 1M. Versions are written by the
 bulk path (FormVersionRepository.create_many, events included) and releases by SysVersionProcessor.
 
-The graphs are kept under --store (seeding 1M versions takes tens of minutes here, a rerun reuses them).
-No layout is embedded (encoding 1M texts takes hours on this machine's CPU): once seeded, the versions'
-outbox entries are closed, so the graph stands as one whose index is up to date and the app's relay
-finds nothing to do. Similarity is measured by bench_similarity and bench_vector_index.
+The graphs are kept under --store (seeding 1M versions took 47 min here; a rerun reuses them, migrated
+to this PageForge's schema first). The seeded layouts are not embedded (encoding 1M texts takes hours on
+this machine's CPU): once seeded, the versions' outbox entries are closed, so the graph stands as one
+whose index is up to date; the versions the bench posts are embedded and indexed as any post is.
+Similarity at scale is measured by bench_similarity, bench_vector_index and bench_fresh_index.
 
 Every call goes through the API (one app per graph, each request timed on the app's event loop) for the
 same sampled forms of both graphs, in turns (call i on the small graph, then on the large), so machine noise
-moves both alike.
+moves both alike; suggested-parents' graph read, which needs no index, is timed as a repository call.
 Run: .venv/bin/python -m bench.bench_graph_scale [--versions 1000000] [--small 10000] [--samples 40]
 """
 
