@@ -236,14 +236,14 @@ class SimilarityService:
         # Whichever id list is shorter goes into the filter; when both are too long to name, the search
         # widens until it has found the pool among the earlier versions.
         if before is not None and (not_before is None or len(before) <= len(not_before) + 1):
-            filters = layout_filter(only_ids=before)
-            hits = await anyio.to_thread.run_sync(
-                lambda: index.search(tenant, vector, k=pool, filter=filters)
-            )
+            filters: LayoutFilter | None = layout_filter(only_ids=before)
         elif not_before is not None:
             filters = layout_filter(exclude_ids=[version_id, *not_before])
+        else:
+            filters = None
+        if filters is not None:
             hits = await anyio.to_thread.run_sync(
-                lambda: index.search(tenant, vector, k=pool, filter=filters)
+                partial(index.search, tenant, vector, k=pool, filter=filters)
             )
         else:
             hits = await self._earlier_hits(tenant, version_id, vector, pool)
