@@ -38,16 +38,14 @@ from app.formversions.bulk import (
 )
 from app.resources import open_graph
 from app.settings import EmbedderSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import corpus_forms, layout_page
+from bench.bench_vector_index import corpus_forms, layout_page, native_page
 from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import Tenant, TenantRepository
-from ingest.model import WidgetKind
 from tests.corpora import CORPORA
 from vectors.embedder import Embedder
 
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
-KINDS = {kind.value for kind in WidgetKind}
 
 
 def write_perturbed(folder: Path, count: int, seed: int) -> None:
@@ -62,17 +60,7 @@ def write_perturbed(folder: Path, count: int, seed: int) -> None:
             form = rng.choice(forms)
             title, fields = layout_page(form, forms, rng)
             form_key = re.sub(r"[^A-Za-z0-9._-]", "-", form.form_key.replace(":", "."))
-            children = [
-                {
-                    "node": "field",
-                    "key": f"f{position}-{re.sub(r'[^a-z0-9]+', '-', label.lower())[:40]}",
-                    "label": label,
-                    "kind": widget if widget in KINDS else "text",
-                    "source_type": widget,
-                }
-                for position, (widget, label) in enumerate(fields)
-            ]
-            page = {"node": "page", "title": title, "children": children}
+            page = native_page(title, fields)
             name = f"{number:07d}.json"
             (folder / name).write_text(json.dumps({"key": form_key, "title": title, "layout": [page]}))
             revisions[form_key] = revisions.get(form_key, 0) + 1

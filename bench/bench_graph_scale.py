@@ -28,8 +28,6 @@ import asyncio
 import json
 import os
 import random
-import re
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -45,7 +43,14 @@ from app.similarity.service import AROUND_BOUND
 from app.sysversions.schemas import PinExisting, ReleaseCreate
 from app.sysversions.service import SysVersionProcessor
 from app.versions import diff_from, new_version, normalise_document, structural_diff
-from bench.bench_vector_index import FormLabels, corpus_forms, layout_page, print_verdicts
+from bench.bench_vector_index import (
+    FormLabels,
+    corpus_forms,
+    interleaved_reported_p50s,
+    layout_page,
+    native_page,
+    print_verdicts,
+)
 from graph.database import Graph
 from graph.forms import FormVersionRepository, NewVersion, ParentDiff, VersionRef
 from graph.migrations import Migrator
@@ -54,7 +59,6 @@ from graph.server import LocalNeo4jServer, free_port
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
 from ingest import FormDefinition, content_hash, export_native
-from ingest.model import WidgetKind
 from tests.corpora import CORPORA
 
 FORM_VERSIONS = 100
@@ -65,7 +69,6 @@ BATCH = 500
 TENANT = "bench-graph-scale"
 SHAPE = 1  # bump when the seeded shape changes: kept graphs of another shape are seeded again
 RATIO_TARGET = 3.0
-KINDS = {kind.value for kind in WidgetKind}
 
 
 def form_key(j: int) -> str:
@@ -88,19 +91,9 @@ class FormPages:
 
     def next_version(self, number: int) -> NewVersion:
         title, fields = layout_page(self.base, self.forms, self.rng)
-        children = [
-            {
-                "node": "field",
-                "key": f"f{position}-{re.sub(r'[^a-z0-9]+', '-', label.lower())[:40]}",
-                "label": label,
-                "kind": widget if widget in KINDS else "text",
-                "source_type": widget,
-            }
-            for position, (widget, label) in enumerate(fields)
-        ]
         # The revision in the title keeps every page of a form distinct content, so every write creates.
         title = f"{title} (revision {number})"
-        page = {"node": "page", "title": title, "children": children}
+        page = native_page(title, fields)
         definition = normalise_document(
             {"key": self.key, "title": title, "layout": [page]}, "native", self.key
         )
@@ -319,21 +312,6 @@ class InLoopApi:
         self.portal.call(self.asgi.aclose)
 
 
-def interleaved_own_p50s(
-    runs: dict[str, Callable[[int], float]], count: int, repeats: int
-) -> dict[str, float]:
-    """p50 ms of each run by the seconds it returns, taken in turns (as interleaved_p50s takes them)."""
-    for i in range(min(5, count)):
-        for run in runs.values():
-            run(i)
-    timings: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for i in range(count):
-            for name, run in runs.items():
-                timings[name].append(run(i))
-    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
-
-
 def calls(api: InLoopApi, t: Targets) -> dict[str, Callable[[int], float]]:
     """The lineage questions users ask, each of sample i % len(samples)."""
     n = len(t.forms)
@@ -423,7 +401,7 @@ def main() -> None:
             for name in small_calls:
                 runs[f"{name}|small"] = small_calls[name]
                 runs[f"{name}|large"] = large_calls[name]
-            p50 = interleaved_own_p50s(runs, args.samples, args.repeats)
+            p50 = interleaved_reported_p50s(runs, args.samples, args.repeats)
             small_api.close()
             large_api.close()
     finally:

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graph.server import free_port
+from ingest.model import WidgetKind
 from tests.corpora import CORPORA as DEFAULT_CORPORA
 from tests.corpora import QDRANT_BINARY
 from vectors.edge import EdgeLayoutIndex
@@ -47,6 +48,7 @@ K = 10
 WIDE_EF = 256
 RECALL_TARGET = 0.95  # issue 19
 WIDGETS = ("text", "textarea", "date", "select", "radio", "checkbox", "number", "email", "file", "yes_no")
+WIDGET_KINDS = {kind.value for kind in WidgetKind}
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,21 @@ def layout_page(
     return rng.choice(form.titles), fields
 
 
+def native_page(title: str, fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """A page of (widget, label) fields as a native layout node; an unknown widget is a text field."""
+    children = [
+        {
+            "node": "field",
+            "key": f"f{position}-{re.sub(r'[^a-z0-9]+', '-', label.lower())[:40]}",
+            "label": label,
+            "kind": widget if widget in WIDGET_KINDS else "text",
+            "source_type": widget,
+        }
+        for position, (widget, label) in enumerate(fields)
+    ]
+    return {"node": "page", "title": title, "children": children}
+
+
 def layout_text(form: FormLabels, forms: list[FormLabels], rng: random.Random) -> str:
     """One perturbed page of `form` as layout text: its title, then "widget label" items."""
     title, fields = layout_page(form, forms, rng)
@@ -185,6 +202,22 @@ def interleaved_p50s(
 ) -> dict[str, float]:
     """p50 ms of each run, taken in turns (query i of every run, then query i + 1): a machine that slows
     down or speeds up mid-measurement moves every run alike, so their ratios hold."""
+
+    def timed(run: Callable[[int], object]) -> Callable[[int], float]:
+        def measured(i: int) -> float:
+            started = time.perf_counter()
+            run(i)
+            return time.perf_counter() - started
+
+        return measured
+
+    return interleaved_reported_p50s({name: timed(run) for name, run in runs.items()}, count, repeats)
+
+
+def interleaved_reported_p50s(
+    runs: dict[str, Callable[[int], float]], count: int, repeats: int = 5
+) -> dict[str, float]:
+    """interleaved_p50s of runs that each return the seconds to count (timed on another thread's loop)."""
     for i in range(min(5, count)):
         for run in runs.values():
             run(i)
@@ -192,9 +225,7 @@ def interleaved_p50s(
     for _ in range(repeats):
         for i in range(count):
             for name, run in runs.items():
-                started = time.perf_counter()
-                run(i)
-                timings[name].append(time.perf_counter() - started)
+                timings[name].append(run(i))
     return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
