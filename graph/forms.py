@@ -15,6 +15,11 @@ from graph.database import Graph
 from graph.errors import LatestMoved
 from graph.events import EventDraft, record_events
 
+# The text index finds forms by a substring of at least three characters (it indexes trigrams); it is read
+# for at most SEARCH_BOUND forms of all tenants before the tenant's forms are read in key order instead.
+TRIGRAM = 3
+SEARCH_BOUND = 2_000
+
 
 @dataclass(frozen=True, slots=True)
 class ParentDiff:
@@ -281,14 +286,17 @@ class FormVersionRepository:
         self, tenant: str, *, after: str, limit: int, containing: str | None = None
     ) -> list[StoredForm]:
         """Forms by key, starting after the given key; only those whose key or title contains `containing`
-        (ignoring case), when given."""
-        result = await self._graph.run(
-            queries.LIST_FORMS,
-            tenant=tenant,
-            after=after,
-            limit=limit,
-            q=containing.lower() if containing else None,
-        )
+        (ignoring case), when given. A word of three characters or more is looked up in the forms' text
+        index first; a shorter one, or one in more than SEARCH_BOUND forms, is matched reading the tenant's
+        forms in key order, which fills a page soon when the word is that common."""
+        q = containing.lower() if containing else None
+        if q is not None and len(q) >= TRIGRAM and "\n" not in q:
+            found = await self._graph.run(
+                queries.SEARCH_FORMS, tenant=tenant, after=after, limit=limit, q=q, bound=SEARCH_BOUND
+            )
+            if found.records[0]["matches"] < SEARCH_BOUND:
+                return [_stored_form(form) for form in found.records[0]["forms"]]
+        result = await self._graph.run(queries.LIST_FORMS, tenant=tenant, after=after, limit=limit, q=q)
         return [_stored_form(r) for r in result.records]
 
     async def list_versions(

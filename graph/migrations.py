@@ -22,6 +22,8 @@ from ingest.native import import_native
 from ingest.prints import layout_prints
 
 BACKFILL_BATCH = 500
+# How long a migration waits for a new index to come online (Neo4j fills it from the graph).
+INDEX_ONLINE_TIMEOUT_S = 3600
 
 
 # Applies a change; returns how many things it created or changed.
@@ -70,7 +72,7 @@ class MigrationStatus:
 
 # --- the migrations, oldest first ------------------------------------------------------------------
 
-_CONSTRAINT_NAME = re.compile(r"CREATE (?:CONSTRAINT|INDEX) (\w+) IF NOT EXISTS")
+_CONSTRAINT_NAME = re.compile(r"CREATE (?:CONSTRAINT|(?:TEXT )?INDEX) (\w+) IF NOT EXISTS")
 SCHEMA_STATEMENTS = (
     *queries.SCHEMA,
     "CREATE CONSTRAINT schema_migration_version IF NOT EXISTS "
@@ -144,12 +146,31 @@ def _constraints(statements: tuple[str, ...]) -> tuple[Step, Preview]:
     return create, preview
 
 
+_create_search_index, _preview_search_index = _constraints(queries.SEARCH_SCHEMA)
+
+
+async def _search_forms(graph: Graph) -> int:
+    done = await _create_search_index(graph)
+    await graph.run(queries.AWAIT_SEARCH_INDEX, timeout_s=INDEX_ONLINE_TIMEOUT_S)
+    while True:
+        count = (await graph.run(queries.SET_MISSING_FORM_SEARCH, limit=BACKFILL_BATCH)).records[0]["count"]
+        if not count:
+            return done
+        done += count
+
+
+async def _preview_search_forms(graph: Graph) -> str:
+    count = (await graph.fetch(queries.COUNT_FORMS_WITHOUT_SEARCH)).records[0]["count"]
+    return f"{await _preview_search_index(graph)}, and would store the search text of {count} form(s)"
+
+
 MIGRATIONS = (
     Migration(1, "constraints", _create_schema, _preview_schema),
     Migration(2, "layout prints on versions stored without them", _backfill_prints, _preview_prints),
     Migration(3, "event and webhook constraints", *_constraints(queries.EVENT_SCHEMA)),
     Migration(4, "stream token and job constraints", *_constraints(queries.JOB_SCHEMA)),
     Migration(5, "delivery, event and version-age indexes", *_constraints(queries.GROWTH_SCHEMA)),
+    Migration(6, "form search text and its index", _search_forms, _preview_search_forms),
 )
 
 

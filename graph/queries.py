@@ -151,6 +151,7 @@ CREATE (v:FormVersion:IndexPending:ContextPending {
 })-[:VERSION_OF]->(f)
 SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = $title,
     f.latest_id = $id
+SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
 WITH v
 CALL (v) {
   UNWIND $parents AS parent
@@ -169,7 +170,9 @@ RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summar
        AS version
 """
 
-# A page of the tenant's forms, by key.
+# A page of the tenant's forms, by key; with $q, only those whose key or title contains it. The tenant's
+# forms are read in key order until the page is full: quick when $q is common, a read of every form of
+# the tenant when it is rare (SEARCH_FORMS answers those).
 LIST_FORMS = """
 MATCH (f:Form {tenant: $tenant})
 WHERE f.key > $after
@@ -177,6 +180,27 @@ WHERE f.key > $after
 RETURN f.key AS key, f.title AS title, f.version_count AS version_count, f.latest_id AS latest_id,
        f.created_at AS created_at
 ORDER BY f.key LIMIT $limit
+"""
+
+# The forms of every tenant whose search text contains $q, from the trigram text index, at most $bound of
+# them; of those, a page of the tenant's by key. `matches` = $bound says there may be more: $q is common,
+# and LIST_FORMS fills the page sooner. A form's search text is its key and title, lower-cased, a line
+# apart (a $q without a line break is in it exactly when it is in the key or in the title); every
+# statement that sets a form's title sets it (tests/unit/test_queries.py).
+SEARCH_FORMS = """
+CALL () {
+  MATCH (f:Form) USING TEXT INDEX f:Form(search)
+  WHERE f.search CONTAINS $q
+  WITH f LIMIT $bound
+  RETURN collect(f) AS found
+}
+CALL (found) {
+  UNWIND found AS f
+  WITH f WHERE f.tenant = $tenant AND f.key > $after
+  ORDER BY f.key LIMIT $limit
+  RETURN collect(f {.key, .title, .version_count, .latest_id, .created_at}) AS forms
+}
+RETURN size(found) AS matches, forms
 """
 
 # One form of the tenant.
@@ -447,6 +471,7 @@ CALL (f, new, existing) {
   })-[:VERSION_OF]->(f)
   SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
       f.latest_id = new.id
+  SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
   WITH v, new
   CALL (v, new) {
     UNWIND new.parents AS parent
@@ -738,6 +763,7 @@ CREATE (v:FormVersion:IndexPending {
 WITH f, collect(v) AS chain
 SET f.next_number = f.next_number + size(chain), f.version_count = f.version_count + size(chain),
     f.latest_id = chain[-1].id, f.title = chain[-1].title
+SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
 WITH chain
 UNWIND range(1, size(chain) - 1) AS i
 WITH chain[i] AS child, chain[i - 1] AS parent, $versions[i] AS new
@@ -773,6 +799,23 @@ GROWTH_SCHEMA = (
     "CREATE INDEX event_created IF NOT EXISTS FOR (e:Event) ON (e.created_at)",
     "CREATE INDEX form_version_created IF NOT EXISTS FOR (v:FormVersion) ON (v.tenant, v.created_at)",
 )
+
+# Migration 6: forms found by a substring of their key or title through a trigram text index on their
+# search text (SEARCH_FORMS), which forms stored before it get a batch at a time.
+SEARCH_SCHEMA = ("CREATE TEXT INDEX form_search IF NOT EXISTS FOR (f:Form) ON (f.search)",)
+# SEARCH_FORMS names the index in a hint, which a query may not do before the index is online.
+AWAIT_SEARCH_INDEX = "CALL db.awaitIndex('form_search', $timeout_s)"
+
+SET_MISSING_FORM_SEARCH = """
+MATCH (f:Form) WHERE f.search IS NULL
+WITH f LIMIT $limit
+SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
+RETURN count(f) AS count
+"""
+
+COUNT_FORMS_WITHOUT_SEARCH = """
+MATCH (f:Form) WHERE f.search IS NULL RETURN count(f) AS count
+"""
 
 # A short-lived token that opens the tenant's event stream; the tenant's expired ones go.
 ADD_STREAM_TOKEN = """

@@ -73,6 +73,7 @@ def test_a_fresh_graph_refuses_to_serve_until_migrated(neo4j: LocalNeo4jServer, 
         ["3", "pending"],
         ["4", "pending"],
         ["5", "pending"],
+        ["6", "pending"],
     ]
     assert "run `pageforge migrate`" in status.stderr
 
@@ -130,6 +131,7 @@ def test_a_graph_written_without_the_newest_migration_is_upgraded_in_place(
         ["3", "applied"],
         ["4", "applied"],
         ["5", "applied"],
+        ["6", "applied"],
         ["2", "pending"],
     ]
     with TestClient(create_app(settings)) as client:
@@ -170,3 +172,33 @@ def test_only_the_managed_neo4j_is_migrated_at_start_unless_the_setting_says_oth
     assert not Settings(neo4j={"uri": "bolt://neo4j:7687"}).neo4j.migrates_on_start
     assert Settings(neo4j={"uri": "bolt://neo4j:7687", "migrate_on_start": True}).neo4j.migrates_on_start
     assert not Settings(neo4j={"migrate_on_start": False}).neo4j.migrates_on_start
+
+
+def test_forms_stored_before_their_search_text_are_found_once_migrated(
+    neo4j: LocalNeo4jServer, settings: Settings, corpora: Path
+) -> None:
+    assert pageforge(settings, "migrate").returncode == 0
+    tenant = create_tenant(settings)
+    with TestClient(create_app(settings)) as client:
+        for definition in revision_files(corpora, "conditional-page")[:2]:
+            post_version(client, tenant, "conditional-page", definition)
+
+    # As a PageForge before migration 6 left it: forms without their search text, and no text index.
+    cypher(neo4j, "MATCH (f:Form) REMOVE f.search")
+    cypher(neo4j, "DROP INDEX form_search")
+    cypher(neo4j, "MATCH (m:SchemaMigration {version: 6}) DELETE m")
+    forms = cypher(neo4j, "MATCH (f:Form) RETURN count(f) AS n")[0]["n"]
+    dry = pageforge(settings, "migrate", "--dry-run")
+    assert (
+        "would create 1 constraint(s) or index(es): form_search, "
+        f"and would store the search text of {forms} form(s)" in dry.stdout
+    ), dry.stdout
+
+    upgraded = pageforge(settings, "migrate")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"6  applied form search text and its index: {forms + 1} changed" in upgraded.stdout
+    assert cypher(neo4j, "MATCH (f:Form) WHERE f.search IS NULL RETURN count(f) AS n") == [{"n": 0}]
+    with TestClient(create_app(settings)) as client:
+        for q in ("ITIONAL-PA", "al-p"):  # through the text index, and reading the tenant's forms
+            found = client.get("/api/v1/forms", headers=tenant.headers, params={"q": q})
+            assert [form["key"] for form in found.json()["items"]] == ["conditional-page"], q

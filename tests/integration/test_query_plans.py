@@ -23,6 +23,8 @@ WHOLE_GRAPH = {
     "TENANT_GRAPH_COUNTS": "counts a tenant's forms, versions and edges (reconcile reports them)",
     "VERSIONS_WITHOUT_PRINTS": "a migration's backfill, once per graph",
     "COUNT_VERSIONS_WITHOUT_PRINTS": "a migration's preview, once per graph",
+    "SET_MISSING_FORM_SEARCH": "a migration's backfill, once per graph",
+    "COUNT_FORMS_WITHOUT_SEARCH": "a migration's preview, once per graph",
 }
 
 STATEMENTS = {
@@ -50,7 +52,8 @@ PARAMS: dict[str, Any] = {
     "after_number": 0,
     "after_distance": -1,
     "limit": 50,
-    "q": None,
+    "q": "benefit",
+    "bound": 2000,
     "pairs": [{"child": "v", "parent": "w", "form_key": "f", "content_hash": "h"}],
     "published": [{"id": "v", "rev": 1}],
     "retention_s": 60.0,
