@@ -149,17 +149,21 @@ def served_figures(
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
             deadline = time.monotonic() + SERVER_START_S
+            answer = "no answer"
             while True:
                 if process.poll() is not None:
                     tail = log.read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"pageforge serve exited with {process.returncode}:\n{tail}")
                 try:
-                    if http.get("/api/v1/tenant").status_code == 200:
+                    response = http.get("/api/v1/tenant")
+                    if response.status_code == 200:
                         break
-                except httpx.TransportError:
-                    pass
+                    answer = f"{response.status_code} {response.text[:500]}"
+                except httpx.TransportError as error:
+                    answer = repr(error)
                 if time.monotonic() > deadline:
-                    raise RuntimeError("pageforge serve did not answer in time")
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"pageforge serve did not answer in time; last: {answer}\n{tail}")
                 time.sleep(0.5)
 
             def similar(i: int) -> None:
