@@ -325,12 +325,14 @@ def calls(api: InLoopApi, t: Targets) -> dict[str, Callable[[int], float]]:
         return t.versions[i % n][number]
 
     posted = [0]
+    # Kept graphs hold earlier runs' posts: this run's titles are its own, so every post creates.
+    run = os.urandom(4).hex()
 
     def post(i: int) -> float:
         """A new revision of a sampled form, derived from its latest (what every single write looks up)."""
         posted[0] += 1
         key = t.forms[i % n]
-        title = f"Posted revision {posted[0]}"
+        title = f"Posted revision {run}-{posted[0]}"
         field = {"node": "field", "key": "posted", "label": title, "kind": "text", "source_type": "text"}
         layout = [{"node": "page", "title": title, "children": [field]}]
         api.post(
