@@ -285,12 +285,13 @@ class FormVersionRepository:
     async def list_forms(
         self, tenant: str, *, after: str, limit: int, containing: str | None = None
     ) -> list[StoredForm]:
-        """Forms by key, starting after the given key; only those whose key or title contains `containing`
-        (ignoring case), when given. A word of three characters or more is looked up in the forms' text
-        index first; a shorter one, or one in more than SEARCH_BOUND forms, is matched reading the tenant's
-        forms in key order, which fills a page soon when the word is that common."""
+        """Forms by key, starting after the given key; with `containing` (no line break: the API refuses
+        control characters), only those whose key or title contains it, ignoring case, within their first
+        8,000 characters. A word of three characters or more is looked up in the forms' text index first; a
+        shorter one, or one in more than SEARCH_BOUND forms, is matched reading the tenant's forms in key
+        order, which fills a page soon when the word is that common."""
         q = containing.lower() if containing else None
-        if q is not None and len(q) >= TRIGRAM and "\n" not in q:
+        if q is not None and len(q) >= TRIGRAM:
             found = await self._graph.run(
                 queries.SEARCH_FORMS, tenant=tenant, after=after, limit=limit, q=q, bound=SEARCH_BOUND
             )

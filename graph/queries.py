@@ -151,7 +151,7 @@ CREATE (v:FormVersion:IndexPending:ContextPending {
 })-[:VERSION_OF]->(f)
 SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = $title,
     f.latest_id = $id
-SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
+SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
 WITH v
 CALL (v) {
   UNWIND $parents AS parent
@@ -176,7 +176,7 @@ RETURN v {.*, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summar
 LIST_FORMS = """
 MATCH (f:Form {tenant: $tenant})
 WHERE f.key > $after
-  AND ($q IS NULL OR toLower(f.key) CONTAINS $q OR toLower(coalesce(f.title, '')) CONTAINS $q)
+  AND ($q IS NULL OR f.search CONTAINS $q)
 RETURN f.key AS key, f.title AS title, f.version_count AS version_count, f.latest_id AS latest_id,
        f.created_at AS created_at
 ORDER BY f.key LIMIT $limit
@@ -185,8 +185,9 @@ ORDER BY f.key LIMIT $limit
 # The forms of every tenant whose search text contains $q, from the trigram text index, at most $bound of
 # them; of those, a page of the tenant's by key. `matches` = $bound says there may be more: $q is common,
 # and LIST_FORMS fills the page sooner. A form's search text is its key and title, lower-cased, a line
-# apart (a $q without a line break is in it exactly when it is in the key or in the title); every
-# statement that sets a form's title sets it (tests/unit/test_queries.py).
+# apart (a $q, which has no line break, is in it exactly when it is in the key or in the title), cut at
+# 8,000 characters: the text index refuses a value over 32,766 bytes, and 8,000 characters of UTF-8 fit.
+# Every statement that sets a form's title sets it (tests/unit/test_queries.py).
 SEARCH_FORMS = """
 CALL () {
   MATCH (f:Form) USING TEXT INDEX f:Form(search)
@@ -471,7 +472,7 @@ CALL (f, new, existing) {
   })-[:VERSION_OF]->(f)
   SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
       f.latest_id = new.id
-  SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
+  SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
   WITH v, new
   CALL (v, new) {
     UNWIND new.parents AS parent
@@ -763,7 +764,7 @@ CREATE (v:FormVersion:IndexPending {
 WITH f, collect(v) AS chain
 SET f.next_number = f.next_number + size(chain), f.version_count = f.version_count + size(chain),
     f.latest_id = chain[-1].id, f.title = chain[-1].title
-SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
+SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
 WITH chain
 UNWIND range(1, size(chain) - 1) AS i
 WITH chain[i] AS child, chain[i - 1] AS parent, $versions[i] AS new
@@ -809,7 +810,7 @@ AWAIT_SEARCH_INDEX = "CALL db.awaitIndex('form_search', $timeout_s)"
 SET_MISSING_FORM_SEARCH = """
 MATCH (f:Form) WHERE f.search IS NULL
 WITH f LIMIT $limit
-SET f.search = toLower(f.key) + '\n' + toLower(coalesce(f.title, ''))
+SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
 RETURN count(f) AS count
 """
 

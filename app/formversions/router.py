@@ -112,7 +112,11 @@ async def list_forms(
     cursor: CursorQuery = None,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Only forms whose key or title contains this (any case)."),
+        Query(
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]*$",
+            description="Only forms whose key or title contains this (any case); no control characters.",
+        ),
     ] = None,
 ) -> Page[FormRead]:
     """The tenant's forms, by key."""

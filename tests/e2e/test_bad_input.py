@@ -194,6 +194,9 @@ def test_query_values_out_of_range_or_of_the_wrong_type_are_422_naming_the_param
         (f"/form-versions/{v2}/similar", {"k": str(10**30)}, "k"),
         (f"/form-versions/{v2}/similar", {"group_by": "system"}, "group_by"),
         (f"/form-versions/{v2}/suggested-parents", {"k": "101"}, "k"),
+        ("/forms", {"q": "x" * 201}, "q"),
+        ("/forms", {"q": "line\nbreak"}, "q"),
+        ("/forms", {"q": "nul\x00"}, "q"),
     ]
     for path, params, name in cases:
         response = client.get(f"/api/v1{path}", headers=world.tenant.headers, params=params)
