@@ -158,7 +158,9 @@ def encode_cached(embedder: Embedder, texts: list[str]) -> NDArray[np.float32]:
     if cache.exists():
         cached: NDArray[np.float32] = np.load(cache)
         return cached
-    vectors = embedder.encode(texts, batch_size=128)
+    distinct = list(dict.fromkeys(texts))  # the same page drawn twice is encoded once
+    row = {text: i for i, text in enumerate(distinct)}
+    vectors = embedder.encode(distinct, batch_size=128)[[row[text] for text in texts]]
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
     return vectors

@@ -222,9 +222,10 @@ def test_another_tenant_renders_while_one_tenant_runs_pdf_bombs(
     )
     assert small.status_code == 201, small.text
     # A gives up on its renders after a while (the server then stops them): nobody waits for a bomb.
-    first = start_render(server, a, bomb, {"f0": "first"}, wait_s=8)
+    # Long enough for B's small PDF on a loaded machine (CI under load ran it past 6 s).
+    first = start_render(server, a, bomb, {"f0": "first"}, wait_s=15)
     time.sleep(1)
-    second = start_render(server, a, bomb, {"f0": "second"}, wait_s=8)  # waits: A holds its one slot
+    second = start_render(server, a, bomb, {"f0": "second"}, wait_s=15)  # waits: A holds its one slot
     time.sleep(1)
     third = httpx.post(
         f"{server.url}/api/v1/form-versions/{bomb}/render?format=pdf",

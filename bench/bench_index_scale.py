@@ -1,0 +1,194 @@
+"""Similar-by-id on an embedded index of 1M layouts against one of 100k, in one run (issue 19, target 3's
+index half): p50 at 1M within 2x of the p50 at 100k, recall@10 at both, and bytes per layout on disk.
+
+Run from the repository root: `python -m bench.bench_index_scale [--large 1000000] [--small 100000]`.
+Layouts are the perturbed real-corpus pages of bench_vector_index (same generator and seed), encoded
+with the real model in chunks of 20,000 distinct-text lists, each cached under var/bench/ as soon as it
+is encoded: a run cut short resumes where it stopped, and a rerun encodes nothing (1M texts take about
+1h45 of both cores here). The small index holds the first --small layouts of the large one, so a query
+on layout i asks both indexes the same question. Both are Qdrant Edge indexes loaded and optimised as
+`pageforge ingest` leaves one (HNSW with PageForge's settings, one point in ten of another tenant).
+
+Similar-by-id is what the API issues for it, in one call: the stored vector read under the tenant filter,
+then the search under the tenant filter leaving the version out (app.similarity.service.layout_filter).
+Queries alternate between the indexes, layout by layout, so machine noise moves both alike. The graph
+half of target 3 is bench_graph_scale; this bench does not touch Neo4j or the API layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.similarity.service import layout_filter
+from bench.bench_vector_index import (
+    RECALL_TARGET,
+    TENANT,
+    K,
+    build_layouts,
+    encode_cached,
+    interleaved_p50s,
+    load,
+    print_verdicts,
+)
+from tests.corpora import CORPORA
+from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import Embedder
+from vectors.index import LayoutIndex
+
+CHUNK = 20_000
+P50_TARGET = 2.0  # issue 19: similar-by-id p50 at 1M within 2x of the p50 at 100k
+
+
+def encode_in_chunks(embedder: Embedder, texts: list[str]) -> NDArray[np.float32]:
+    """The texts' vectors, CHUNK texts at a time, each chunk cached as soon as it is encoded."""
+    parts = []
+    started = time.perf_counter()
+    for start in range(0, len(texts), CHUNK):
+        parts.append(encode_cached(embedder, texts[start : start + CHUNK]))
+        done = start + len(parts[-1])
+        print(
+            f"  encoded or loaded {done:,} of {len(texts):,} ({time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
+    return np.concatenate(parts)
+
+
+def point_id(i: int) -> str:
+    """The id bench_vector_index.points gives layout i of TENANT."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TENANT}:{i}"))
+
+
+def similar_by_id(index: LayoutIndex, version_id: str) -> list[str]:
+    """The ids of the k layouts closest to the stored one, as the API's similar-by-id asks for them."""
+    points = index.get(TENANT, [version_id], with_vectors=True)
+    assert points, version_id
+    assert points[0].vector is not None, version_id
+    hits = index.search(TENANT, points[0].vector, k=K, filter=layout_filter(exclude_ids={version_id}))
+    return [hit.id for hit in hits]
+
+
+def recall_at_k(index: LayoutIndex, ids: list[str]) -> float:
+    """Share of the exact top k that similar-by-id returns; a hit tied with the k-th exact score counts."""
+    found = total = 0
+    for version_id in ids:
+        points = index.get(TENANT, [version_id], with_vectors=True)
+        vector = points[0].vector
+        assert vector is not None
+        leave_out = layout_filter(exclude_ids={version_id})
+        exact = index.search(TENANT, vector, k=K, filter=leave_out, exact=True)
+        approximate = index.search(TENANT, vector, k=K, filter=leave_out)
+        if not exact:
+            continue
+        kth_score = exact[-1].score - 1e-6  # duplicates tie at the cut
+        found += min(len(exact), sum(hit.score >= kth_score for hit in approximate))
+        total += len(exact)
+    return found / total if total else 1.0
+
+
+def disk_bytes(path: Path) -> int:
+    """What the directory's files take on disk (allocated blocks: the engine preallocates sparse files)."""
+    return sum(file.stat().st_blocks * 512 for file in path.rglob("*") if file.is_file())
+
+
+def build(path: Path, vectors: NDArray[np.float32], form_keys: list[str]) -> EdgeLayoutIndex:
+    index = EdgeLayoutIndex(path, vectors.shape[1])
+    index.ensure()
+    seconds = load(index, vectors, form_keys)
+    started = time.perf_counter()
+    index.optimize()
+    segments, points, in_hnsw = index.segments()
+    print(
+        f"  {len(vectors):,} layouts: upsert {seconds:.0f}s, optimize {time.perf_counter() - started:.0f}s; "
+        f"{segments} segments, {in_hnsw:,} of {points:,} points in HNSW",
+        flush=True,
+    )
+    return index
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--large", type=int, default=1_000_000, help="layouts in the large index")
+    parser.add_argument("--small", type=int, default=100_000, help="layouts in the small index")
+    parser.add_argument("--samples", type=int, default=200, help="layouts asked for similar ones")
+    parser.add_argument("--recall-samples", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
+    args = parser.parse_args()
+    if not 0 < args.small < args.large:
+        parser.error("--small must be positive and below --large")
+
+    started = time.perf_counter()
+    texts, form_keys, _ = build_layouts(args.corpora, args.large, 0, args.seed)
+    print(f"layouts: {args.large:,}, {len(set(texts)):,} distinct texts", flush=True)
+    embedder = Embedder()
+    vectors = encode_in_chunks(embedder, texts)
+
+    # Layouts of TENANT (bench_vector_index.points gives every tenth to another) that both indexes hold.
+    rng = random.Random(args.seed)
+    sampled = [point_id(i) for i in rng.sample([i for i in range(args.small) if i % 10 != 9], args.samples)]
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-index-scale-"))
+    try:
+        print("building the indexes:", flush=True)
+        empty = EdgeLayoutIndex(workdir / "empty", vectors.shape[1])
+        empty.ensure()
+        empty.close()
+        small = build(workdir / "small", vectors[: args.small], form_keys[: args.small])
+        large = build(workdir / "large", vectors, form_keys)
+        # An empty index's files (write-ahead log, segment skeletons) are not the layouts'.
+        base = disk_bytes(workdir / "empty")
+        sizes = {
+            args.small: disk_bytes(workdir / "small") - base,
+            args.large: disk_bytes(workdir / "large") - base,
+        }
+
+        runs: dict[str, Callable[[int], object]] = {
+            f"{args.small:,}": lambda i: similar_by_id(small, sampled[i]),
+            f"{args.large:,}": lambda i: similar_by_id(large, sampled[i]),
+        }
+        p50 = interleaved_p50s(runs, args.samples)
+        recalls = {
+            args.small: recall_at_k(small, sampled[: args.recall_samples]),
+            args.large: recall_at_k(large, sampled[: args.recall_samples]),
+        }
+        small.close()
+        large.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    small_p50, large_p50 = p50[f"{args.small:,}"], p50[f"{args.large:,}"]
+    ratio = large_p50 / small_p50
+    print(f"\nsimilar-by-id (stored vector read + search, tenant filter, the version left out), k={K}")
+    print(
+        f"  p50 at {args.small:,}: {small_p50:.2f} ms, at {args.large:,}: {large_p50:.2f} ms ({ratio:.2f}x)"
+    )
+    for n, value in recalls.items():
+        print(f"  recall@{K} at {n:,} ({args.recall_samples} layouts): {value:.3f}")
+    for n, size in sizes.items():
+        mib, each = size / 2**20, size / n
+        print(f"  index on disk at {n:,} (beyond an empty one's): {mib:,.0f} MiB, {each:,.0f} bytes a layout")
+    print_verdicts(
+        {
+            f"p50 at {args.large:,} within {P50_TARGET}x of {args.small:,}": ratio <= P50_TARGET,
+            **{
+                f"recall@{K} at {n:,} {value:.3f} (>= {RECALL_TARGET})": value >= RECALL_TARGET
+                for n, value in recalls.items()
+            },
+        }
+    )
+    print(f"total: {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
