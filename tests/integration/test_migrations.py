@@ -19,7 +19,7 @@ from app.settings import Settings
 from graph.migrations import MIGRATIONS
 from graph.server import LocalNeo4jServer
 from tests.conftest import neo4j_settings, settings_for, start_test_neo4j
-from tests.e2e.conftest import create_tenant, post_version, revision_files
+from tests.e2e.conftest import TenantKey, create_tenant, post_version, revision_files
 
 PAGEFORGE = Path(sys.executable).with_name("pageforge")
 PRINTS = ("layout_nodes", "layout_keys", "layout_hash")
@@ -62,6 +62,16 @@ def stored_prints(neo4j: LocalNeo4jServer) -> dict[str, tuple[Any, ...]]:
         neo4j, "MATCH (v:FormVersion) RETURN v.id AS id, [v.layout_nodes, v.layout_keys, v.layout_hash] AS p"
     )
     return {row["id"]: tuple(row["p"]) for row in rows}
+
+
+def migrated_tenant_with_revisions(settings: Settings, corpora: Path, count: int) -> TenantKey:
+    """A new tenant on the migrated graph, with the first `count` revisions of a corpus form posted."""
+    assert pageforge(settings, "migrate").returncode == 0
+    tenant = create_tenant(settings)
+    with TestClient(create_app(settings)) as client:
+        for definition in revision_files(corpora, "conditional-page")[:count]:
+            post_version(client, tenant, "conditional-page", definition)
+    return tenant
 
 
 def test_a_fresh_graph_refuses_to_serve_until_migrated(neo4j: LocalNeo4jServer, settings: Settings) -> None:
@@ -112,11 +122,7 @@ def test_a_fresh_graph_refuses_to_serve_until_migrated(neo4j: LocalNeo4jServer, 
 def test_a_graph_written_without_the_newest_migration_is_upgraded_in_place(
     neo4j: LocalNeo4jServer, settings: Settings, corpora: Path
 ) -> None:
-    assert pageforge(settings, "migrate").returncode == 0
-    tenant = create_tenant(settings)
-    with TestClient(create_app(settings)) as client:
-        for definition in revision_files(corpora, "conditional-page")[:4]:
-            post_version(client, tenant, "conditional-page", definition)
+    tenant = migrated_tenant_with_revisions(settings, corpora, 4)
     written = stored_prints(neo4j)
     assert written
     assert all(None not in prints for prints in written.values())
@@ -177,11 +183,7 @@ def test_only_the_managed_neo4j_is_migrated_at_start_unless_the_setting_says_oth
 def test_forms_stored_before_their_search_text_are_found_once_migrated(
     neo4j: LocalNeo4jServer, settings: Settings, corpora: Path
 ) -> None:
-    assert pageforge(settings, "migrate").returncode == 0
-    tenant = create_tenant(settings)
-    with TestClient(create_app(settings)) as client:
-        for definition in revision_files(corpora, "conditional-page")[:2]:
-            post_version(client, tenant, "conditional-page", definition)
+    tenant = migrated_tenant_with_revisions(settings, corpora, 2)
 
     # As a PageForge before migration 6 left it: forms without their search text, and no text index.
     cypher(neo4j, "MATCH (f:Form) REMOVE f.search")
