@@ -71,7 +71,9 @@ class OutboxRelay:
             LayoutPoint(id=entry.id, tenant=entry.tenant, vector=vector, payload=layout_payload(entry))
             for entry, vector in zip(entries, vectors, strict=True)
         ]
-        await anyio.to_thread.run_sync(self.index.upsert, points)
+        # A version's layout never changes, so a point already there stays as it is: it may hold a lineage
+        # context published since these entries were read, which a replacement would drop for good.
+        await anyio.to_thread.run_sync(partial(self.index.upsert, points, keep_existing=True))
         await self.outbox.mark_indexed([entry.id for entry in entries])
 
     async def publish_context(self, ids: Sequence[str], *, overwrite: bool = False) -> None:

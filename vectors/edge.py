@@ -217,14 +217,18 @@ class EdgeLayoutIndex:
                 f"vector index {self.name!r} cannot be opened: {self._public(exc)}"
             ) from exc
 
-    def upsert(self, points: Sequence[LayoutPoint]) -> None:
-        """Insert or replace points; they are durable (WAL) and visible once this returns."""
+    def upsert(self, points: Sequence[LayoutPoint], *, keep_existing: bool = False) -> None:
+        """Insert or replace points (only insert, with `keep_existing`); they are durable (WAL) and
+        visible once this returns."""
         groups = vectors_by_tenant(points, self.dimension)
+        mode = qe.UpdateMode.InsertOnly if keep_existing else qe.UpdateMode.Upsert
         with self._engine("upsert") as shard:
             for tenant, group in groups.items():
                 tenant_points = [qe.Point(point_id, vector, payload) for point_id, vector, payload in group]
                 only_own = _tenant_filter(tenant)
-                shard.update(qe.UpdateOperation.upsert_points(tenant_points, condition=only_own))
+                shard.update(
+                    qe.UpdateOperation.upsert_points(tenant_points, condition=only_own, update_mode=mode)
+                )
         self._wrote(len(points))
 
     def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:

@@ -225,10 +225,11 @@ class LayoutIndex(Protocol):
         """Create the collection and its payload indexes if missing; safe to call again."""
         ...
 
-    def upsert(self, points: Sequence[LayoutPoint]) -> None:
+    def upsert(self, points: Sequence[LayoutPoint], *, keep_existing: bool = False) -> None:
         """Insert or replace points, returning once they are visible to reads.
 
-        A point whose id already belongs to another tenant is left untouched.
+        A point whose id already belongs to another tenant is left untouched; with `keep_existing`, so is
+        every point whose id is already in the index.
         """
         ...
 

@@ -212,16 +212,24 @@ class QdrantServerLayoutIndex:
                 f"collection {self.collection!r} holds vectors of size {size}, not {self.dimension}"
             )
 
-    def upsert(self, points: Sequence[LayoutPoint]) -> None:
-        """Insert or replace points, waiting until the server has applied them."""
+    def upsert(self, points: Sequence[LayoutPoint], *, keep_existing: bool = False) -> None:
+        """Insert or replace points (only insert, with `keep_existing`), waiting until the server has
+        applied them."""
         groups = vectors_by_tenant(points, self.dimension)
+        mode = qm.UpdateMode.INSERT_ONLY if keep_existing else qm.UpdateMode.UPSERT
         with self._engine("upsert") as client:
             for tenant, group in groups.items():
                 structs = [
                     qm.PointStruct(id=point_id, vector=vector, payload=payload)
                     for point_id, vector, payload in group
                 ]
-                client.upsert(self.collection, structs, wait=True, update_filter=_tenant_filter(tenant))
+                client.upsert(
+                    self.collection,
+                    structs,
+                    wait=True,
+                    update_filter=_tenant_filter(tenant),
+                    update_mode=mode,
+                )
 
     def get(self, tenant: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[LayoutPoint]:
         """The tenant's points with these ids, in the order asked; ids not found are left out."""

@@ -57,11 +57,11 @@ class IndexDrift:
     versions: int = 0
     points: int = 0
     missing: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
+    # Points whose layout or place is not their version's (another tenant's included), where they are stored:
+    # deleted before their versions are indexed again.
+    stale: list[PointRef] = field(default_factory=list)
     stale_context: list[str] = field(default_factory=list)
     orphaned: list[PointRef] = field(default_factory=list)
-    # Points stored under another tenant than their version's: deleted before that version is indexed.
-    misplaced: list[PointRef] = field(default_factory=list)
 
     def counts(self) -> DriftCounts:
         return DriftCounts(
@@ -143,12 +143,10 @@ class IndexReconciler:
             for version in page:
                 found = points.pop(version.id, None)
                 point, context = found if found is not None else (None, None)
-                if point is not None and point[0] != version.tenant:
-                    drift.misplaced.append(PointRef(version.id, str(point[0])))
-                if point is None or version.pending:
+                if point is not None and point != expected_fingerprint(version):
+                    drift.stale.append(PointRef(version.id, str(point[0])))
+                elif point is None or version.pending:
                     drift.missing.append(version.id)
-                elif point != expected_fingerprint(version):
-                    drift.stale.append(version.id)
                 elif context != expected_context(version):
                     drift.stale_context.append(version.id)
             after = page[-1].id
@@ -156,10 +154,11 @@ class IndexReconciler:
         return drift
 
     async def repair(self, drift: IndexDrift) -> None:
-        """Delete orphaned points; embed and upsert the layouts of missing and stale versions (with their
-        lineage context); publish the lineage context of the rest."""
-        await self._delete([*drift.orphaned, *drift.misplaced])
-        for batch in chunks([*drift.missing, *drift.stale], self.repair_batch):
+        """Delete orphaned and stale points (indexing keeps a point already there); embed and insert the
+        layouts of missing and stale versions (with their lineage context); publish the lineage context of
+        the rest."""
+        await self._delete([*drift.orphaned, *drift.stale])
+        for batch in chunks([*drift.missing, *(point.id for point in drift.stale)], self.repair_batch):
             await self.relay.index_layouts(await self.inventory.layouts(batch))
         for batch in chunks(drift.stale_context, self.repair_batch):
             await self.relay.publish_context(batch, overwrite=True)

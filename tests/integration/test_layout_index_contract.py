@@ -289,6 +289,30 @@ def test_upsert_of_the_same_id_replaces_the_point(index: LayoutIndex, vectors: V
     assert top_two == {personal, point_id(TENANT_A, "v-address")}
 
 
+def test_upsert_keeping_existing_points_only_inserts_new_ids(index: LayoutIndex, vectors: Vectors) -> None:
+    index.upsert(all_points(TENANT_A, vectors)[:1])
+    personal = point_id(TENANT_A, "v-personal")
+    index.set_payloads(TENANT_A, {personal: {"is_latest": False}})
+    again = [
+        LayoutPoint(
+            id=point.id, tenant=TENANT_A, vector=vectors["address"], payload={"content_hash": "sha256:new"}
+        )
+        for point in all_points(TENANT_A, vectors)
+    ]
+
+    index.upsert(again, keep_existing=True)
+
+    assert index.count(TENANT_A) == len(LAYOUTS)
+    [kept] = index.get(TENANT_A, [personal], with_vectors=True)
+    assert kept.payload["version_id"] == "v-personal"
+    assert kept.payload["is_latest"] is False
+    assert list(kept.vector or []) == pytest.approx(list(vectors["personal"]), abs=1e-6)
+    assert index.get(TENANT_A, [point_id(TENANT_A, "v-address")])[0].payload == {
+        "tenant": TENANT_A,
+        "content_hash": "sha256:new",
+    }
+
+
 def test_set_payloads_merges_fields_and_keeps_the_others(index: LayoutIndex, vectors: Vectors) -> None:
     index.upsert(all_points(TENANT_A, vectors))
     personal, court = point_id(TENANT_A, "v-personal"), point_id(TENANT_A, "v-court")

@@ -16,7 +16,7 @@ from app.formversions.service import FormVersionProcessor
 from app.indexing import CONTEXT_REV, IS_LATEST, PIN_COUNT, OutboxRelay, context_payload
 from app.similarity.service import SimilarityService
 from graph.database import Graph
-from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox
+from graph.forms import FormVersionRepository, LayoutInventory, LayoutOutbox, LineageContext
 from graph.releases import NewRelease, ReleaseRepository
 from graph.similarity import SimilarityRepository
 from graph.tenants import TenantRepository
@@ -107,6 +107,34 @@ async def test_a_context_that_changed_while_published_stays_in_the_outbox(
     assert context(index, tenant, first) == (False, 0)
     assert context(index, tenant, child) == (True, 0)
     assert not {first, child} & await open_context_entries(graph, tenant)
+
+
+class StopsBeforePublishing(LayoutOutbox):
+    """An outbox whose relay is stopped (as by `kill -9`) after it upserted and before it read any context."""
+
+    async def context_of(self, ids: list[str]) -> list[LineageContext]:
+        raise RuntimeError("stopped before publishing")
+
+
+async def test_a_layout_indexed_again_keeps_the_context_published_since_it_was_read(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, embedder: Embedder, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, None, corpora, tenant, "attachments", 0)
+    # A second indexer (the background relay, beside the request that wrote it) read the entry before
+    # the request indexed the layout and published its context.
+    read_early = await LayoutInventory(graph).layouts([first])
+    await post(graph, relay, corpora, tenant, "attachments", 1)
+    await relay.drain()
+    assert context(index, tenant, first) == (False, 0)
+    assert first not in await open_context_entries(graph, tenant)
+
+    late = OutboxRelay(outbox=StopsBeforePublishing(graph), index=index, embedder=embedder)
+    with pytest.raises(RuntimeError, match="stopped before publishing"):
+        await late.index_layouts(read_early)
+
+    # Nothing would publish the context again: the entry is closed, so the point must still hold it.
+    assert context(index, tenant, first) == (False, 0)
 
 
 async def test_a_context_read_before_a_write_never_overwrites_the_one_published_after_it(

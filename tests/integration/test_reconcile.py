@@ -181,8 +181,7 @@ async def test_a_point_stored_under_another_tenant_is_found_and_moved_back(stack
     stack.index.upsert([LayoutPoint(id=version_id, tenant=intruder, vector=point.vector, payload=payload)])
 
     everything = await stack.reconciler.survey(None)
-    assert version_id in everything.stale
-    assert [p for p in everything.misplaced if p.id == version_id] == [PointRef(version_id, intruder)]
+    assert [p for p in everything.stale if p.id == version_id] == [PointRef(version_id, intruder)]
     assert version_id not in {p.id for p in everything.orphaned}
 
     intruder_report = await stack.reconciler.reconcile(intruder)
