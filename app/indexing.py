@@ -92,7 +92,7 @@ class OutboxRelay:
         newer = None if overwrite else CONTEXT_REV
         for tenant, payloads in by_tenant.items():
             await anyio.to_thread.run_sync(partial(self.index.set_payloads, tenant, payloads, newer=newer))
-        await self.outbox.mark_context_published([(c.id, c.rev) for c in contexts])
+        await self.outbox.mark_context_published(contexts)
 
     async def drain(self) -> int:
         """Index every open layout entry, then publish every open context entry; returns layouts indexed."""

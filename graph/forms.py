@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -461,12 +462,15 @@ class LayoutOutbox:
         result = await self._graph.run(queries.CONTEXT_OF_VERSIONS, ids=ids)
         return [_lineage_context(r) for r in result.records]
 
-    async def mark_context_published(self, published: list[tuple[str, int]]) -> None:
-        """Close the context entries of these versions, given as (id, rev published), unless their
-        context changed again since."""
+    async def mark_context_published(self, published: Sequence[LineageContext]) -> None:
+        """Close the context entries of these versions, given as the contexts published, unless the graph's
+        context is not (or no longer) what was published."""
         await self._graph.run(
             queries.CLEAR_CONTEXT_PENDING,
-            published=[{"id": version_id, "rev": rev} for version_id, rev in published],
+            published=[
+                {"id": c.id, "rev": c.rev, "is_latest": c.is_latest, "pin_count": c.pin_count}
+                for c in published
+            ],
         )
 
 

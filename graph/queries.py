@@ -278,12 +278,18 @@ WHERE NOT v:IndexPending
     + _LINEAGE_CONTEXT
 )
 
-# Close context entries whose published revision is still the latest (a write since keeps it open).
+# Close context entries whose published context is still the graph's. A write since keeps the entry open (its
+# revision moved on). So does a context read while a write was being applied, as readers take no locks and a
+# commit applies a node's properties before its relationships: its revision is counted up, so the context
+# published next replaces it in the point.
 CLEAR_CONTEXT_PENDING = """
 UNWIND $published AS published
 MATCH (v:FormVersion {id: published.id})
 WHERE v:ContextPending AND coalesce(v.context_rev, 0) = published.rev
-REMOVE v:ContextPending
+WITH v, (NOT EXISTS { (:FormVersion)-[:DERIVED_FROM]->(v) }) = published.is_latest
+        AND COUNT { (:SysVersion)-[:INCLUDES]->(v) } = published.pin_count AS held
+FOREACH (_ IN CASE WHEN held THEN [1] ELSE [] END | REMOVE v:ContextPending)
+FOREACH (_ IN CASE WHEN held THEN [] ELSE [1] END | SET v.context_rev = coalesce(v.context_rev, 0) + 1)
 """
 
 # --- Reconciling the layout index with the graph -----------------------------------------------

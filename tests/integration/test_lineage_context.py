@@ -5,6 +5,7 @@ Real stack: the Neo4j of the test run, Qdrant Edge in a tmp dir, the real model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -100,13 +101,34 @@ async def test_a_context_that_changed_while_published_stays_in_the_outbox(
 
     # A child arrives after the relay read the context and before it closed the entry.
     child = await post(graph, None, corpora, tenant, "accordion", 1)
-    await outbox.mark_context_published([(c.id, c.rev) for c in read_before])
+    await outbox.mark_context_published(read_before)
     assert first in await open_context_entries(graph, tenant)
 
     await relay.drain()
     assert context(index, tenant, first) == (False, 0)
     assert context(index, tenant, child) == (True, 0)
     assert not {first, child} & await open_context_entries(graph, tenant)
+
+
+async def test_a_context_read_while_a_write_was_applied_is_published_again(
+    graph: Graph, index: EdgeLayoutIndex, relay: OutboxRelay, corpora: Path
+) -> None:
+    tenant = await new_tenant(graph)
+    first = await post(graph, relay, corpora, tenant, "components", 0)
+    await post(graph, None, corpora, tenant, "components", 1)
+    outbox = LayoutOutbox(graph)
+    [now] = await outbox.context_of([first])
+    assert not now.is_latest
+    # What a read without locks can see while the child's commit is applied: the new revision, not yet the
+    # child. Published and closed, it would stay in the point: nothing would publish the context again.
+    torn = dataclasses.replace(now, is_latest=True)
+    index.set_payloads(tenant, {first: context_payload(torn)}, newer=CONTEXT_REV)
+    await outbox.mark_context_published([torn])
+    assert first in await open_context_entries(graph, tenant)
+
+    await relay.drain()
+    assert context(index, tenant, first) == (False, 0)
+    assert first not in await open_context_entries(graph, tenant)
 
 
 class StopsBeforePublishing(LayoutOutbox):

@@ -55,7 +55,7 @@ PARAMS: dict[str, Any] = {
     "q": "benefit",
     "bound": 2000,
     "pairs": [{"child": "v", "parent": "w", "form_key": "f", "content_hash": "h"}],
-    "published": [{"id": "v", "rev": 1}],
+    "published": [{"id": "v", "rev": 1, "is_latest": True, "pin_count": 0}],
     "retention_s": 60.0,
 }
 
