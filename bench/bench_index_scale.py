@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,11 @@ from bench.bench_vector_index import (
 from tests.corpora import CORPORA
 from vectors.edge import EdgeLayoutIndex
 from vectors.embedder import Embedder
-from vectors.index import LayoutIndex
+from vectors.index import HNSW_M, LayoutIndex
 
 CHUNK = 20_000
 P50_TARGET = 2.0  # issue 19: similar-by-id p50 at 1M within 2x of the p50 at 100k
+TRAP_GAP = 0.05
 
 
 def encode_in_chunks(embedder: Embedder, texts: list[str]) -> NDArray[np.float32]:
@@ -90,12 +92,15 @@ class Recall:
     recall: float
     shortfall_mean: float
     shortfall_max: float
+    # Layouts whose k hits are copies of one other layout, well below the exact k-th score: a group of more
+    # identical vectors than a point has links, which a search that reaches it cannot leave.
+    trapped: int
 
 
 def recall_at_k(index: LayoutIndex, ids: list[str]) -> Recall:
     """Share of the exact top k that similar-by-id returns (a hit tied with the k-th exact score counts), and
     the k-th score's shortfall: a miss among near-equal layouts costs a user nothing, one far down does."""
-    found = total = 0
+    found = total = trapped = 0
     shortfalls = []
     for version_id in ids:
         points = index.get(TENANT, [version_id], with_vectors=True)
@@ -111,10 +116,13 @@ def recall_at_k(index: LayoutIndex, ids: list[str]) -> Recall:
         total += len(exact)
         last = approximate[len(exact) - 1].score if len(approximate) >= len(exact) else 0.0
         shortfalls.append(max(0.0, exact[-1].score - last))
+        one_score = len({hit.score for hit in approximate}) == 1
+        trapped += one_score and shortfalls[-1] > TRAP_GAP
     return Recall(
         recall=found / total if total else 1.0,
         shortfall_mean=sum(shortfalls) / len(shortfalls) if shortfalls else 0.0,
         shortfall_max=max(shortfalls, default=0.0),
+        trapped=trapped,
     )
 
 
@@ -170,6 +178,13 @@ def main() -> None:
     started = time.perf_counter()
     texts, form_keys, _ = build_layouts(args.corpora, args.large, 0, args.seed)
     print(f"layouts: {args.large:,}, {len(set(texts)):,} distinct texts", flush=True)
+    for n in (args.small, args.large):
+        crowded = [count for count in Counter(texts[:n]).values() if count > 2 * HNSW_M]
+        print(
+            f"  of the first {n:,}: {len(crowded):,} texts with more copies than a point has links "
+            f"({2 * HNSW_M}), {sum(crowded):,} layouts",
+            flush=True,
+        )
     embedder = Embedder()
     vectors = encode_in_chunks(embedder, texts)
 
@@ -218,7 +233,8 @@ def main() -> None:
             got = recall_by_n[n]
             print(
                 f"    at {n:,}: p50 {p50s[n]:.2f} ms, recall@{K} {got.recall:.3f}; the {K}th hit scores "
-                f"{got.shortfall_mean:.4f} below the exact {K}th on average (at most {got.shortfall_max:.4f})"
+                f"{got.shortfall_mean:.4f} below the exact {K}th on average "
+                f"(at most {got.shortfall_max:.4f}); {got.trapped} got {K} copies of one other layout"
             )
         print(f"    p50 at {args.large:,} / at {args.small:,}: {p50s[args.large] / p50s[args.small]:.2f}x")
     for n, size in sizes.items():
