@@ -95,12 +95,14 @@ class Recall:
     # Layouts whose k hits are copies of one other layout, well below the exact k-th score: a group of more
     # identical vectors than a point has links, which a search that reaches it cannot leave.
     trapped: int
+    # Layouts that got fewer than k hits back although the index holds k that pass the filter.
+    short: int
 
 
 def recall_at_k(index: LayoutIndex, ids: list[str]) -> Recall:
     """Share of the exact top k that similar-by-id returns (a hit tied with the k-th exact score counts), and
     the k-th score's shortfall: a miss among near-equal layouts costs a user nothing, one far down does."""
-    found = total = trapped = 0
+    found = total = trapped = short = 0
     shortfalls = []
     for version_id in ids:
         points = index.get(TENANT, [version_id], with_vectors=True)
@@ -118,11 +120,13 @@ def recall_at_k(index: LayoutIndex, ids: list[str]) -> Recall:
         shortfalls.append(max(0.0, exact[-1].score - last))
         one_score = len({hit.score for hit in approximate}) == 1
         trapped += one_score and shortfalls[-1] > TRAP_GAP
+        short += len(approximate) < len(exact)
     return Recall(
         recall=found / total if total else 1.0,
         shortfall_mean=sum(shortfalls) / len(shortfalls) if shortfalls else 0.0,
         shortfall_max=max(shortfalls, default=0.0),
         trapped=trapped,
+        short=short,
     )
 
 
@@ -234,7 +238,8 @@ def main() -> None:
             print(
                 f"    at {n:,}: p50 {p50s[n]:.2f} ms, recall@{K} {got.recall:.3f}; the {K}th hit scores "
                 f"{got.shortfall_mean:.4f} below the exact {K}th on average "
-                f"(at most {got.shortfall_max:.4f}); {got.trapped} got {K} copies of one other layout"
+                f"(at most {got.shortfall_max:.4f}); {got.trapped} got {K} copies of one other layout, "
+                f"{got.short} fewer than {K} hits"
             )
         print(f"    p50 at {args.large:,} / at {args.small:,}: {p50s[args.large] / p50s[args.small]:.2f}x")
     for n, size in sizes.items():

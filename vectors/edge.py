@@ -51,7 +51,7 @@ SCROLL_PAGE = 512
 # The binding deploy/qdrant-edge builds: its engine calls release the GIL, so the optimizer can run in a
 # thread beside a serving event loop. The PyPI wheels hold it for a whole optimisation (seconds).
 BINDING_DISTRIBUTION = "qdrant-edge-py"
-REQUIRED_BINDING = "0.7.2+pageforge.2"
+REQUIRED_BINDING = "0.7.2+pageforge.3"
 logger = logging.getLogger(__name__)
 
 

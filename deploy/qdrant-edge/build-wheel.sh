@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Qdrant Edge Python binding (qdrant-edge-py) that the embedded vector index runs on, from the
-# Qdrant 1.18.2 source in ../shared/qdrant, with two changes: the shard's blocking calls release the GIL
-# (gil-release.diff), and a shard replays its WAL when loaded (wal-replay.diff).
+# Qdrant 1.18.2 source in ../shared/qdrant, with three changes: the shard's blocking calls release the GIL
+# (gil-release.diff), a shard replays its WAL when loaded (wal-replay.diff), and identical vectors no
+# longer fill each other's HNSW links (duplicate-links.diff).
 #
-#   deploy/qdrant-edge/build-wheel.sh MATURIN OUT_DIR   -> OUT_DIR/qdrant_edge_py-0.7.2+pageforge.2-*.whl
+#   deploy/qdrant-edge/build-wheel.sh MATURIN OUT_DIR   -> OUT_DIR/qdrant_edge_py-0.7.2+pageforge.3-*.whl
 #
 # Why: the PyPI wheels hold the GIL inside every engine call, so `optimize()` (building HNSW, seconds at
 # 20k points) froze the whole process, event loop included, and the server could never index what it was
@@ -12,8 +13,15 @@
 # while segments reach the disk only on flush: a process killed between the two lost acknowledged updates
 # (the PyPI wheel, from a later Qdrant, replays). wal-replay.diff re-applies the WAL on load, makes flush
 # wait for updates in progress instead of panicking beside them, and drops the WAL entries a flush
-# persisted. The engine's API is unchanged. The version carries
-# the local label `+pageforge.2`, which vectors/edge.py requires, so an unpatched wheel is refused by name.
+# persisted. HNSW's neighbour heuristic drops a candidate only when a kept link is strictly closer to it
+# than the point is; copies of one vector tie, so a copy kept other copies as all its links and a group of
+# more copies than links (96 at PageForge's m) was a sink that searches could not leave. Layouts repeat
+# across versions (at 1M perturbed pages, 469 texts had more than 96 copies). duplicate-links.diff makes a
+# candidate as close to the point as a kept link redundant when merely as close (upstream Qdrant made
+# this change after 1.18.2, qdrant/qdrant#10239), and gives a point with a copy already in the graph that
+# copy's links as candidates too: a linking search whose beam copies fill finds nothing else. Distinct
+# vectors tie with probability zero and are linked as before. The engine's API is unchanged. The version carries
+# the local label `+pageforge.3`, which vectors/edge.py requires, so an unpatched wheel is refused by name.
 # The workspace edit is the one ../shared/qdrant/build.sh makes (raft from the snapshot beside the source,
 # tonic from crates.io): cargo resolves the whole workspace, though the edge crates use neither.
 # The cargo build directory is kept under CACHE (default ~/.cache/pageforge/qdrant-edge): a first build is
@@ -69,10 +77,11 @@ pool.write_text(code.replace(old, "        .connect_timeout(connection_timeout);
 binding = src / "lib/edge/python/Cargo.toml"
 manifest = binding.read_text()
 assert '\nversion = "0.7.2"\n' in manifest
-binding.write_text(manifest.replace('\nversion = "0.7.2"\n', '\nversion = "0.7.2+pageforge.2"\n', 1))
+binding.write_text(manifest.replace('\nversion = "0.7.2"\n', '\nversion = "0.7.2+pageforge.3"\n', 1))
 EOF
 patch --quiet -d "$src" -p1 < "$here/gil-release.diff"
 patch --quiet -d "$src" -p1 < "$here/wal-replay.diff"
+patch --quiet -d "$src" -p1 < "$here/duplicate-links.diff"
 cd "$src/lib/edge/python"
 rm -rf "$cache/partial"
 CARGO_TARGET_DIR="$cache/target" CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} \
