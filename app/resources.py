@@ -136,6 +136,7 @@ def open_index(settings: Settings, *, serving: bool = True) -> LayoutIndex:
             dimension=vectors.dimension,
             replication=replication,
             hnsw_m=vectors.hnsw_m,
+            hnsw_ef=vectors.hnsw_ef,
         )
     else:
         index = EdgeLayoutIndex(
@@ -143,6 +144,7 @@ def open_index(settings: Settings, *, serving: bool = True) -> LayoutIndex:
             dimension=vectors.dimension,
             optimize_after=vectors.optimize_after if serving else None,
             hnsw_m=vectors.hnsw_m,
+            hnsw_ef=vectors.hnsw_ef,
         )
     index.ensure()
     return index

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.server import ADMIN_USER, generated_password
 from vectors.embedder import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, Backend
-from vectors.index import HNSW_M
+from vectors.index import HNSW_EF, HNSW_M
 
 
 class Neo4jSettings(BaseModel):
@@ -75,6 +75,9 @@ class VectorSettings(BaseModel):
     # Links per node of the HNSW graph: more find identical layouts' neighbours better, at some memory and
     # build time. Applies to graphs built after a change (the server's collection: when it is created).
     hnsw_m: int = Field(default=HNSW_M, ge=4, le=128)
+    # Candidates an HNSW search keeps while it walks the graph: a wider beam finds more of the true
+    # neighbours in a large index, at some query time.
+    hnsw_ef: int = Field(default=HNSW_EF, ge=1, le=4096)
     # Must equal the embedding model's output size (384 for all-MiniLM-L6-v2).
     dimension: int = 384
 

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from vectors.index import (
     FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF,
     HNSW_EF_CONSTRUCT,
     HNSW_M,
     INDEXED_FIELDS,
@@ -103,7 +104,7 @@ class EdgeLayoutIndex:
         dimension: int,
         *,
         indexing_threshold_kb: int = INDEXING_THRESHOLD_KB,
-        hnsw_ef: int | None = None,
+        hnsw_ef: int = HNSW_EF,
         optimize_after: int | None = None,
         hnsw_m: int = HNSW_M,
     ) -> None:

@@ -15,6 +15,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectors.index import (
     FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF,
     HNSW_EF_CONSTRUCT,
     HNSW_M,
     INDEXED_FIELDS,
@@ -101,7 +102,7 @@ class QdrantServerLayoutIndex:
         *,
         optimize_timeout: float = 300.0,
         owns_client: bool = False,
-        hnsw_ef: int | None = None,
+        hnsw_ef: int = HNSW_EF,
         indexing_threshold_kb: int | None = None,
         replication: Replication | None = None,
         hnsw_m: int = HNSW_M,
@@ -128,6 +129,7 @@ class QdrantServerLayoutIndex:
         indexing_threshold_kb: int | None = None,
         replication: Replication | None = None,
         hnsw_m: int = HNSW_M,
+        hnsw_ef: int = HNSW_EF,
     ) -> QdrantServerLayoutIndex:
         """An index on `collection` of the Qdrant server (or cluster node) at `url`."""
         client = connect(url, api_key=api_key)
@@ -139,6 +141,7 @@ class QdrantServerLayoutIndex:
             indexing_threshold_kb=indexing_threshold_kb,
             replication=replication,
             hnsw_m=hnsw_m,
+            hnsw_ef=hnsw_ef,
         )
 
     @contextmanager
