@@ -157,8 +157,8 @@ def recommend_vectors(
 HNSW_M = 48
 HNSW_EF_CONSTRUCT = 100
 # Candidates a search keeps while it walks the graph (Qdrant's default: ef_construct). Copies of a layout
-# still crowd the beam: at 1M perturbed pages 100 found 91-96% of the true top 10 over four builds and 256
-# found 95-98%, at about 1.35x the query time; at 100k both found 99% (bench_index_scale).
+# still crowd the beam: at 1M perturbed pages 100 found 91-96% of the true top 10 over five builds and 256
+# found 95-98%, at up to 1.4x the query time; at 100k both found 99% (bench_index_scale).
 HNSW_EF = 256
 # Below this many kilobytes of vectors a filtered query scans instead of walking the graph (Qdrant's default).
 FULL_SCAN_THRESHOLD_KB = 10_000
