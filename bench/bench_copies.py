@@ -7,19 +7,25 @@ by 200 points each among 1,500 distinct ones, around 20 topics. Each seed builds
 tied with the k-th exact score counts as found):
 - the points as they are (copies), searched with beams of 100 (Qdrant's default), PageForge's and 512;
 - one point per copied vector, beam 100: what keeping one point per distinct layout text would give;
-- the copies moved apart by noise of 0.001 (near-copies), PageForge's beam: what deduplication would not cure.
+- the copies moved apart by noise of 0.001 (near-copies), PageForge's beam: what deduplication would not cure;
+- the same copies on a real Qdrant server (../shared/qdrant, HNSW built for every point), PageForge's beam:
+  the server has no duplicate-links.diff.
 Target (issue 19): PageForge's beam finds >= 0.95 of the true top 10 with the copies; "met" or "NOT met".
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from bench.bench_vector_index import RECALL_TARGET, WIDE_EF, print_verdicts
+from graph.server import free_port
+from tests.corpora import QDRANT_BINARY
 from tests.integration.test_layout_index_contract import (
     DIMENSION,
     copies_among_clusters,
@@ -28,6 +34,8 @@ from tests.integration.test_layout_index_contract import (
 )
 from vectors.edge import EdgeLayoutIndex
 from vectors.index import HNSW_EF, HNSW_EF_CONSTRUCT, LayoutPoint
+from vectors.qdrant_server import QdrantServerLayoutIndex
+from vectors.server import LocalQdrantServer
 
 NEAR_COPY_NOISE = 1e-3
 
@@ -48,6 +56,25 @@ def recalls_by_beam(points: list[LayoutPoint], distinct: list[LayoutPoint], beam
             found.append(recall_of_distinct(index, distinct))
             index.close()
         return found
+
+
+def server_recall(server: LocalQdrantServer, points: list[LayoutPoint], distinct: list[LayoutPoint]) -> float:
+    # A tiny indexing threshold, so the server builds HNSW for every segment rather than scanning them.
+    index = QdrantServerLayoutIndex.from_url(
+        server.url,
+        f"copies-{uuid.uuid4().hex[:12]}",
+        DIMENSION,
+        api_key=server.api_key,
+        indexing_threshold_kb=1,
+    )
+    index.ensure()
+    try:
+        for start in range(0, len(points), 1_000):  # a server takes at most 32 MB of JSON a request
+            index.upsert(points[start : start + 1_000])
+        index.optimize()
+        return recall_of_distinct(index, distinct)
+    finally:
+        index.close()
 
 
 def one_per_vector(points: list[LayoutPoint]) -> list[LayoutPoint]:
@@ -74,35 +101,51 @@ def near_copies(points: list[LayoutPoint], distinct: list[LayoutPoint], seed: in
     return moved
 
 
+def measure_seed(seed: int, server: LocalQdrantServer) -> dict[str, float]:
+    points, distinct = copies_among_clusters(seed)
+    beams = [HNSW_EF_CONSTRUCT, HNSW_EF, WIDE_EF]
+    found = dict(
+        zip(
+            [f"copies, hnsw_ef={beam}" for beam in beams],
+            recalls_by_beam(points, distinct, beams),
+            strict=True,
+        )
+    )
+    found[f"one point per copied vector, hnsw_ef={HNSW_EF_CONSTRUCT}"] = recalls_by_beam(
+        one_per_vector(points), distinct, [HNSW_EF_CONSTRUCT]
+    )[0]
+    found[f"near-copies (noise {NEAR_COPY_NOISE}), hnsw_ef={HNSW_EF}"] = recalls_by_beam(
+        near_copies(points, distinct, seed + 100), distinct, [HNSW_EF]
+    )[0]
+    found[f"copies on the Qdrant server, hnsw_ef={HNSW_EF}"] = server_recall(server, points, distinct)
+    return found
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
 
-    beams = [HNSW_EF_CONSTRUCT, HNSW_EF, WIDE_EF]
     rows: dict[str, list[float]] = {}
-    for seed in args.seeds:
-        points, distinct = copies_among_clusters(seed)
-        found = dict(
-            zip(
-                [f"copies, hnsw_ef={beam}" for beam in beams],
-                recalls_by_beam(points, distinct, beams),
-                strict=True,
-            )
-        )
-        found[f"one point per copied vector, hnsw_ef={HNSW_EF_CONSTRUCT}"] = recalls_by_beam(
-            one_per_vector(points), distinct, [HNSW_EF_CONSTRUCT]
-        )[0]
-        found[f"near-copies (noise {NEAR_COPY_NOISE}), hnsw_ef={HNSW_EF}"] = recalls_by_beam(
-            near_copies(points, distinct, seed + 100), distinct, [HNSW_EF]
-        )[0]
-        for label, value in found.items():
-            rows.setdefault(label, []).append(value)
-        print(
-            f"  seed {seed}: " + ", ".join(f"{label} {value:.3f}" for label, value in found.items()),
-            flush=True,
-        )
+    workdir = Path(tempfile.mkdtemp(prefix="bench-copies-qdrant-"))
+    server = LocalQdrantServer(
+        binary=QDRANT_BINARY,
+        storage_dir=workdir,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        api_key=uuid.uuid4().hex,
+    )
+    server.start()
+    try:
+        for seed in args.seeds:
+            rows_of_seed = measure_seed(seed, server)
+            for label, value in rows_of_seed.items():
+                rows.setdefault(label, []).append(value)
+            print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows_of_seed.items()), flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nrecall@10 of 300 distinct layouts, seeds {', '.join(map(str, args.seeds))}:")
     for label, values in rows.items():
