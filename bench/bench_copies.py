@@ -1,10 +1,10 @@
 """What groups of identical layouts cost HNSW recall, on the contract test's synthetic vectors, by beam.
 
-Run from the repository root: `python -m bench.bench_copies [--seeds 1 2 3]`. Seconds, no model.
+Run from the repository root: `python -m bench.bench_copies [--seeds 1 2 3] [--hnsw-m 16]`. Seconds, no model.
 The points are tests/integration/test_layout_index_contract.py's `copies_among_clusters`: 30 vectors held
 by 200 points each among 1,500 distinct ones, around 20 topics. Each seed builds three Qdrant Edge indexes
-(patched engine, PageForge's settings) and asks 300 of the distinct layouts for their 10 nearest (a hit
-tied with the k-th exact score counts as found):
+(patched engine, PageForge's settings, or --hnsw-m links per node) and asks 300 of the distinct layouts for
+their 10 nearest (a hit tied with the k-th exact score counts as found):
 - the points as they are (copies), searched with beams of 100 (Qdrant's default), PageForge's and 512;
 - one point per copied vector, beam 100: what keeping one point per distinct layout text would give;
 - the copies moved apart by noise of 0.001 (near-copies), PageForge's beam: what deduplication would not cure;
@@ -33,25 +33,27 @@ from tests.integration.test_layout_index_contract import (
     unit_rows,
 )
 from vectors.edge import EdgeLayoutIndex
-from vectors.index import HNSW_EF, HNSW_EF_CONSTRUCT, LayoutPoint
+from vectors.index import HNSW_EF, HNSW_EF_CONSTRUCT, HNSW_M, LayoutPoint
 from vectors.qdrant_server import QdrantServerLayoutIndex
 from vectors.server import LocalQdrantServer
 
 NEAR_COPY_NOISE = 1e-3
 
 
-def recalls_by_beam(points: list[LayoutPoint], distinct: list[LayoutPoint], beams: list[int]) -> list[float]:
+def recalls_by_beam(
+    points: list[LayoutPoint], distinct: list[LayoutPoint], beams: list[int], hnsw_m: int
+) -> list[float]:
     """Build one index of `points`, then reopen it with each beam and measure recall of the distinct ones."""
     with tempfile.TemporaryDirectory(prefix="bench-copies-") as workdir:
         path = Path(workdir) / "vectors"
-        index = EdgeLayoutIndex(path, DIMENSION)
+        index = EdgeLayoutIndex(path, DIMENSION, hnsw_m=hnsw_m)
         index.ensure()
         index.upsert(points)
         index.optimize()
         index.close()
         found = []
         for beam in beams:
-            index = EdgeLayoutIndex(path, DIMENSION, hnsw_ef=beam)
+            index = EdgeLayoutIndex(path, DIMENSION, hnsw_ef=beam, hnsw_m=hnsw_m)
             index.ensure()
             found.append(recall_of_distinct(index, distinct))
             index.close()
@@ -101,21 +103,21 @@ def near_copies(points: list[LayoutPoint], distinct: list[LayoutPoint], seed: in
     return moved
 
 
-def measure_seed(seed: int, server: LocalQdrantServer) -> dict[str, float]:
+def measure_seed(seed: int, server: LocalQdrantServer, hnsw_m: int) -> dict[str, float]:
     points, distinct = copies_among_clusters(seed)
     beams = [HNSW_EF_CONSTRUCT, HNSW_EF, WIDE_EF]
     found = dict(
         zip(
             [f"copies, hnsw_ef={beam}" for beam in beams],
-            recalls_by_beam(points, distinct, beams),
+            recalls_by_beam(points, distinct, beams, hnsw_m),
             strict=True,
         )
     )
     found[f"one point per copied vector, hnsw_ef={HNSW_EF_CONSTRUCT}"] = recalls_by_beam(
-        one_per_vector(points), distinct, [HNSW_EF_CONSTRUCT]
+        one_per_vector(points), distinct, [HNSW_EF_CONSTRUCT], hnsw_m
     )[0]
     found[f"near-copies (noise {NEAR_COPY_NOISE}), hnsw_ef={HNSW_EF}"] = recalls_by_beam(
-        near_copies(points, distinct, seed + 100), distinct, [HNSW_EF]
+        near_copies(points, distinct, seed + 100), distinct, [HNSW_EF], hnsw_m
     )[0]
     found[f"copies on the Qdrant server, hnsw_ef={HNSW_EF}"] = server_recall(server, points, distinct)
     return found
@@ -125,6 +127,7 @@ def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--hnsw-m", type=int, default=HNSW_M, help="links per node of the Edge graphs")
     args = parser.parse_args()
 
     rows: dict[str, list[float]] = {}
@@ -139,7 +142,7 @@ def main() -> None:
     server.start()
     try:
         for seed in args.seeds:
-            rows_of_seed = measure_seed(seed, server)
+            rows_of_seed = measure_seed(seed, server, args.hnsw_m)
             for label, value in rows_of_seed.items():
                 rows.setdefault(label, []).append(value)
             print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows_of_seed.items()), flush=True)
@@ -147,7 +150,10 @@ def main() -> None:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\nrecall@10 of 300 distinct layouts, seeds {', '.join(map(str, args.seeds))}:")
+    print(
+        f"\nrecall@10 of 300 distinct layouts, seeds {', '.join(map(str, args.seeds))}, Edge graphs with "
+        f"m={args.hnsw_m} (the server's: m={HNSW_M}):"
+    )
     for label, values in rows.items():
         print(f"  {label:48} {' / '.join(f'{value:.3f}' for value in values)}")
     served = rows[f"copies, hnsw_ef={HNSW_EF}"]

@@ -151,9 +151,10 @@ def recommend_vectors(
 
 # The HNSW graph both engines build: links per node (m) and candidates while linking (ef_construct, Qdrant's
 # default). Layouts with the same text (a revision that changed only metadata) are identical vectors, and
-# HNSW's neighbour pruning leaves such a group few links to the rest: on perturbed corpus pages, a quarter
-# of them duplicates, Qdrant's default of 16 links found 91-94% of the true top 10 and 48 found 98%, as
-# fast (bench_hnsw_links).
+# Qdrant 1.18.2's neighbour pruning leaves such a group few links to the rest: on perturbed corpus pages, a
+# quarter of them duplicates, its default of 16 links found 91-94% of the true top 10 and 48 found 98%, as
+# fast (bench_hnsw_links). The server still prunes so. On Edge, duplicate-links.diff mends the pruning and
+# 16 found 99.2-99.4% against 48's 99.3-99.6% at 100k; 48 stays until 16 is measured at 1M.
 HNSW_M = 48
 HNSW_EF_CONSTRUCT = 100
 # Candidates a search keeps while it walks the graph (Qdrant's default: ef_construct). Copies of a layout
