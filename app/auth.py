@@ -451,9 +451,16 @@ class AuthenticateFirst:
 TenantDep = Annotated[Tenant, Depends(current_tenant)]
 
 
-async def scoped_tenant(security: SecurityScopes, request: Request, tenant: TenantDep) -> Tenant:
+async def scoped_tenant(
+    security: SecurityScopes,
+    request: Request,
+    # Declared for the OpenAPI document (the scopes the bearer credential needs), as in current_tenant.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Tenant:
     """The request's tenant, when its credential grants every scope the endpoint needs; 403 naming the
     first it lacks."""
+    # Not through TenantDep: FastAPI caches a dependency per set of scopes, so it would run twice.
+    tenant = await authenticate(request)
     granted: frozenset[Scope] = request.state.scopes
     for needed in security.scopes:
         if needed not in granted:

@@ -37,7 +37,7 @@ from app.observability import (
     request_id_var,
 )
 from app.platform.schemas import DependencyHealth, HealthRead
-from app.services import SERVICES, RouteOwners, api_router
+from app.services import SERVICES, RouteOwners, include_api
 from app.settings import Settings
 
 # Headers that describe one connection, not the message (RFC 9110 7.6.1); never forwarded either way.
@@ -249,7 +249,7 @@ def create_gateway(settings: Settings, *, clock: Callable[[], float] = time.mono
     app.include_router(explorer_router(settings.explorer))
     documented = FastAPI(title=app.title, version=app.version, summary=app.summary)
     documented.include_router(router)
-    documented.include_router(api_router(SERVICES.values()))
+    include_api(documented, SERVICES.values())
     document_problems(documented, api_also=(403, 504))
     app.openapi = documented.openapi  # type: ignore[method-assign]
     return app

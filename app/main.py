@@ -23,7 +23,7 @@ from app.jobs.runner import JobRunner
 from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from app.platform.router import health_router
 from app.resources import Resources, lifespan
-from app.services import SERVICES, Service, api_router, job_handlers
+from app.services import SERVICES, Service, include_api, job_handlers
 from app.settings import Settings
 from app.tokens import TokenVerifier
 from graph.jobs import JobRepository
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_cross_origin(app, settings.api)
     app.include_router(health_router)
     app.include_router(explorer_router(settings.explorer))
-    app.include_router(api_router(services))
+    include_api(app, services)
     return app
 
 

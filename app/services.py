@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.datastructures import State
 
@@ -67,13 +67,13 @@ RENDERER = Service(name="renderer", routers=(renderer_router,), uses=frozenset({
 SERVICES = {service.name: service for service in (FORMVERSIONS, SYSVERSIONS, RENDERER)}
 
 
-def api_router(services: Iterable[Service]) -> APIRouter:
-    """/api/v1 with the services' routes, each request authenticated to its tenant."""
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_tenant)])
+def include_api(app: FastAPI, services: Iterable[Service]) -> None:
+    """Add the services' routes under /api/v1, each request authenticated to its tenant."""
+    # Each router straight into the app: FastAPI 0.163 matches a request against a nested router's routes
+    # again at every level it is nested in.
     for service in services:
         for router in service.routers:
-            api.include_router(router)
-    return api
+            app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(current_tenant)])
 
 
 class RouteOwners:
