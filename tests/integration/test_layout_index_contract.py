@@ -460,6 +460,29 @@ def test_edge_reopened_with_other_links_per_node_builds_its_next_graphs_with_the
         second.close()
 
 
+def test_the_links_setting_reaches_each_engine(tmp_path: Path, qdrant_server: LocalQdrantServer) -> None:
+    def links(vectors: VectorSettings) -> int:
+        index = open_index(Settings(vectors=vectors), serving=False)
+        try:
+            return hnsw_links(index)
+        finally:
+            index.close()
+
+    def on_server(**settings: Any) -> VectorSettings:
+        collection = f"layouts-{uuid.uuid4().hex[:12]}"
+        return VectorSettings(
+            qdrant_url=qdrant_server.url,
+            qdrant_api_key=qdrant_server.api_key,
+            collection=collection,
+            **settings,
+        )
+
+    assert links(VectorSettings(path=tmp_path / "default")) == HNSW_M
+    assert links(VectorSettings(path=tmp_path / "set", hnsw_m=24)) == 24
+    assert links(on_server()) == HNSW_M
+    assert links(on_server(hnsw_m=24)) == 24
+
+
 def test_edge_builds_hnsw_for_segments_from_its_indexing_threshold(tmp_path: Path) -> None:
     index = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
     index.ensure()
