@@ -154,8 +154,8 @@ def recommend_vectors(
 # Qdrant 1.18.2's neighbour pruning leaves such a group few links to the rest: on perturbed corpus pages, a
 # quarter of them duplicates, its default of 16 links found 91-94% of the true top 10 and 48 found 98%, as
 # fast (bench_hnsw_links). The server still prunes so. On Edge, duplicate-links.diff mends the pruning and
-# 16 found 99.2-99.4% against 48's 99.3-99.6% at 100k, and 97.8% at 1M in one build (bench_index_scale);
-# 48 stays until more builds confirm it.
+# 16 found 99.2-99.4% against 48's 99.3-99.6% at 100k, but at 1M it varied more between builds: 93.5-97.8%
+# over four builds, against 96.3% and 96.9% for two builds with 48 (bench_index_scale).
 HNSW_M = 48
 HNSW_EF_CONSTRUCT = 100
 # Candidates a search keeps while it walks the graph (Qdrant's default: ef_construct). Copies of a layout
