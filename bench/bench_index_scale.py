@@ -2,13 +2,14 @@
 index half): p50 at 1M within 2x of the p50 at 100k, recall@10 at both, and bytes per layout on disk.
 
 Run from the repository root: `python -m bench.bench_index_scale [--large 1000000] [--small 100000]
-[--hnsw-m 16] [--hnsw-ef 512]`. Layouts are the perturbed real-corpus pages of bench_vector_index (same
-generator and seed), encoded with the real model, each distinct text once, 20,000 at a time, each chunk
-cached under var/bench/ as soon as it is encoded: a run cut short resumes where it stopped, and a rerun
-encodes nothing (the 1M layouts hold 614,877 distinct texts, about an hour of both cores here). The small
-index holds the first --small layouts of the large one, so a query on layout i asks both indexes the same
-question. Both are Qdrant Edge indexes loaded and optimised as `pageforge ingest` leaves one (HNSW with
-PageForge's settings, or --hnsw-m links per node; one point in ten of another tenant).
+[--hnsw-m 16] [--ef-construct 200] [--hnsw-ef 512]`. Layouts are the perturbed real-corpus pages of
+bench_vector_index (same generator and seed), encoded with the real model, each distinct text once, 20,000
+at a time, each chunk cached under var/bench/ as soon as it is encoded: a run cut short resumes where it
+stopped, and a rerun encodes nothing (the 1M layouts hold 614,877 distinct texts, about an hour of both
+cores here). The small index holds the first --small layouts of the large one, so a query on layout i
+asks both indexes the same question. Both are Qdrant Edge indexes loaded and optimised as `pageforge
+ingest` leaves one (HNSW with PageForge's settings, or --hnsw-m links per node and --ef-construct
+candidates while linking; one point in ten of another tenant).
 
 Similar-by-id is what the API issues for it, in one call: the stored vector read under the tenant filter,
 then the search under the tenant filter leaving the version out (app.similarity.service.layout_filter).
@@ -135,8 +136,10 @@ def disk_bytes(path: Path) -> int:
     return sum(file.stat().st_blocks * 512 for file in path.rglob("*") if file.is_file())
 
 
-def build(path: Path, vectors: NDArray[np.float32], form_keys: list[str], hnsw_m: int) -> EdgeLayoutIndex:
-    index = EdgeLayoutIndex(path, vectors.shape[1], hnsw_m=hnsw_m)
+def build(
+    path: Path, vectors: NDArray[np.float32], form_keys: list[str], args: argparse.Namespace
+) -> EdgeLayoutIndex:
+    index = EdgeLayoutIndex(path, vectors.shape[1], hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct)
     index.ensure()
     seconds = load(index, vectors, form_keys)
     started = time.perf_counter()
@@ -177,6 +180,9 @@ def main() -> None:
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     parser.add_argument("--hnsw-m", type=int, default=HNSW_M, help="links per node of both indexes' graphs")
     parser.add_argument(
+        "--ef-construct", type=int, default=HNSW_EF_CONSTRUCT, help="candidates while linking both graphs"
+    )
+    parser.add_argument(
         "--hnsw-ef",
         type=int,
         action="append",
@@ -206,12 +212,16 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-index-scale-"))
     try:
-        print(f"building the indexes, {args.hnsw_m} links per node:", flush=True)
+        print(
+            f"building the indexes, {args.hnsw_m} links per node, "
+            f"{args.ef_construct} candidates while linking:",
+            flush=True,
+        )
         empty = EdgeLayoutIndex(workdir / "empty", vectors.shape[1])
         empty.ensure()
         empty.close()
-        small = build(workdir / "small", vectors[: args.small], form_keys[: args.small], args.hnsw_m)
-        large = build(workdir / "large", vectors, form_keys, args.hnsw_m)
+        small = build(workdir / "small", vectors[: args.small], form_keys[: args.small], args)
+        large = build(workdir / "large", vectors, form_keys, args)
         # An empty index's files (write-ahead log, segment skeletons) are not the layouts'.
         base = disk_bytes(workdir / "empty")
         sizes = {
@@ -223,8 +233,20 @@ def main() -> None:
         small.close()
         large.close()
         for beam in other_beams:
-            small = EdgeLayoutIndex(workdir / "small", vectors.shape[1], hnsw_ef=beam, hnsw_m=args.hnsw_m)
-            large = EdgeLayoutIndex(workdir / "large", vectors.shape[1], hnsw_ef=beam, hnsw_m=args.hnsw_m)
+            small = EdgeLayoutIndex(
+                workdir / "small",
+                vectors.shape[1],
+                hnsw_ef=beam,
+                hnsw_m=args.hnsw_m,
+                hnsw_ef_construct=args.ef_construct,
+            )
+            large = EdgeLayoutIndex(
+                workdir / "large",
+                vectors.shape[1],
+                hnsw_ef=beam,
+                hnsw_m=args.hnsw_m,
+                hnsw_ef_construct=args.ef_construct,
+            )
             small.ensure()
             large.ensure()
             by_beam[f"hnsw_ef={beam}"] = measure(small, large, sampled, args)

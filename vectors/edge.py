@@ -107,6 +107,7 @@ class EdgeLayoutIndex:
         hnsw_ef: int = HNSW_EF,
         optimize_after: int | None = None,
         hnsw_m: int = HNSW_M,
+        hnsw_ef_construct: int = HNSW_EF_CONSTRUCT,
     ) -> None:
         self.path = Path(path)
         self.dimension = dimension
@@ -114,6 +115,7 @@ class EdgeLayoutIndex:
         self._hnsw_ef = hnsw_ef
         self._optimize_after = optimize_after
         self._hnsw_m = hnsw_m
+        self._hnsw_ef_construct = hnsw_ef_construct
         self._shard: Any = None
         self._lock_file: IO[str] | None = None
         self._open_close = threading.Lock()
@@ -135,7 +137,9 @@ class EdgeLayoutIndex:
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
             hnsw_config=qe.HnswIndexConfig(
-                m=self._hnsw_m, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+                m=self._hnsw_m,
+                ef_construct=self._hnsw_ef_construct,
+                full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
             ),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb),
         )

@@ -23,7 +23,14 @@ from app.resources import open_index
 from app.settings import Settings, VectorSettings
 from vectors.edge import CONFIG_FILE, INDEXING_THRESHOLD_KB, REQUIRED_BINDING, EdgeLayoutIndex
 from vectors.embedder import Embedder
-from vectors.index import HNSW_M, LayoutFilter, LayoutIndex, LayoutPoint, VectorIndexUnavailable
+from vectors.index import (
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    LayoutFilter,
+    LayoutIndex,
+    LayoutPoint,
+    VectorIndexUnavailable,
+)
 from vectors.qdrant_server import QdrantServerLayoutIndex, Replication
 from vectors.server import LocalQdrantServer
 
@@ -448,14 +455,16 @@ def test_graphs_are_built_with_pageforges_links_per_node(index: LayoutIndex) -> 
     assert hnsw_links(index) == HNSW_M != 16  # Qdrant's default loses identical layouts' neighbours
 
 
-def test_edge_reopened_with_other_links_per_node_builds_its_next_graphs_with_them(tmp_path: Path) -> None:
+def test_edge_reopened_with_other_graph_settings_builds_its_next_graphs_with_them(tmp_path: Path) -> None:
     first = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION)
     first.ensure()
     first.close()
-    second = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, hnsw_m=24)
+    assert edge_config(first)["hnsw_config"]["ef_construct"] == HNSW_EF_CONSTRUCT
+    second = EdgeLayoutIndex(tmp_path / "vectors", DIMENSION, hnsw_m=24, hnsw_ef_construct=200)
     second.ensure()
     try:
         assert hnsw_links(second) == 24
+        assert edge_config(second)["hnsw_config"]["ef_construct"] == 200
     finally:
         second.close()
 
