@@ -1,13 +1,13 @@
 """The embedded index while layouts arrive: similar-by-id latency, recall and event-loop stalls.
 
-Run from the repository root: `python -m bench.bench_fresh_index [--base 100000 --writes 20000]`.
-Layouts are the perturbed real-corpus pages of bench_vector_index (same seed; vectors cached under
-var/bench/). A Qdrant Edge index is loaded with `--base` of them and optimised, as `pageforge ingest`
-leaves it; then `--writes` more arrive on an event loop the way the API's write path sends them (each
-layout one upsert, then its own and its parent's lineage context as a payload update, each a worker-thread
-hop), while similar-by-id queries (stored vector read and search in one hop, as the API does) run beside
-them and a 1 ms ticker on the loop records the longest the loop was held. The writes skip HTTP, Neo4j and
-the encoder: what is measured is the index and the maintenance it does while serving.
+Run from the repository root: `python -m bench.bench_fresh_index [--base 100000 --writes 20000]
+[--hnsw-ef 512]`. Layouts are the perturbed real-corpus pages of bench_vector_index (same seed; vectors
+cached under var/bench/). A Qdrant Edge index is loaded with `--base` of them and optimised, as `pageforge
+ingest` leaves it; then `--writes` more arrive on an event loop the way the API's write path sends them
+(each layout one upsert, then its own and its parent's lineage context as a payload update, each a
+worker-thread hop), while similar-by-id queries (stored vector read and search in one hop, as the API
+does) run beside them and a 1 ms ticker on the loop records the longest the loop was held. The writes skip
+HTTP, Neo4j and the encoder: what is measured is the index and the maintenance it does while serving.
 
 Two arrangements, in this run, on equal data: the served index without background optimisation (every
 written point searched by exact scan until an offline `ingest`/`reindex`: PageForge before this bench)
@@ -53,7 +53,7 @@ from bench.bench_vector_index import (
 from tests.corpora import CORPORA
 from vectors.edge import INDEXING_THRESHOLD_KB, EdgeLayoutIndex
 from vectors.embedder import Embedder
-from vectors.index import LayoutPoint
+from vectors.index import HNSW_EF, LayoutPoint
 
 P50_RATIO_TARGET = 1.5
 RECALL_TARGET = 0.95
@@ -174,6 +174,7 @@ class Workload:
     queries: NDArray[np.float32]  # vectors of layouts not stored, for recall against exact search
     indexing_threshold_kb: int  # of the served index
     freeze: bool  # the startup heap frozen before serving, as `pageforge serve` does
+    hnsw_ef: int  # the search beam of both indexes
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class Reference:
 
 async def from_scratch(path: Path, work: Workload) -> Reference:
     """Every layout loaded into an empty index and optimised: the freshly optimised index to compare to."""
-    index = EdgeLayoutIndex(path, dimension=work.vectors.shape[1])
+    index = EdgeLayoutIndex(path, dimension=work.vectors.shape[1], hnsw_ef=work.hnsw_ef)
     index.ensure()
     try:
         started = time.perf_counter()
@@ -211,6 +212,7 @@ async def arrangement(
         dimension=work.vectors.shape[1],
         optimize_after=optimize_after,
         indexing_threshold_kb=work.indexing_threshold_kb,
+        hnsw_ef=work.hnsw_ef,
     )
     index.ensure()
     try:
@@ -286,6 +288,7 @@ async def main_async(args: argparse.Namespace) -> None:
         encode_cached(embedder, query_texts),
         args.indexing_threshold_kb,
         not args.no_freeze,
+        args.hnsw_ef,
     )
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-fresh-index-"))
@@ -324,6 +327,7 @@ def main() -> None:
         help="the served index's optimizer threshold (Qdrant's default: 10000)",
     )
     parser.add_argument("--no-freeze", action="store_true", help="serve without freezing the startup heap")
+    parser.add_argument("--hnsw-ef", type=int, default=HNSW_EF, help="the search beam of both indexes")
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     asyncio.run(main_async(parser.parse_args()))
 
