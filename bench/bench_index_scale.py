@@ -136,11 +136,19 @@ def disk_bytes(path: Path) -> int:
     return sum(file.stat().st_blocks * 512 for file in path.rglob("*") if file.is_file())
 
 
+def opened(path: Path, dimension: int, args: argparse.Namespace, beam: int = HNSW_EF) -> EdgeLayoutIndex:
+    """The index under `path` with the run's graph settings, searching with `beam`."""
+    index = EdgeLayoutIndex(
+        path, dimension, hnsw_ef=beam, hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct
+    )
+    index.ensure()
+    return index
+
+
 def build(
     path: Path, vectors: NDArray[np.float32], form_keys: list[str], args: argparse.Namespace
 ) -> EdgeLayoutIndex:
-    index = EdgeLayoutIndex(path, vectors.shape[1], hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct)
-    index.ensure()
+    index = opened(path, vectors.shape[1], args)
     seconds = load(index, vectors, form_keys)
     started = time.perf_counter()
     index.optimize()
@@ -233,22 +241,8 @@ def main() -> None:
         small.close()
         large.close()
         for beam in other_beams:
-            small = EdgeLayoutIndex(
-                workdir / "small",
-                vectors.shape[1],
-                hnsw_ef=beam,
-                hnsw_m=args.hnsw_m,
-                hnsw_ef_construct=args.ef_construct,
-            )
-            large = EdgeLayoutIndex(
-                workdir / "large",
-                vectors.shape[1],
-                hnsw_ef=beam,
-                hnsw_m=args.hnsw_m,
-                hnsw_ef_construct=args.ef_construct,
-            )
-            small.ensure()
-            large.ensure()
+            small = opened(workdir / "small", vectors.shape[1], args, beam)
+            large = opened(workdir / "large", vectors.shape[1], args, beam)
             by_beam[f"hnsw_ef={beam}"] = measure(small, large, sampled, args)
             small.close()
             large.close()
