@@ -22,6 +22,15 @@ class LatestMoved(GraphError):
         self.latest_id = latest_id
 
 
+class ParentsNotFound(GraphError):
+    """A new version names parents the graph does not hold; nothing of the write was kept."""
+
+    def __init__(self, version_id: str, missing: list[str]) -> None:
+        super().__init__(f"version {version_id} derives from versions not found: {', '.join(missing)}")
+        self.version_id = version_id
+        self.missing = missing
+
+
 class TenantExists(GraphError):
     """A tenant with that name already exists."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph import queries
 from graph.database import Graph
-from graph.errors import LatestMoved
+from graph.errors import LatestMoved, ParentsNotFound
 from graph.events import EventDraft, record_events
 
 # The text index finds forms by a substring of at least three characters (it indexes trigrams); it is read
@@ -235,6 +235,7 @@ class FormVersionRepository:
         Returns (version, True), or (the existing version, False) when the form already has this content.
         With `if_latest`, raises LatestMoved (and writes nothing) unless the form's latest version is still
         the one it names, checked under the form's lock: concurrent writers cannot both derive from it.
+        Raises ParentsNotFound (and writes nothing) when a parent it names is not in the graph.
         """
 
         async def work(tx: AsyncManagedTransaction) -> tuple[StoredVersion, bool]:
@@ -262,6 +263,7 @@ class FormVersionRepository:
             ).single()
             assert created is not None
             stored = _stored_version(created["version"])
+            _check_parents(new, stored)
             await record_events(tx, tenant, [version_created(stored)])
             return stored, True
 
@@ -335,25 +337,34 @@ class FormVersionRepository:
         }
 
     async def create_many(self, tenant: str, versions: list[NewVersion]) -> list[tuple[StoredVersion, bool]]:
-        """Write new versions of distinct forms in one transaction, in the order given.
+        """Write new versions in one transaction, in the order given.
 
         Each is (version, True) when created, or (the existing version, False) when its form already
-        holds that content, exactly as `create` decides it. Parents must already exist.
+        holds that content, exactly as `create` decides it. A parent is either in the graph already or a
+        version before it in the list, named by its id (which stands for the existing version when that
+        one's content was already there). Raises ParentsNotFound, writing nothing, when it is neither.
         """
-        keys = [new.form_key for new in versions]
-        if len(set(keys)) != len(keys):
-            raise ValueError("create_many takes at most one new version per form")
         if not versions:
             return []
 
-        async def work(tx: AsyncManagedTransaction) -> list[tuple[StoredVersion, bool]]:
+        async def at_once(tx: AsyncManagedTransaction) -> list[tuple[StoredVersion, bool]]:
             return await create_versions_in(tx, tenant, versions)
 
+        async def in_order(tx: AsyncManagedTransaction) -> list[tuple[StoredVersion, bool]]:
+            stored_as: dict[str, str] = {}
+            written: list[tuple[StoredVersion, bool]] = []
+            for new in versions:
+                [(stored, created)] = await create_versions_in(tx, tenant, [_parents_renamed(new, stored_as)])
+                stored_as[new.id] = stored.id
+                written.append((stored, created))
+            return written
+
         try:
-            return await self._graph.write(work)
-        except ConstraintError:
-            # A concurrent writer raced us on one of the forms: settle each version on its own.
-            return [await self.create(tenant, new) for new in versions]
+            return await self._graph.write(at_once)
+        except (ConstraintError, ParentsNotFound):
+            # A concurrent writer raced us on a new form, or a version the list derives from was stored
+            # already under another id: again, a statement per version, naming what each turned out to be.
+            return await self._graph.write(in_order)
 
     async def ancestry(self, tenant: str, version_id: str) -> list[AncestorRef]:
         """The version and every version it derives from, transitively, nearest first."""
@@ -373,15 +384,50 @@ class FormVersionRepository:
 async def create_versions_in(
     tx: AsyncManagedTransaction, tenant: str, versions: list[NewVersion]
 ) -> list[tuple[StoredVersion, bool]]:
-    """Write new versions of distinct forms inside the caller's transaction, as `create_many` decides them."""
+    """Write new versions inside the caller's transaction, as `create_many` decides them."""
+    # A content given twice for one form is written once; the later copy stands for the first.
+    first_of: dict[tuple[str, str], str] = {}
+    stands_for: dict[str, str] = {}
+    sent: list[NewVersion] = []
+    for new in versions:
+        content = (new.form_key, new.content_hash)
+        if content in first_of:
+            stands_for[new.id] = first_of[content]
+        else:
+            first_of[content] = new.id
+            sent.append(_parents_renamed(new, stands_for))
     result = await tx.run(
-        queries.CREATE_VERSIONS, tenant=tenant, versions=[_version_params(new) for new in versions]
+        queries.CREATE_VERSIONS, tenant=tenant, versions=[_version_params(new) for new in sent]
     )
-    rows = [(_stored_version(r["version"], with_definition=False), r["created"]) async for r in result]
-    by_key = {version.form_key: (version, created) for version, created in rows}
-    written = [by_key[new.form_key] for new in versions]
+    by_request = {
+        r["request_id"]: (_stored_version(r["version"], with_definition=False), r["created"])
+        async for r in result
+    }
+    for new in sent:
+        stored, created = by_request[new.id]
+        if created:
+            _check_parents(new, stored)
+    written = [
+        (by_request[stands_for[new.id]][0], False) if new.id in stands_for else by_request[new.id]
+        for new in versions
+    ]
     await record_events(tx, tenant, [version_created(version) for version, created in written if created])
     return written
+
+
+def _parents_renamed(new: NewVersion, renamed: dict[str, str]) -> NewVersion:
+    """The version with each parent id that `renamed` maps replaced by what it maps to."""
+    if not any(parent.id in renamed for parent in new.parents):
+        return new
+    parents = [replace(parent, id=renamed.get(parent.id, parent.id)) for parent in new.parents]
+    return replace(new, parents=parents)
+
+
+def _check_parents(new: NewVersion, stored: StoredVersion) -> None:
+    """Raise ParentsNotFound unless the version was written with an edge to every parent it names."""
+    missing = {parent.id for parent in new.parents} - {parent.id for parent in stored.parents}
+    if missing:
+        raise ParentsNotFound(new.id, sorted(missing))
 
 
 def version_created(version: StoredVersion) -> EventDraft:

@@ -455,44 +455,49 @@ RETURN v.id AS id, v.form_key AS form_key, v.number AS number, v.content_hash AS
        v.definition AS definition
 """
 
-# New versions of distinct forms in one statement: each locks its form, and is created (with its
-# lineage edges and the outbox labels, as in CREATE_VERSION) only when the form lacks that content.
+# New versions in one statement, each written as CREATE_VERSION writes it (its form locked, its lineage
+# edges and outbox labels) unless its form already holds that content. Each row runs in its own
+# subquery, which sees the rows before it: several versions of one form get consecutive numbers, and a
+# version may derive from one created earlier in the same statement.
 CREATE_VERSIONS = """
 UNWIND $versions AS new
-MERGE (f:Form {tenant: $tenant, key: new.form_key})
-  ON CREATE SET f.created_at = datetime(), f.next_number = 1, f.version_count = 0
-SET f.locked_at = datetime()
-WITH f, new
-OPTIONAL MATCH (existing:FormVersion {
-  tenant: $tenant, form_key: new.form_key, content_hash: new.content_hash
-})
-CALL (f, new, existing) {
-  WITH f, new, existing
-  WHERE existing IS NULL
-  CREATE (v:FormVersion:IndexPending:ContextPending {
-    id: new.id, tenant: $tenant, form_key: new.form_key, number: f.next_number,
-    content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
-    definition: new.definition, source_format: new.source_format, title: new.title,
-    layout_text: new.layout_text, field_count: new.field_count, layout_nodes: new.layout_nodes,
-    layout_keys: new.layout_keys, layout_hash: new.layout_hash
-  })-[:VERSION_OF]->(f)
-  SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
-      f.latest_id = new.id
-  SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
-  WITH v, new
-  CALL (v, new) {
-    UNWIND new.parents AS parent
-    MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
-    CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
-    SET p:ContextPending, p.context_rev = coalesce(p.context_rev, 0) + 1
+CALL (new) {
+  MERGE (f:Form {tenant: $tenant, key: new.form_key})
+    ON CREATE SET f.created_at = datetime(), f.next_number = 1, f.version_count = 0
+  SET f.locked_at = datetime()
+  WITH f, new
+  OPTIONAL MATCH (existing:FormVersion {
+    tenant: $tenant, form_key: new.form_key, content_hash: new.content_hash
+  })
+  CALL (f, new, existing) {
+    WITH f, new, existing
+    WHERE existing IS NULL
+    CREATE (v:FormVersion:IndexPending:ContextPending {
+      id: new.id, tenant: $tenant, form_key: new.form_key, number: f.next_number,
+      content_hash: new.content_hash, created_at: datetime(), label: new.label, metadata: new.metadata,
+      definition: new.definition, source_format: new.source_format, title: new.title,
+      layout_text: new.layout_text, field_count: new.field_count, layout_nodes: new.layout_nodes,
+      layout_keys: new.layout_keys, layout_hash: new.layout_hash
+    })-[:VERSION_OF]->(f)
+    SET f.next_number = f.next_number + 1, f.version_count = f.version_count + 1, f.title = new.title,
+        f.latest_id = new.id
+    SET f.search = left(toLower(f.key) + '\n' + toLower(coalesce(f.title, '')), 8000)
+    WITH v, new
+    CALL (v, new) {
+      UNWIND new.parents AS parent
+      MATCH (p:FormVersion {tenant: $tenant, id: parent.id})
+      CREATE (v)-[:DERIVED_FROM {summary: parent.summary, changes: parent.changes}]->(p)
+      SET p:ContextPending, p.context_rev = coalesce(p.context_rev, 0) + 1
+    }
+    RETURN v, true AS created
+    UNION
+    WITH existing
+    WHERE existing IS NOT NULL
+    RETURN existing AS v, false AS created
   }
-  RETURN v, true AS created
-  UNION
-  WITH existing
-  WHERE existing IS NOT NULL
-  RETURN existing AS v, false AS created
+  RETURN v, created
 }
-RETURN created,
+RETURN new.id AS request_id, created,
        v {.id, .tenant, .form_key, .number, .content_hash, .created_at, .label, .metadata, .source_format,
           .title, parents: [(v)-[e:DERIVED_FROM]->(p) | {id: p.id, summary: e.summary}]} AS version
 """

@@ -5,8 +5,8 @@ Units are prepared (import, hash, layout text, diff from the previous file) off 
 optionally in worker processes, a group or two ahead of the group being written. The layouts a
 prepared group will create are encoded at once, ahead of their writes, into the embedder's memo
 (a byte-identical layout text is encoded once); after a write commits, the relay upserts them from
-the memo and closes their outbox entries. Writes go level by level, so a batch (one UNWIND) never
-references a parent created in the same statement.
+the memo and closes their outbox entries. Writes go level by level across a group's units, in batches
+of one statement each; a long revision chain fills its batches with consecutive versions of itself.
 """
 
 from __future__ import annotations
@@ -383,9 +383,11 @@ class BulkIngestor:
         total: int,
         on_progress: ProgressCallback | None,
     ) -> None:
+        # Level by level across the group's units, so a file's parent is written before it: in an
+        # earlier batch, or earlier in the same one (one statement writes a chain in order).
         depth = max(len(state.prepared) for state in states)
+        ready: list[tuple[_UnitState, int]] = []
         for level in range(depth):
-            ready: list[tuple[_UnitState, int]] = []
             for state in states:
                 if level >= len(state.prepared):
                     continue
@@ -395,11 +397,9 @@ class BulkIngestor:
                     report.files += 1
                 else:
                     ready.append((state, level))
-            for batch in _chunks(ready, self.batch_size):
-                await self._write_batch(tenant, batch, report)
-                report.files += len(batch)
-                if on_progress is not None:
-                    on_progress(report.files, total)
+        for batch in _chunks(ready, self.batch_size):
+            await self._write_batch(tenant, batch, report)
+            report.files += len(batch)
             if on_progress is not None:
                 on_progress(report.files, total)
 
@@ -457,7 +457,13 @@ class BulkIngestor:
         if prepared.parent_index is not None:
             assert prepared.diff is not None
             summary, changes = prepared.diff
-            return [ParentDiff(state.version_ids[prepared.parent_index], summary, changes)]
+            parent_id = state.version_ids.get(prepared.parent_index)
+            if parent_id is None:
+                # Written earlier in the same batch: named by the id it is sent with.
+                parent = state.prepared[prepared.parent_index].version
+                assert parent is not None
+                parent_id = parent.id
+            return [ParentDiff(parent_id, summary, changes)]
         if not state.unit.first_from_latest or latest is None:
             return []
         definition = prepared.definition
