@@ -9,41 +9,55 @@ encoding of the distinct texts: the target (issue 19) is an ingest at >= 0.9x it
 time of the whole corpus, and the time of a second run (which must write nothing).
 `--perturbed N` ingests N perturbed corpus pages instead (bench_vector_index's layouts as native
 definitions, each corpus form's pages one revision chain); at 100000, the target is under 10 minutes.
+`--vector-cache` takes the layouts' vectors from var/bench/ingest-vectors-*/ (encoding the texts it
+lacks first and keeping them there, chunk by chunk, so a stopped run keeps what it encoded): reruns at
+1M (issue 19, target 3) then measure the ingest without its encoding, and no encoding ratio is printed.
+Every run prints the graph store's and the index's bytes on disk per layout.
 Run: .venv/bin/python -m bench.bench_bulk_ingest [--batch-size 64] [--workers 0] [--perturbed 100000]
+     [--vector-cache [--warm-only]] [--once] [--neo4j-page-cache 256m]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
 import re
+import resource
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
 
 from app.formversions.bulk import (
     MANIFEST,
     BulkIngestor,
     BulkIngestReport,
     IngestUnit,
+    ProgressCallback,
     owned_bulk_ingestor,
     plan_ingest,
+    prepare_unit,
 )
-from app.resources import open_graph
+from app.resources import load_embedder, open_graph
 from app.settings import EmbedderSettings, Neo4jSettings, Settings, VectorSettings
-from bench.bench_vector_index import corpus_forms, layout_page, native_page
+from bench.bench_index_scale import disk_bytes
+from bench.bench_vector_index import CACHE_DIR, corpus_forms, layout_page, native_page
 from graph.migrations import Migrator
 from graph.server import LocalNeo4jServer, free_port
 from graph.tenants import Tenant, TenantRepository
 from tests.corpora import CORPORA
-from vectors.embedder import Embedder
+from vectors.embedder import Embedder, VectorMemo
 
 FOLDERS = ("nav-formio", "va-jsonschema", "bcgov-fla-surveyjs")
 
@@ -141,17 +155,112 @@ def fastest_encode(embedder: Embedder, texts: list[str], batch_size: int, passes
     return min(timings)
 
 
+def unit_texts(unit: IngestUnit) -> list[str]:
+    return [prepared.version.layout_text for prepared in prepare_unit(unit, None) if prepared.version]
+
+
+def distinct_layout_texts(units: Sequence[IngestUnit]) -> list[str]:
+    """The distinct layout texts the units' files make, as the ingest computes them (in 2 processes)."""
+    with ProcessPoolExecutor(2) as pool:
+        return list(dict.fromkeys(text for texts in pool.map(unit_texts, units) for text in texts))
+
+
+CACHE_CHUNK = 20_000
+
+
+class VectorCache:
+    """Vectors of layout texts kept between runs under var/bench/, by the SHA-1 of the text: one file per
+    chunk of texts encoded, so a run stopped midway keeps the chunks it finished."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.folder = CACHE_DIR / f"ingest-vectors-{embedder.model_name}-{embedder.backend}"
+        self.vectors: dict[bytes, NDArray[np.float32]] = {}
+        for path in sorted(self.folder.glob("*.npz")):
+            with np.load(path) as chunk:
+                self.vectors.update(zip(map(bytes, chunk["keys"]), chunk["vectors"], strict=True))
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha1(text.encode()).digest()
+
+    def fill(self, texts: list[str], batch_size: int) -> None:
+        """Encode the texts it lacks, a chunk at a time, and keep each chunk."""
+        missing = [text for text in texts if self.key(text) not in self.vectors]
+        print(
+            f"vector cache {self.folder}: {len(texts) - len(missing)} of {len(texts)} texts kept", flush=True
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        for start in range(0, len(missing), CACHE_CHUNK):
+            chunk = missing[start : start + CACHE_CHUNK]
+            vectors = self.embedder.encode(chunk, batch_size=batch_size)
+            keys = [self.key(text) for text in chunk]
+            np.savez(
+                self.folder / f"{len(list(self.folder.glob('*.npz'))):05d}.npz", keys=keys, vectors=vectors
+            )
+            self.vectors.update(zip(keys, vectors, strict=True))
+            done = start + len(chunk)
+            print(f"  encoded {done} of {len(missing)} in {time.perf_counter() - started:.0f} s", flush=True)
+
+    def memo(self, texts: list[str]) -> VectorMemo:
+        kept = [text for text in texts if self.key(text) in self.vectors]
+        vectors = np.stack([self.vectors[self.key(text)] for text in kept]) if kept else np.zeros((0, 0))
+        return VectorMemo.knowing(kept, vectors.astype(np.float32))
+
+
+def progress_printer(every: float = 0.05) -> ProgressCallback:
+    """Prints files done, time and rate each time another `every` of them is done."""
+    started, shown = time.perf_counter(), [0]
+
+    def show(done: int, total: int) -> None:
+        if done - shown[0] >= every * total or (done == total and shown[0] != done):
+            shown[0] = done
+            elapsed = time.perf_counter() - started
+            print(f"  {done} of {total} files, {elapsed:.0f} s, {done / elapsed:.0f} files/s", flush=True)
+
+    return show
+
+
 async def bench(
-    settings: Settings, workers: int, units: list[IngestUnit], source: str, passes: int, neo4j_pid: int
+    settings: Settings,
+    args: argparse.Namespace,
+    units: list[IngestUnit],
+    source: str,
+    passes: int,
+    server: LocalNeo4jServer,
+    memo: VectorMemo | None,
 ) -> None:
+    neo4j_pid = server.status().pid
+    assert neo4j_pid is not None, "Neo4j is not running"
     tenant = await create_tenant(settings)
     ingest_cpu, encode_cpu = CpuUse(neo4j_pid), CpuUse(neo4j_pid)
-    async with owned_bulk_ingestor(settings, workers=workers) as ingestor:
+    async with owned_bulk_ingestor(settings, workers=args.workers) as ingestor:
         with ingest_cpu.measuring():
-            first = await ingestor.ingest(tenant=tenant.id, units=units)
+            first = await ingestor.ingest(
+                tenant=tenant.id, units=units, memo=memo, on_progress=progress_printer()
+            )
         print(line("first run", first))
-        second = await ingestor.ingest(tenant=tenant.id, units=units)
-        print(line("second run", second))
+        points = ingestor.index.count(tenant.id)
+        store = disk_bytes(server.data_dir / "data" / "databases" / "neo4j")
+        index = disk_bytes(settings.vectors.path)
+        print(
+            f"on disk: graph store {store / 2**20:,.0f} MiB, {store / first.created:,.0f} bytes a version; "
+            f"index {index / 2**20:,.0f} MiB, {index / points:,.0f} bytes a layout ({points} points); "
+            f"this process's peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
+        )
+        if not args.once:
+            second = await ingestor.ingest(tenant=tenant.id, units=units, memo=memo)
+            print(line("second run", second))
+            print(f"again: {second.seconds:.1f} s, {second.created} created (must be 0)")
+        print(f"{source}: {first.files} files, {first.created} versions, {first.seconds:.1f} s wall")
+        if memo is not None:
+            print(
+                f"vectors of {len(memo)} texts came from the cache: the encoding targets are not measured "
+                f"(rerun without --vector-cache); PageForge {ingest_cpu.pageforge:.1f} CPU s, Neo4j "
+                f"{ingest_cpu.neo4j:.1f} CPU s"
+            )
+            return
 
         texts = await layout_texts(ingestor, tenant.id)
         embedder = ingestor.relay.embedder
@@ -190,10 +299,6 @@ async def bench(
         f"for comparison, raw embedding of all {len(texts)} versions' texts, duplicates included: "
         f"{embed_seconds:.1f} s ({embed_seconds / first.seconds:.2f}x the ingest's wall time)"
     )
-    print(
-        f"{source}: {first.files} files, {first.created} versions, "
-        f"{first.seconds:.1f} s wall; again: {second.seconds:.1f} s, {second.created} created"
-    )
     if first.files >= WALL_TARGET_LAYOUTS:
         within = first.seconds <= WALL_TARGET_S
         print(
@@ -213,31 +318,46 @@ def main() -> None:
         help="ingest this many perturbed corpus pages instead of the corpora (issue 19: 100000)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--vector-cache", action="store_true", help="vectors kept under var/bench (above)")
+    parser.add_argument("--warm-only", action="store_true", help="fill the vector cache, ingest nothing")
+    parser.add_argument("--once", action="store_true", help="skip the second run (which must write nothing)")
+    parser.add_argument("--neo4j-heap", default="768m")
+    parser.add_argument("--neo4j-page-cache", default="256m")
     args = parser.parse_args()
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
         root = Path(tmp)
+        settings = Settings(
+            vectors=VectorSettings(path=root / "vectors"),
+            embedder=EmbedderSettings(batch_size=args.batch_size),
+        )
+        if args.perturbed:
+            folder = root / "perturbed"
+            folder.mkdir()
+            write_perturbed(folder, args.perturbed, args.seed)
+            units, source, passes = plan_ingest(folder), f"{args.perturbed} perturbed corpus pages", 1
+        else:
+            units = [unit for name in FOLDERS for unit in plan_ingest(CORPORA / name)]
+            source, passes = f"whole corpus ({', '.join(FOLDERS)})", 2
+        memo = None
+        if args.vector_cache:
+            texts = distinct_layout_texts(units)
+            cache = VectorCache(load_embedder(settings))
+            cache.fill(texts, args.batch_size)
+            if args.warm_only:
+                return
+            memo = cache.memo(texts)
+            del cache, texts
         server = LocalNeo4jServer(
-            data_dir=root / "neo4j", bolt_port=free_port(), heap="768m", page_cache="256m"
+            data_dir=root / "neo4j",
+            bolt_port=free_port(),
+            heap=args.neo4j_heap,
+            page_cache=args.neo4j_page_cache,
         )
         server.start(timeout=240)
         try:
-            settings = Settings(
-                neo4j=Neo4jSettings(uri=server.bolt_uri),
-                vectors=VectorSettings(path=root / "vectors"),
-                embedder=EmbedderSettings(batch_size=args.batch_size),
-            )
-            if args.perturbed:
-                folder = root / "perturbed"
-                folder.mkdir()
-                write_perturbed(folder, args.perturbed, args.seed)
-                units, source, passes = plan_ingest(folder), f"{args.perturbed} perturbed corpus pages", 1
-            else:
-                units = [unit for name in FOLDERS for unit in plan_ingest(CORPORA / name)]
-                source, passes = f"whole corpus ({', '.join(FOLDERS)})", 2
-            neo4j_pid = server.status().pid
-            assert neo4j_pid is not None, "Neo4j is not running"
-            asyncio.run(bench(settings, args.workers, units, source, passes, neo4j_pid))
+            settings = settings.model_copy(update={"neo4j": Neo4jSettings(uri=server.bolt_uri)})
+            asyncio.run(bench(settings, args, units, source, passes, server, memo))
         finally:
             server.stop()
 

@@ -61,6 +61,9 @@ class VectorMemo:
         self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._vectors)
+
     def recall(self, texts: Sequence[str]) -> tuple[dict[str, NDArray[np.float32]], list[str]]:
         """The remembered vectors among texts, and the distinct texts still to encode, in order."""
         with self._lock:
@@ -76,14 +79,26 @@ class VectorMemo:
             self.reused += len(texts) - len(missing)
             return known, list(missing)
 
+    @classmethod
+    def knowing(cls, texts: Sequence[str], vectors: NDArray[np.float32], max_texts: int = 4096) -> VectorMemo:
+        """A memo that holds vectors encoded before (kept from an earlier run), with room for `max_texts`
+        more; they count as neither encoded nor reused."""
+        memo = cls(max_texts=len(texts) + max_texts)
+        with memo._lock:
+            memo._keep(texts, vectors)
+        return memo
+
     def remember(self, texts: Sequence[str], vectors: NDArray[np.float32]) -> None:
         with self._lock:
             self.encoded += len(texts)
-            for text, vector in zip(texts, vectors, strict=True):
-                self._vectors[text] = vector
-                self._vectors.move_to_end(text)
-            while len(self._vectors) > self.max_texts:
-                self._vectors.popitem(last=False)
+            self._keep(texts, vectors)
+
+    def _keep(self, texts: Sequence[str], vectors: NDArray[np.float32]) -> None:
+        for text, vector in zip(texts, vectors, strict=True):
+            self._vectors[text] = vector
+            self._vectors.move_to_end(text)
+        while len(self._vectors) > self.max_texts:
+            self._vectors.popitem(last=False)
 
 
 class SentenceModel(Protocol):

@@ -40,6 +40,7 @@ from graph.forms import (
     VersionRef,
 )
 from ingest import DefinitionError, FormDefinition, content_hash
+from vectors.embedder import VectorMemo
 from vectors.index import LayoutIndex
 
 T = TypeVar("T")
@@ -286,9 +287,11 @@ class BulkIngestor:
         source_format: str | None = None,
         on_progress: ProgressCallback | None = None,
         optimize: bool = True,
+        memo: VectorMemo | None = None,
     ) -> BulkIngestReport:
         """Ingest the units for the tenant; failures of single files are reported, not raised. `optimize`
-        builds the index after, before returning (a serving index optimises itself in the background)."""
+        builds the index after, before returning (a serving index optimises itself in the background).
+        A `memo` holds vectors known already (an earlier ingest's): its texts are not encoded again."""
         started = time.perf_counter()
         report = BulkIngestReport()
         total = sum(len(unit.files) for unit in units)
@@ -305,7 +308,7 @@ class BulkIngestor:
         pending = iter(groups)
         last_prepared: asyncio.Future[list[list[PreparedFile]]] | None = None
         last_encoding: asyncio.Task[None] | None = None
-        with self.relay.embedder.remembering() as memo:
+        with self.relay.embedder.remembering(memo) as remembered:
             try:
                 for group in groups:
                     while len(ahead) < PREPARE_AHEAD and (upcoming := next(pending, None)) is not None:
@@ -327,7 +330,7 @@ class BulkIngestor:
                         task.cancel()
                 self._indexing = self._encoded = None
             report.indexed += await self.relay.drain()
-        report.encoded = memo.encoded
+        report.encoded = remembered.encoded
         if optimize:
             await anyio.to_thread.run_sync(self.index.optimize)
         report.seconds = time.perf_counter() - started

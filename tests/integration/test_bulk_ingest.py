@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest
+from app.formversions.bulk import BulkIngestReport, owned_bulk_ingestor, plan_ingest, prepare_unit
 from app.resources import open_graph
 from app.settings import Settings
 from app.versions import normalise_document
@@ -27,6 +27,7 @@ from ingest import content_hash
 from tests.conftest import settings_for
 from tests.corpora import FOLDERS, manifest
 from vectors.edge import EdgeLayoutIndex
+from vectors.embedder import VectorMemo
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +306,33 @@ def test_cli_fails_clearly_while_another_process_owns_the_index(
     assert result.returncode == 1
     assert "in use by another process" in result.stderr
     assert "stop `pageforge serve`" in result.stderr
+
+
+def test_an_ingest_takes_the_vectors_a_memo_knows_and_encodes_only_the_rest(
+    settings: Settings, forms_folder: Path
+) -> None:
+    tenant = create_tenant(settings)
+    units = plan_ingest(forms_folder)
+    texts = {
+        unit.form_key: prepared.version.layout_text
+        for unit in units
+        for prepared in prepare_unit(unit, None)
+        if prepared.version is not None
+    }
+    # A vector the model would never give the accordion's text: the point can only hold it from the memo.
+    kept = np.random.default_rng(7).standard_normal((1, 384)).astype(np.float32)
+    kept /= np.linalg.norm(kept)
+    memo = VectorMemo.knowing([texts["accordion"]], kept)
+
+    async def work() -> tuple[BulkIngestReport, dict[str, Any]]:
+        async with owned_bulk_ingestor(settings) as ingestor:
+            report = await ingestor.ingest(tenant=tenant.id, units=units, memo=memo)
+            ids = [f.id for f in await ingestor.inventory.fingerprints(tenant.id, after="", limit=10)]
+            points = ingestor.index.get(tenant.id, ids, with_vectors=True)
+            return report, {point.payload["form_key"]: point.vector for point in points}
+
+    report, vectors = asyncio.run(work())
+
+    assert (report.created, report.encoded) == (3, 2)
+    assert np.allclose(vectors["accordion"], kept[0], atol=1e-6)
+    assert not np.allclose(vectors["activities"], kept[0], atol=1e-2)

@@ -34,3 +34,14 @@ def test_the_least_recently_used_vectors_are_forgotten_first() -> None:
     assert missing == ["b"]
     assert sorted(known) == ["a", "c"]
     assert memo.encoded == 3
+
+
+def test_a_memo_knowing_earlier_vectors_counts_none_of_them_and_keeps_room_for_more() -> None:
+    memo = VectorMemo.knowing(["a", "b", "c"], rows(1.0, 2.0, 3.0), max_texts=1)
+    memo.remember(["d"], rows(4.0))
+
+    known, missing = memo.recall(["a", "b", "c", "d", "e"])
+
+    assert missing == ["e"]
+    assert [known[text][0] for text in "abcd"] == [1.0, 2.0, 3.0, 4.0]
+    assert (memo.encoded, memo.reused) == (1, 4)
