@@ -166,6 +166,7 @@ def distinct_layout_texts(units: Sequence[IngestUnit]) -> list[str]:
 
 
 CACHE_CHUNK = 20_000
+KEY_BYTES = hashlib.sha1().digest_size
 
 
 class VectorCache:
@@ -178,7 +179,9 @@ class VectorCache:
         self.vectors: dict[bytes, NDArray[np.float32]] = {}
         for path in sorted(self.folder.glob("*.npz")):
             with np.load(path) as chunk:
-                self.vectors.update(zip(map(bytes, chunk["keys"]), chunk["vectors"], strict=True))
+                # Keys are kept as numpy bytes, which drop trailing NUL bytes: pad them back.
+                keys = [bytes(key).ljust(KEY_BYTES, b"\0") for key in chunk["keys"]]
+                self.vectors.update(zip(keys, chunk["vectors"], strict=True))
 
     @staticmethod
     def key(text: str) -> bytes:
@@ -211,11 +214,12 @@ class VectorCache:
 
 def progress_printer(every: float = 0.05) -> ProgressCallback:
     """Prints files done, time and rate each time another `every` of them is done."""
-    started, shown = time.perf_counter(), [0]
+    started, shown = time.perf_counter(), 0
 
     def show(done: int, total: int) -> None:
-        if done - shown[0] >= every * total or (done == total and shown[0] != done):
-            shown[0] = done
+        nonlocal shown
+        if done - shown >= every * total or (done == total and shown != done):
+            shown = done
             elapsed = time.perf_counter() - started
             print(f"  {done} of {total} files, {elapsed:.0f} s, {done / elapsed:.0f} files/s", flush=True)
 
