@@ -207,9 +207,10 @@ class VectorCache:
             print(f"  encoded {done} of {len(missing)} in {time.perf_counter() - started:.0f} s", flush=True)
 
     def memo(self, texts: list[str]) -> VectorMemo:
-        kept = [text for text in texts if self.key(text) in self.vectors]
-        vectors = np.stack([self.vectors[self.key(text)] for text in kept]) if kept else np.zeros((0, 0))
-        return VectorMemo.knowing(kept, vectors.astype(np.float32))
+        found = {text: self.vectors.get(self.key(text)) for text in texts}
+        kept = {text: vector for text, vector in found.items() if vector is not None}
+        vectors = np.stack(list(kept.values())) if kept else np.zeros((0, self.embedder.dimension))
+        return VectorMemo.knowing(list(kept), vectors.astype(np.float32))
 
 
 def progress_printer(every: float = 0.05) -> ProgressCallback:

@@ -82,7 +82,7 @@ class VectorMemo:
     @classmethod
     def knowing(cls, texts: Sequence[str], vectors: NDArray[np.float32], max_texts: int = 4096) -> VectorMemo:
         """A memo that holds vectors encoded before (kept from an earlier run), with room for `max_texts`
-        more; they count as neither encoded nor reused."""
+        more; they do not count as encoded (a recall of them counts as reused)."""
         memo = cls(max_texts=len(texts) + max_texts)
         with memo._lock:
             memo._keep(texts, vectors)
