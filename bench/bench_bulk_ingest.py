@@ -27,6 +27,7 @@ import os
 import random
 import re
 import resource
+import sys
 import tempfile
 import time
 import uuid
@@ -213,6 +214,16 @@ class VectorCache:
         return VectorMemo.knowing(list(kept), vectors.astype(np.float32))
 
 
+def resident_gib() -> float:
+    """This process's resident memory now (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def progress_printer(every: float = 0.05) -> ProgressCallback:
     """Prints files done, time and rate each time another `every` of them is done."""
     started, shown = time.perf_counter(), 0
@@ -222,7 +233,11 @@ def progress_printer(every: float = 0.05) -> ProgressCallback:
         if done - shown >= every * total or (done == total and shown != done):
             shown = done
             elapsed = time.perf_counter() - started
-            print(f"  {done} of {total} files, {elapsed:.0f} s, {done / elapsed:.0f} files/s", flush=True)
+            print(
+                f"  {done} of {total} files, {elapsed:.0f} s, {done / elapsed:.0f} files/s, "
+                f"RSS {resident_gib():.1f} GiB",
+                flush=True,
+            )
 
     return show
 
@@ -252,7 +267,7 @@ async def bench(
         print(
             f"on disk: graph store {store / 2**20:,.0f} MiB, {store / first.created:,.0f} bytes a version; "
             f"index {index / 2**20:,.0f} MiB, {index / points:,.0f} bytes a layout ({points} points); "
-            f"this process's peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
+            f"this process's peak RSS {peak_rss_gib():.1f} GiB"
         )
         if not args.once:
             second = await ingestor.ingest(tenant=tenant.id, units=units, memo=memo)
@@ -352,7 +367,13 @@ def main() -> None:
             if args.warm_only:
                 return
             memo = cache.memo(texts)
+            text_mib = sum(sys.getsizeof(text) for text in texts) / 2**20
+            print(
+                f"the memo holds {len(memo)} texts in this process beside the ingest: {text_mib:,.0f} MiB of "
+                f"text, {len(memo) * cache.embedder.dimension * 4 / 2**20:,.0f} MiB of vectors"
+            )
             del cache, texts
+            print(f"RSS before the ingest {resident_gib():.1f} GiB, peak so far {peak_rss_gib():.1f} GiB")
         server = LocalNeo4jServer(
             data_dir=root / "neo4j",
             bolt_port=free_port(),
